@@ -1,0 +1,112 @@
+//! Choosing the compute backend at run time.
+//!
+//! Training and evaluation code is written once as a [`BackendJob`] generic over `B: AutodiffBackend`;
+//! [`run_job`] instantiates it for the backend named by `--backend`: `ndarray` (always built), `cuda` (feature
+//! `cuda`) or `tch` (feature `tch`, LibTorch on its first GPU when one is usable, else its CPU).
+
+use burn::backend::Autodiff;
+use burn::backend::ndarray::{NdArray, NdArrayDevice};
+use burn::tensor::backend::AutodiffBackend;
+
+/// The `--backend` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// CPU, pure Rust, deterministic: tests and small runs.
+    Ndarray,
+    /// NVIDIA GPUs through CubeCL (build with `--features cuda`).
+    Cuda,
+    /// LibTorch (build with `--features tch`; see ci/tch.sh).
+    Tch,
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Ndarray => "ndarray",
+            Self::Cuda => "cuda",
+            Self::Tch => "tch",
+        })
+    }
+}
+
+/// Why a backend cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error(
+        "backend `{0}` is not compiled into this binary; rebuild with `--features {0}` (e.g. `cargo run --release -p recipes --features {0} --bin capivara -- --backend {0}`)"
+    )]
+    NotCompiled(BackendKind),
+    #[error("backend `cuda` cannot start: {0}")]
+    CudaUnavailable(String),
+}
+
+/// Work generic over the backend, run by [`run_job`].
+pub trait BackendJob {
+    type Output;
+    /// Runs on backend `B` (an autodiff backend; use `B::InnerBackend` for inference-only work).
+    fn run<B: AutodiffBackend>(self, device: B::Device, backend: BackendKind) -> Self::Output;
+}
+
+/// Runs `job` on the backend `kind`.
+pub fn run_job<J: BackendJob>(kind: BackendKind, job: J) -> Result<J::Output, BackendError> {
+    match kind {
+        BackendKind::Ndarray => Ok(job.run::<Autodiff<NdArray<f32>>>(NdArrayDevice::Cpu, kind)),
+        BackendKind::Cuda => run_cuda(job),
+        BackendKind::Tch => run_tch(job),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn run_cuda<J: BackendJob>(job: J) -> Result<J::Output, BackendError> {
+    use burn::backend::Cuda;
+    use burn::backend::cuda::CudaDevice;
+    let device = CudaDevice::default();
+    probe_cuda(&device)?;
+    Ok(job.run::<Autodiff<Cuda>>(device, BackendKind::Cuda))
+}
+
+/// Touches the device once; cudarc panics when the driver library is missing, so catch that and say so.
+#[cfg(feature = "cuda")]
+fn probe_cuda(device: &burn::backend::cuda::CudaDevice) -> Result<(), BackendError> {
+    use burn::backend::Cuda;
+    use burn::tensor::Tensor;
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let probe = std::panic::catch_unwind(|| {
+        Tensor::<Cuda, 1>::ones([1], device).into_data();
+    });
+    std::panic::set_hook(previous);
+    probe.map_err(|payload| {
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown error".into());
+        BackendError::CudaUnavailable(format!(
+            "{} (is an NVIDIA driver installed and a GPU visible?)",
+            message.lines().next().unwrap_or_default()
+        ))
+    })
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_cuda<J: BackendJob>(_job: J) -> Result<J::Output, BackendError> {
+    Err(BackendError::NotCompiled(BackendKind::Cuda))
+}
+
+#[cfg(feature = "tch")]
+fn run_tch<J: BackendJob>(job: J) -> Result<J::Output, BackendError> {
+    use burn::backend::LibTorch;
+    use burn::backend::libtorch::LibTorchDevice;
+    let device = if tch::Cuda::is_available() {
+        LibTorchDevice::Cuda(0)
+    } else {
+        LibTorchDevice::Cpu
+    };
+    Ok(job.run::<Autodiff<LibTorch<f32>>>(device, BackendKind::Tch))
+}
+
+#[cfg(not(feature = "tch"))]
+fn run_tch<J: BackendJob>(_job: J) -> Result<J::Output, BackendError> {
+    Err(BackendError::NotCompiled(BackendKind::Tch))
+}

@@ -1,0 +1,189 @@
+//! `polyclip-bench`: train-step and inference throughput of the tiny preset and of a ViT-B/32 + XLM-R-base
+//! shaped model with random weights, on the backend chosen with `--backend`. Prints figures; asserts nothing.
+
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::GradientsParams;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Distribution, ElementConversion, Int, Tensor, TensorData};
+use clap::Parser;
+use polyclip_backend::{BackendJob, BackendKind, run_job};
+use polyclip_models::{ClipModel, ClipModelConfig, presets};
+use polyclip_train::{ClipOptimizer, OptimizerConfig, contrastive_loss};
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Throughput benchmarks of polyclip models (random weights, synthetic inputs)")]
+struct Args {
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    backend: BackendKind,
+    /// Which model shapes to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![Shape::Tiny, Shape::VitB32XlmrBase])]
+    shapes: Vec<Shape>,
+    /// Batch size of the tiny preset.
+    #[arg(long, default_value_t = 128)]
+    tiny_batch: usize,
+    /// Batch size of the ViT-B/32 + XLM-R-base model.
+    #[arg(long, default_value_t = 8)]
+    base_batch: usize,
+    /// Text length in tokens.
+    #[arg(long, default_value_t = 24)]
+    tokens: usize,
+    /// Timed iterations (after one warm-up).
+    #[arg(long, default_value_t = 5)]
+    iterations: usize,
+    /// Freeze the vision tower in the train step (CAPIVARA's setting).
+    #[arg(long)]
+    freeze_vision: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Shape {
+    Tiny,
+    VitB32XlmrBase,
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Shape::Tiny => "tiny",
+            Shape::VitB32XlmrBase => "vit-b32-xlmr-base",
+        })
+    }
+}
+
+struct Bench(Args);
+
+impl BackendJob for Bench {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, backend: BackendKind) {
+        let args = self.0;
+        println!(
+            "backend {backend}, {} threads available, text length {} tokens, {} timed iterations",
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            args.tokens,
+            args.iterations
+        );
+        for shape in &args.shapes {
+            let (config, batch) = match shape {
+                Shape::Tiny => (presets::tiny_capivara(2000, 64, 1, 48), args.tiny_batch),
+                Shape::VitB32XlmrBase => (presets::vit_b32_xlm_roberta_base(), args.base_batch),
+            };
+            measure::<B>(&config, *shape, batch, &args, &device);
+        }
+    }
+}
+
+fn inputs<B: Backend>(
+    config: &ClipModelConfig,
+    batch: usize,
+    tokens: usize,
+    device: &B::Device,
+) -> (Tensor<B, 4>, Tensor<B, 2, Int>, Tensor<B, 2, Int>) {
+    let size = config.vision_config.image_size;
+    let pixels = Tensor::random(
+        [batch, 3, size, size],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    let ids: Vec<i64> = (0..batch * tokens)
+        .map(|i| 5 + (i * 7919 % 1000) as i64)
+        .collect();
+    let ids = Tensor::from_data(TensorData::new(ids, [batch, tokens]), device);
+    let mask = Tensor::ones([batch, tokens], device);
+    (pixels, ids, mask)
+}
+
+fn measure<B: AutodiffBackend>(
+    config: &ClipModelConfig,
+    shape: Shape,
+    batch: usize,
+    args: &Args,
+    device: &B::Device,
+) {
+    let started = Instant::now();
+    let model: ClipModel<B> = match config.init(0, device) {
+        Ok(model) => model,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return;
+        }
+    };
+    let params = burn::module::Module::num_params(&model);
+    let _ = B::sync(device);
+    println!(
+        "\n{shape}: {:.1} M parameters, built in {:.2}s, batch {batch}",
+        params as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+
+    // Inference: embed a batch of images and texts with the inner (non-autodiff) backend.
+    let inner = model.valid();
+    let (pixels, ids, mask) = inputs::<B::InnerBackend>(config, batch, args.tokens, device);
+    let image_rate = time(args.iterations, batch, || {
+        let _ = inner.embed_images(pixels.clone()).into_data();
+    });
+    let text_rate = time(args.iterations, batch, || {
+        let _ = inner.embed_texts(ids.clone(), mask.clone()).into_data();
+    });
+    println!("  inference: {image_rate:.1} images/s, {text_rate:.1} texts/s");
+
+    // Training: one contrastive step (forward, backward, Adam update).
+    let mut model = model;
+    if args.freeze_vision {
+        model = polyclip_train::trainer::freeze(
+            model,
+            polyclip_train::FreezeConfig {
+                vision: true,
+                text: false,
+            },
+        );
+    }
+    let mut optimizer = ClipOptimizer::new(&OptimizerConfig::Adam {
+        betas: [0.9, 0.98],
+        eps: 1e-8,
+        weight_decay: 0.2,
+    });
+    let (pixels, ids, mask) = inputs::<B>(config, batch, args.tokens, device);
+    let mut slot = Some(model);
+    let step_rate = time(args.iterations, batch, || {
+        let Some(model) = slot.take() else { return };
+        let image = model.embed_images(pixels.clone());
+        let text = model.embed_texts(ids.clone(), mask.clone());
+        let loss = contrastive_loss(image, text, model.logit_multiplier());
+        let _: f32 = loss.clone().into_scalar().elem();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let model = optimizer.step(1e-5, model, grads);
+        let _ = B::sync(device);
+        slot = Some(model);
+    });
+    let frozen = if args.freeze_vision {
+        " (vision frozen)"
+    } else {
+        ""
+    };
+    println!(
+        "  train step{frozen}: {step_rate:.1} samples/s ({:.1} ms/step)",
+        1000.0 * batch as f64 / step_rate
+    );
+}
+
+/// Runs `work` once to warm up, then `iterations` times; returns items per second.
+fn time(iterations: usize, batch: usize, mut work: impl FnMut()) -> f64 {
+    work();
+    let started = Instant::now();
+    for _ in 0..iterations {
+        work();
+    }
+    (iterations * batch) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(error) = run_job(args.backend, Bench(args.clone())) {
+        eprintln!("error: {error}");
+        std::process::exit(2);
+    }
+}

@@ -1,0 +1,53 @@
+//! Typed errors of the data crate. Every message names the file (and the manifest line) it is about.
+
+use std::path::PathBuf;
+
+/// What can go wrong while reading, decoding or tokenizing data.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: not a JSON object: {source}")]
+    ManifestJson {
+        path: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}:{line}: empty caption list")]
+    EmptyCaptions { path: PathBuf, line: usize },
+    #[error("{path}:{line}: image {image} does not exist")]
+    MissingImage {
+        path: PathBuf,
+        line: usize,
+        image: PathBuf,
+    },
+    #[error("{path}:{line}: image {image} cannot be decoded: {reason}")]
+    CorruptImage {
+        path: PathBuf,
+        line: usize,
+        image: PathBuf,
+        reason: String,
+    },
+    #[error("{path}: manifest holds no usable example")]
+    EmptyManifest { path: PathBuf },
+    #[error("tokenizer {path}: {reason}")]
+    Tokenizer { path: String, reason: String },
+    #[error("tokenizer has no `{token}` token; set it in the tokenizer or the text config")]
+    MissingSpecialToken { token: String },
+    #[error("cannot write {path}: {reason}")]
+    Write { path: PathBuf, reason: String },
+}
+
+impl DataError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

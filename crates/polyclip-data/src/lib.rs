@@ -1,0 +1,22 @@
+//! Data for polyclip: manifests, image decoding and CLIP preprocessing, tokenization, burn `Dataset` +
+//! `Batcher`, a deterministic multi-worker loader, and the embedded synthetic multilingual dataset.
+
+pub mod error;
+pub mod manifest;
+pub mod preprocess;
+pub mod tokenizer;
+pub mod tokenizer_training;
+
+pub use error::DataError;
+pub use manifest::{BadInputPolicy, Manifest, ManifestEntry};
+pub use preprocess::ClipPreprocess;
+pub use tokenizer::{TextTokenizer, TokenBatch};
+pub mod batcher;
+pub mod dataset;
+pub mod images;
+pub mod loader;
+
+pub use batcher::{CaptionChoice, ClipBatch, ClipBatcher};
+pub use dataset::{ImageTextDataset, ImageTextExample};
+pub use images::{ImageBatch, ImageBatcher};
+pub use loader::{DataLoader, Draw, LoaderConfig, Order};

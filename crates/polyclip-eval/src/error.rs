@@ -1,0 +1,20 @@
+//! Typed errors of the evaluation crate.
+
+use std::path::PathBuf;
+
+/// What can go wrong while evaluating or writing reports.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Data(#[from] polyclip_data::DataError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {reason}")]
+    Write { path: PathBuf, reason: String },
+    #[error("evaluation set `{name}`: {reason}")]
+    InvalidSet { name: String, reason: String },
+}

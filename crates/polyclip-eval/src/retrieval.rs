@@ -1,0 +1,116 @@
+//! Cross-modal retrieval with CLIP_benchmark semantics.
+//!
+//! Text→image R@K: the fraction of captions whose own image ranks in the top K images. Image→text R@K: the
+//! fraction of images with at least one of their captions in the top K captions. Mean recall: the mean of R@1,
+//! R@5 and R@10 per direction. A candidate ranks above the true one only if it scores strictly higher.
+
+use burn::tensor::{Tensor, backend::Backend};
+use serde::{Deserialize, Serialize};
+
+use crate::encode::to_host;
+
+/// Recall at 1, 5 and 10 in both directions, as percentages.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RetrievalMetrics {
+    pub text_to_image: [f64; 3],
+    pub image_to_text: [f64; 3],
+}
+
+impl RetrievalMetrics {
+    /// Mean of R@1/5/10, text→image.
+    pub fn text_to_image_mean(&self) -> f64 {
+        self.text_to_image.iter().sum::<f64>() / 3.0
+    }
+
+    /// Mean of R@1/5/10, image→text.
+    pub fn image_to_text_mean(&self) -> f64 {
+        self.image_to_text.iter().sum::<f64>() / 3.0
+    }
+}
+
+/// The cutoffs reported.
+pub const RECALL_AT: [usize; 3] = [1, 5, 10];
+
+/// A retrieval set: captions, and the image each belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrievalSet {
+    pub num_images: usize,
+    pub captions: Vec<String>,
+    /// `caption_image[c]` is the image of caption `c`.
+    pub caption_image: Vec<usize>,
+}
+
+/// Recall of normalised text embeddings `[texts, d]` against image embeddings `[images, d]` (scored on the device).
+pub fn evaluate_retrieval<B: Backend>(
+    image_embeds: Tensor<B, 2>,
+    text_embeds: Tensor<B, 2>,
+    caption_image: &[usize],
+) -> RetrievalMetrics {
+    let n_img = image_embeds.dims()[0];
+    let scores = to_host(text_embeds.matmul(image_embeds.transpose()));
+    retrieval_metrics(&scores, n_img, caption_image)
+}
+
+/// Recall from a row-major `[texts, images]` similarity matrix.
+pub fn retrieval_metrics(
+    scores: &[f32],
+    n_img: usize,
+    caption_image: &[usize],
+) -> RetrievalMetrics {
+    let n_txt = caption_image.len();
+    let mut captions_of: Vec<Vec<usize>> = vec![Vec::new(); n_img];
+    for (caption, &image) in caption_image.iter().enumerate() {
+        captions_of[image].push(caption);
+    }
+    let score = |t: usize, i: usize| scores[t * n_img + i];
+
+    // Text→image: rank of the caption's own image among all images.
+    let text_ranks: Vec<usize> = (0..n_txt)
+        .map(|t| {
+            let own = score(t, caption_image[t]);
+            (0..n_img).filter(|&i| score(t, i) > own).count()
+        })
+        .collect();
+    // Image→text: best rank of any of the image's captions among all captions.
+    let image_ranks: Vec<usize> = (0..n_img)
+        .map(|i| {
+            captions_of[i]
+                .iter()
+                .map(|&t| {
+                    let own = score(t, i);
+                    (0..n_txt).filter(|&other| score(other, i) > own).count()
+                })
+                .min()
+                .unwrap_or(usize::MAX)
+        })
+        .collect();
+    let recall = |ranks: &[usize], k: usize| {
+        100.0 * ranks.iter().filter(|&&rank| rank < k).count() as f64 / ranks.len().max(1) as f64
+    };
+    RetrievalMetrics {
+        text_to_image: RECALL_AT.map(|k| recall(&text_ranks, k)),
+        image_to_text: RECALL_AT.map(|k| recall(&image_ranks, k)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recall_follows_clip_benchmark_semantics() {
+        // Two images along the axes; three captions: two of image 0 (one of them closer to image 1), one of image 1.
+        let images = [[1.0, 0.0], [0.0, 1.0]];
+        let texts = [[0.9, 0.1], [0.2, 0.8], [0.1, 0.9]];
+        let scores: Vec<f32> = texts
+            .iter()
+            .flat_map(|t| images.iter().map(move |i| t[0] * i[0] + t[1] * i[1]))
+            .collect();
+        let metrics = retrieval_metrics(&scores, 2, &[0, 0, 1]);
+        // Text→image: captions 0 and 2 find their image first; caption 1 ranks image 0 second.
+        assert_eq!(metrics.text_to_image[0], 200.0 / 3.0);
+        assert_eq!(metrics.text_to_image[1], 100.0);
+        // Image→text: image 0's best caption (0) is first; image 1's caption 2 beats caption 1 for image 1.
+        assert_eq!(metrics.image_to_text, [100.0, 100.0, 100.0]);
+    }
+}

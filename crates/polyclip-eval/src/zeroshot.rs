@@ -1,0 +1,72 @@
+//! Zero-shot classification with prompt-template ensembles (REFERENCE §4): a class embedding is the mean of
+//! its L2-normalised template embeddings, renormalised; logits are 100·cos.
+
+use burn::tensor::{Tensor, backend::Backend};
+use polyclip_data::{DataError, TextTokenizer};
+use polyclip_models::ClipModel;
+use polyclip_models::dual_encoder::l2_normalize;
+use serde::{Deserialize, Serialize};
+
+use crate::encode::embed_texts;
+
+/// Class names, templates (each with one `{}`), and the true class of every image of a set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassificationSet {
+    pub name: String,
+    pub classnames: Vec<String>,
+    pub templates: Vec<String>,
+    pub labels: Vec<usize>,
+}
+
+/// Top-1 and top-5 accuracy in percent (top-5 is 100 when there are five classes or fewer).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ZeroShotMetrics {
+    pub top1: f64,
+    pub top5: f64,
+}
+
+/// The `[classes, embed]` zero-shot classifier of a set's class names and templates.
+pub fn class_embeddings<B: Backend>(
+    model: &ClipModel<B>,
+    tokenizer: &TextTokenizer,
+    set: &ClassificationSet,
+    device: &B::Device,
+) -> Result<Tensor<B, 2>, DataError> {
+    let per_class = set.templates.len();
+    let prompts: Vec<String> = set
+        .classnames
+        .iter()
+        .flat_map(|name| set.templates.iter().map(move |t| t.replacen("{}", name, 1)))
+        .collect();
+    let embeds = embed_texts(model, tokenizer, &prompts, 256, device)?;
+    let dim = embeds.dims()[1];
+    let mean = embeds
+        .reshape([set.classnames.len(), per_class, dim])
+        .mean_dim(1)
+        .reshape([set.classnames.len(), dim]);
+    Ok(l2_normalize(mean))
+}
+
+/// Accuracy of `100·cos` logits of normalised image embeddings `[images, embed]` against the set's labels.
+pub fn zero_shot_accuracy<B: Backend>(
+    image_embeds: Tensor<B, 2>,
+    classifier: Tensor<B, 2>,
+    labels: &[usize],
+) -> ZeroShotMetrics {
+    let logits = image_embeds.matmul(classifier.transpose()) * 100.0;
+    let [rows, classes] = logits.dims();
+    let values = crate::encode::to_host(logits);
+    let mut top1 = 0usize;
+    let mut top5 = 0usize;
+    for (row, &label) in labels.iter().enumerate().take(rows) {
+        let scores = &values[row * classes..(row + 1) * classes];
+        let better = scores.iter().filter(|&&s| s > scores[label]).count();
+        top1 += usize::from(better < 1);
+        top5 += usize::from(better < 5);
+    }
+    let total = labels.len().max(1) as f64;
+    ZeroShotMetrics {
+        top1: 100.0 * top1 as f64 / total,
+        top5: 100.0 * top5 as f64 / total,
+    }
+}

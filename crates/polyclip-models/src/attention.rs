@@ -1,0 +1,65 @@
+//! Scaled dot-product attention shared by every transformer in the crate.
+
+use burn::nn::Dropout;
+use burn::tensor::{Bool, Tensor, activation::softmax, backend::Backend};
+
+/// Large negative value added to masked attention scores (finite, so gradients stay finite).
+const MASKED: f32 = -1.0e9;
+
+/// Splits `[batch, seq, heads*head_dim]` into `[batch, heads, seq, head_dim]`.
+pub fn split_heads<B: Backend>(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
+    let [batch, seq, width] = x.dims();
+    x.reshape([batch, seq, heads, width / heads])
+        .swap_dims(1, 2)
+}
+
+/// Merges `[batch, heads, seq, head_dim]` back into `[batch, seq, heads*head_dim]`.
+pub fn merge_heads<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 3> {
+    let [batch, heads, seq, head_dim] = x.dims();
+    x.swap_dims(1, 2).reshape([batch, seq, heads * head_dim])
+}
+
+/// `softmax(q·kᵀ/√d + mask)·v` over `[batch, heads, seq, head_dim]` tensors.
+///
+/// `blocked` is broadcast to `[batch, heads, seq_q, seq_k]`: `true` marks a key a query may not attend to
+/// (padding, or the future under a causal mask). `dropout` acts on the attention probabilities (BERT's
+/// `attention_probs_dropout_prob`); it is the identity outside training.
+pub fn scaled_dot_product<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    blocked: Option<Tensor<B, 4, Bool>>,
+    dropout: Option<&Dropout>,
+) -> Tensor<B, 4> {
+    let [batch, heads, seq_q, head_dim] = q.dims();
+    let seq_k = k.dims()[2];
+    let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
+    let scores = match blocked {
+        Some(blocked) => scores.mask_fill(blocked.expand([batch, heads, seq_q, seq_k]), MASKED),
+        None => scores,
+    };
+    let probs = softmax(scores, 3);
+    let probs = match dropout {
+        Some(dropout) => dropout.forward(probs),
+        None => probs,
+    };
+    probs.matmul(v)
+}
+
+/// `true` where key `j` lies after query `i` (the causal mask of a decoder or CLIP text model), `[1,1,L,L]`.
+pub fn causal_block<B: Backend>(seq: usize, device: &B::Device) -> Tensor<B, 4, Bool> {
+    // burn's `tril_mask` is `false` on and below the diagonal (allowed) and `true` above it (the future).
+    Tensor::<B, 2, Bool>::tril_mask([seq, seq], 0, device)
+        .unsqueeze_dim::<3>(0)
+        .unsqueeze_dim(0)
+}
+
+/// `true` at padding keys, from a `[batch, seq]` attention mask (1 = token, 0 = padding), `[B,1,1,L]`.
+pub fn padding_block<B: Backend>(
+    attention_mask: Tensor<B, 2, burn::tensor::Int>,
+) -> Tensor<B, 4, Bool> {
+    attention_mask
+        .equal_elem(0)
+        .unsqueeze_dim::<3>(1)
+        .unsqueeze_dim(1)
+}

@@ -1,0 +1,14 @@
+//! The CLIP transformers in the Hugging Face `CLIPModel` layout.
+//!
+//! Both towers share [`encoder::ClipEncoder`] (pre-LN blocks, `self_attn.{q,k,v,out}_proj`, `mlp.fc1/fc2`);
+//! the vision tower adds patch/class/position embeddings and `pre_layrnorm`/`post_layernorm`, the text tower
+//! token/position embeddings, a causal mask, `final_layer_norm` and pooling at the end-of-text token.
+
+pub mod config;
+pub mod encoder;
+pub mod text;
+pub mod vision;
+
+pub use config::{ClipTextConfig, ClipVisionConfig};
+pub use text::ClipTextTransformer;
+pub use vision::ClipVisionTransformer;

@@ -1,0 +1,29 @@
+//! CLIP-style model towers written once against burn's generic [`Backend`](burn::tensor::backend::Backend).
+//!
+//! The module tree mirrors the Hugging Face checkpoints' key tree (`vision_model.encoder.layers.{i}.self_attn.q_proj`,
+//! `encoder.layer.{i}.attention.self.query`, …) so that loading real weights needs only a small mapping table,
+//! and every configuration deserialises directly from a Hugging Face `config.json`.
+//!
+//! - [`clip`]: the CLIP vision transformer and the CLIP causal text transformer (HF `CLIPModel` layout).
+//! - [`bert`]: the BERT / XLM-RoBERTa encoder family (HF layout), used as multilingual text towers.
+//! - [`pooling`], [`projection`]: how a text tower turns token states into one embedding.
+//! - [`dual_encoder`]: the two towers and the logit scale, i.e. the CLIP model trained contrastively.
+//! - [`presets`]: tiny configurations for tests and the embedded default run.
+
+pub mod activation;
+pub mod attention;
+pub mod bert;
+pub mod clip;
+pub mod dual_encoder;
+pub mod error;
+pub mod init;
+pub mod pooling;
+pub mod presets;
+pub mod projection;
+pub mod text_tower;
+pub mod vision_tower;
+
+pub use dual_encoder::{ClipModel, ClipModelConfig, LogitScaleConfig};
+pub use error::ModelError;
+pub use text_tower::{TextTower, TextTowerConfig};
+pub use vision_tower::VisionTower;

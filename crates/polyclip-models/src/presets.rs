@@ -1,0 +1,142 @@
+//! Named model sizes. Real checkpoints bring their own config.json; these serve tests, benchmarks and the
+//! embedded default run.
+
+use crate::activation::Activation;
+use crate::bert::BertConfig;
+use crate::clip::{ClipTextConfig, ClipVisionConfig};
+use crate::dual_encoder::{ClipModelConfig, LogitScaleConfig};
+use crate::pooling::Pooling;
+use crate::projection::ProjectionType;
+use crate::text_tower::TextTowerConfig;
+
+/// A tiny XLM-R-style encoder text tower (mean pooling, MLP head), the shape of CAPIVARA's base model.
+pub fn tiny_xlmr_text(
+    vocab_size: usize,
+    max_tokens: usize,
+    pad_token_id: usize,
+) -> TextTowerConfig {
+    TextTowerConfig::HfEncoder {
+        encoder_config: BertConfig {
+            model_type: "xlm-roberta".into(),
+            vocab_size,
+            hidden_size: 64,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            intermediate_size: 256,
+            hidden_act: Activation::Gelu,
+            hidden_dropout_prob: 0.0,
+            attention_probs_dropout_prob: 0.0,
+            max_position_embeddings: max_tokens + pad_token_id + 1,
+            type_vocab_size: 1,
+            layer_norm_eps: 1e-5,
+            initializer_range: 0.02,
+            pad_token_id,
+        },
+        pooler_type: Pooling::Mean,
+        proj_type: ProjectionType::Mlp,
+        proj_bias: false,
+    }
+}
+
+/// A tiny CLIP vision transformer: `image_size` pixels in `patch_size` patches, width 64, two blocks.
+pub fn tiny_vision(image_size: usize, patch_size: usize) -> ClipVisionConfig {
+    ClipVisionConfig {
+        hidden_size: 64,
+        intermediate_size: 256,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_channels: 3,
+        image_size,
+        patch_size,
+        hidden_act: Activation::Gelu,
+        layer_norm_eps: 1e-5,
+        initializer_range: 0.02,
+    }
+}
+
+/// The tiny dual encoder of the embedded default: tiny ViT + tiny XLM-R tower, 64-d joint space.
+pub fn tiny_capivara(
+    vocab_size: usize,
+    max_tokens: usize,
+    pad_token_id: usize,
+    image_size: usize,
+) -> ClipModelConfig {
+    ClipModelConfig {
+        projection_dim: 64,
+        vision_config: tiny_vision(image_size, 8),
+        text: tiny_xlmr_text(vocab_size, max_tokens, pad_token_id),
+        logit_scale: LogitScaleConfig::default(),
+    }
+}
+
+/// A tiny CLIP with its own causal text transformer (HF `CLIPModel` shape).
+pub fn tiny_clip(
+    vocab_size: usize,
+    max_tokens: usize,
+    eos_token_id: usize,
+    image_size: usize,
+) -> ClipModelConfig {
+    ClipModelConfig {
+        projection_dim: 64,
+        vision_config: tiny_vision(image_size, 8),
+        text: TextTowerConfig::Clip {
+            text_config: ClipTextConfig {
+                vocab_size,
+                hidden_size: 64,
+                intermediate_size: 256,
+                num_hidden_layers: 2,
+                num_attention_heads: 4,
+                max_position_embeddings: max_tokens,
+                hidden_act: Activation::QuickGelu,
+                layer_norm_eps: 1e-5,
+                initializer_range: 0.02,
+                pad_token_id: 0,
+                bos_token_id: 0,
+                eos_token_id,
+            },
+        },
+        logit_scale: LogitScaleConfig::default(),
+    }
+}
+
+/// open_clip `xlm-roberta-base-ViT-B-32` (CAPIVARA's base): ViT-B/32 (exact GELU) + XLM-R base, mean pooling,
+/// MLP head 768→640→512. 366 M parameters.
+pub fn vit_b32_xlm_roberta_base() -> ClipModelConfig {
+    ClipModelConfig {
+        projection_dim: 512,
+        vision_config: ClipVisionConfig {
+            hidden_size: 768,
+            intermediate_size: 3072,
+            num_hidden_layers: 12,
+            num_attention_heads: 12,
+            num_channels: 3,
+            image_size: 224,
+            patch_size: 32,
+            hidden_act: Activation::Gelu,
+            layer_norm_eps: 1e-5,
+            initializer_range: 0.02,
+        },
+        text: TextTowerConfig::HfEncoder {
+            encoder_config: BertConfig {
+                model_type: "xlm-roberta".into(),
+                vocab_size: 250_002,
+                hidden_size: 768,
+                num_hidden_layers: 12,
+                num_attention_heads: 12,
+                intermediate_size: 3072,
+                hidden_act: Activation::Gelu,
+                hidden_dropout_prob: 0.1,
+                attention_probs_dropout_prob: 0.1,
+                max_position_embeddings: 514,
+                type_vocab_size: 1,
+                layer_norm_eps: 1e-5,
+                initializer_range: 0.02,
+                pad_token_id: 1,
+            },
+            pooler_type: Pooling::Mean,
+            proj_type: ProjectionType::Mlp,
+            proj_bias: false,
+        },
+        logit_scale: LogitScaleConfig::default(),
+    }
+}

@@ -1,0 +1,133 @@
+//! The text side of a dual encoder: a CLIP causal text transformer, or a BERT/XLM-R encoder with pooling and
+//! a projection head (open_clip's `HFTextEncoder`, VisionTextDualEncoder, M-CLIP).
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::{Int, Tensor, backend::Backend};
+use serde::{Deserialize, Serialize};
+
+use crate::bert::{BertConfig, BertModel};
+use crate::clip::{ClipTextConfig, ClipTextTransformer};
+use crate::error::ModelError;
+use crate::init::Initializer;
+use crate::pooling::{Pooling, first_token, masked_mean};
+use crate::projection::{ProjectionHead, ProjectionType};
+
+/// Which text tower, with its own config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TextTowerConfig {
+    /// CLIP's own text transformer, pooled at the end-of-text token, then `text_projection` (no bias).
+    Clip { text_config: ClipTextConfig },
+    /// A HF encoder (`transformer`), pooled, then projected (`proj`).
+    HfEncoder {
+        encoder_config: BertConfig,
+        pooler_type: Pooling,
+        proj_type: ProjectionType,
+        #[serde(default)]
+        proj_bias: bool,
+    },
+}
+
+impl TextTowerConfig {
+    /// Checks the relations between fields that the model relies on.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        match self {
+            Self::Clip { text_config } => text_config.validate(),
+            Self::HfEncoder { encoder_config, .. } => encoder_config.validate(),
+        }
+    }
+
+    /// The largest number of tokens the tower can take.
+    pub fn max_tokens(&self) -> usize {
+        match self {
+            Self::Clip { text_config } => text_config.max_position_embeddings,
+            Self::HfEncoder { encoder_config, .. } => {
+                let offset = if encoder_config.offsets_positions_by_padding() {
+                    encoder_config.pad_token_id + 1
+                } else {
+                    0
+                };
+                encoder_config.max_position_embeddings - offset
+            }
+        }
+    }
+}
+
+/// `text_model` + `text_projection` (HF `CLIPModel`).
+#[derive(Module, Debug)]
+pub struct ClipTextTower<B: Backend> {
+    pub text_model: ClipTextTransformer<B>,
+    pub text_projection: Linear<B>,
+}
+
+/// `transformer` + pooling + `proj` (open_clip `HFTextEncoder`).
+#[derive(Module, Debug)]
+pub struct EncoderTextTower<B: Backend> {
+    pub transformer: BertModel<B>,
+    pub proj: ProjectionHead<B>,
+    #[module(skip)]
+    pub pooling: Pooling,
+}
+
+/// A text tower.
+#[derive(Module, Debug)]
+pub enum TextTower<B: Backend> {
+    Clip(ClipTextTower<B>),
+    Encoder(EncoderTextTower<B>),
+}
+
+impl<B: Backend> TextTower<B> {
+    pub fn init(config: &TextTowerConfig, embed_dim: usize, init: &mut Initializer<B>) -> Self {
+        match config {
+            TextTowerConfig::Clip { text_config } => {
+                let d = text_config.hidden_size;
+                Self::Clip(ClipTextTower {
+                    text_model: ClipTextTransformer::init(text_config, init),
+                    text_projection: init.linear(d, embed_dim, false, (d as f64).powf(-0.5)),
+                })
+            }
+            TextTowerConfig::HfEncoder {
+                encoder_config,
+                pooler_type,
+                proj_type,
+                proj_bias,
+            } => {
+                let with_pooler = *pooler_type == Pooling::Pooler;
+                Self::Encoder(EncoderTextTower {
+                    transformer: BertModel::init(encoder_config, with_pooler, init),
+                    proj: ProjectionHead::init(
+                        *proj_type,
+                        encoder_config.hidden_size,
+                        embed_dim,
+                        *proj_bias,
+                        init,
+                    ),
+                    pooling: *pooler_type,
+                })
+            }
+        }
+    }
+
+    /// `[batch, seq]` token ids and attention mask (1 = token) → `[batch, embed_dim]` (not normalised).
+    pub fn forward(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        attention_mask: Tensor<B, 2, Int>,
+    ) -> Tensor<B, 2> {
+        match self {
+            Self::Clip(tower) => tower
+                .text_projection
+                .forward(tower.text_model.forward(input_ids).pooler_output),
+            Self::Encoder(tower) => {
+                let output = tower.transformer.forward(input_ids, attention_mask.clone());
+                let pooled = match (tower.pooling, output.pooler_output) {
+                    (Pooling::Mean, _) => masked_mean(output.last_hidden_state, attention_mask),
+                    (Pooling::Pooler, Some(pooled)) => pooled,
+                    (Pooling::Cls | Pooling::Pooler, _) => first_token(output.last_hidden_state),
+                };
+                tower.proj.forward(pooled)
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The training loop, generic over any `AutodiffBackend`: contrastive steps with frozen towers, the schedule,
+//! checkpoints, `--resume`, a progress bar and the metrics log.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::ElementConversion;
+use burn::tensor::backend::AutodiffBackend;
+use indicatif::{ProgressBar, ProgressStyle};
+use polyclip_data::{ClipBatch, DataError, DataLoader, ImageTextExample};
+use polyclip_models::ClipModel;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{CheckpointDir, CheckpointState};
+use crate::error::TrainError;
+use crate::loss::contrastive_loss;
+use crate::metrics_log::{MetricsLog, StepMetrics};
+use crate::optimizer::{ClipOptimizer, OptimizerConfig};
+use crate::schedule::LrSchedule;
+
+/// Which towers stay fixed (CAPIVARA and LiT freeze the vision tower).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeConfig {
+    #[serde(default)]
+    pub vision: bool,
+    #[serde(default)]
+    pub text: bool,
+}
+
+/// One training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Optimiser steps (batches) in the run.
+    pub steps: usize,
+    pub optimizer: OptimizerConfig,
+    pub schedule: LrSchedule,
+    #[serde(default)]
+    pub freeze: FreezeConfig,
+    /// Save a checkpoint every this many steps (and always at the end); 0 saves only at the end.
+    #[serde(default)]
+    pub checkpoint_every: usize,
+    /// Checkpoints kept on disk.
+    #[serde(default = "default_keep")]
+    pub keep_checkpoints: usize,
+}
+
+fn default_keep() -> usize {
+    2
+}
+
+/// What a finished (or stopped) run returns.
+pub struct TrainOutcome<B: AutodiffBackend> {
+    pub model: ClipModel<B>,
+    /// Loss of every step this call ran, in order.
+    pub losses: Vec<f32>,
+    /// The step the run started from (non-zero after `--resume`).
+    pub first_step: usize,
+    /// Samples per second over this call's steps.
+    pub samples_per_s: f64,
+}
+
+/// Runs [`TrainConfig`] in a run folder (checkpoints, `metrics.jsonl`).
+pub struct Trainer {
+    pub config: TrainConfig,
+    pub run_dir: PathBuf,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+    /// Stop after this step even if the run is longer (simulates an interruption; the schedule is unchanged).
+    pub stop_after: Option<usize>,
+}
+
+impl Trainer {
+    pub fn new(config: TrainConfig, run_dir: &Path) -> Self {
+        Self {
+            config,
+            run_dir: run_dir.to_owned(),
+            progress: false,
+            stop_after: None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), TrainError> {
+        if self.config.steps == 0 {
+            return Err(TrainError::InvalidConfig {
+                key: "steps",
+                value: "0".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.config.freeze.vision && self.config.freeze.text {
+            return Err(TrainError::InvalidConfig {
+                key: "freeze",
+                value: "vision and text".into(),
+                reason: "nothing would train; unfreeze a tower".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Trains `model` on the loader's batches; with `resume`, continues from the newest checkpoint.
+    pub fn fit<B: AutodiffBackend>(
+        &self,
+        model: ClipModel<B>,
+        loader: &DataLoader<B, ImageTextExample, Result<ClipBatch<B>, DataError>>,
+        resume: bool,
+        device: &B::Device,
+    ) -> Result<TrainOutcome<B>, TrainError> {
+        self.validate()?;
+        std::fs::create_dir_all(&self.run_dir).map_err(|e| TrainError::io(&self.run_dir, e))?;
+        let checkpoints = CheckpointDir::new(&self.run_dir);
+        let mut model = freeze(model, self.config.freeze);
+        let mut optimizer = ClipOptimizer::new(&self.config.optimizer);
+        let mut first_step = 0;
+        if resume {
+            let (dir, state) =
+                checkpoints
+                    .latest()?
+                    .ok_or_else(|| TrainError::NothingToResume {
+                        dir: self.run_dir.join("checkpoints"),
+                    })?;
+            let (loaded, loaded_optimizer) = CheckpointDir::load(&dir, model, optimizer, device)?;
+            model = freeze(loaded, self.config.freeze);
+            optimizer = loaded_optimizer;
+            first_step = state.step;
+        }
+        let total = self.config.steps;
+        let last = self.stop_after.map_or(total, |stop| stop.min(total));
+        let mut log = MetricsLog::open(&self.run_dir.join("metrics.jsonl"), first_step)?;
+        let bar = self.progress_bar(total, first_step);
+        let mut losses = Vec::with_capacity(last.saturating_sub(first_step));
+        let mut batches = loader.iter_from(first_step);
+        let started = Instant::now();
+        let mut samples = 0usize;
+        for step in first_step..last {
+            let step_started = Instant::now();
+            let batch = batches.next().ok_or(TrainError::NoBatches)??;
+            let rows = batch.indices.len();
+            if rows < 2 {
+                return Err(TrainError::NoBatches);
+            }
+            let lr = self.config.schedule.lr(step, total);
+            let image = model.embed_images(batch.pixels);
+            let text = model.embed_texts(batch.input_ids, batch.attention_mask);
+            let loss = contrastive_loss(image, text, model.logit_multiplier());
+            let loss_value: f32 = loss.clone().into_scalar().elem();
+            if !loss_value.is_finite() {
+                return Err(TrainError::NonFiniteLoss {
+                    step,
+                    value: loss_value,
+                });
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(lr, model, grads);
+            losses.push(loss_value);
+            samples += rows;
+            let samples_per_s = rows as f64 / step_started.elapsed().as_secs_f64().max(1e-9);
+            let logit_scale: f32 = model.logit_multiplier().into_scalar().elem();
+            log.append(&StepMetrics {
+                step,
+                loss: loss_value,
+                lr,
+                logit_scale,
+                samples_per_s,
+            })?;
+            bar.set_message(format!(
+                "loss {loss_value:.4}  lr {lr:.2e}  {samples_per_s:.0} samples/s"
+            ));
+            bar.inc(1);
+            let done = step + 1;
+            let periodic =
+                self.config.checkpoint_every > 0 && done % self.config.checkpoint_every == 0;
+            if periodic || done == last {
+                checkpoints.save(
+                    &model,
+                    &optimizer,
+                    CheckpointState {
+                        step: done,
+                        total_steps: total,
+                    },
+                    self.config.keep_checkpoints,
+                )?;
+            }
+        }
+        bar.finish_and_clear();
+        Ok(TrainOutcome {
+            model,
+            losses,
+            first_step,
+            samples_per_s: samples as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        })
+    }
+
+    fn progress_bar(&self, total: usize, position: usize) -> ProgressBar {
+        if !self.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(total as u64).with_position(position as u64);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    }
+}
+
+/// Turns off gradients of the frozen towers (their forward pass is then not recorded for backprop at all).
+pub fn freeze<B: AutodiffBackend>(mut model: ClipModel<B>, freeze: FreezeConfig) -> ClipModel<B> {
+    if freeze.vision {
+        model.vision = model.vision.no_grad();
+    }
+    if freeze.text {
+        model.text = model.text.no_grad();
+    }
+    model
+}

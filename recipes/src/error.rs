@@ -1,0 +1,40 @@
+//! The errors a recipe run reports (in one line each, by the binaries).
+
+use std::path::PathBuf;
+
+/// What can stop a recipe.
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    #[error("{path}{}: {reason}", location.map(|l| format!(":{l}")).unwrap_or_default())]
+    Parse {
+        path: PathBuf,
+        reason: String,
+        location: Option<usize>,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Data(#[from] polyclip_data::DataError),
+    #[error(transparent)]
+    Model(#[from] polyclip_models::ModelError),
+    #[error(transparent)]
+    Train(#[from] polyclip_train::TrainError),
+    #[error(transparent)]
+    Eval(#[from] polyclip_eval::EvalError),
+    #[error(transparent)]
+    Backend(#[from] polyclip_backend::BackendError),
+    #[error("{option} is not supported yet: {reason}")]
+    NotSupported { option: &'static str, reason: String },
+    #[error("recipe: `{key}` = {value}: {reason}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("{skipped} bad input(s) skipped; first: {first}")]
+    Skipped { skipped: usize, first: String },
+}
