@@ -94,7 +94,11 @@ pub struct Stage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalConfig {
+    /// The target language: retrieval and zero-shot classification.
     pub language: String,
+    /// More languages to report retrieval in (e.g. the base language, to see what fine-tuning costs there).
+    #[serde(default)]
+    pub also_retrieval: Vec<String>,
     pub baseline_name: String,
     pub finetuned_name: String,
     #[serde(default = "default_eval_batch")]

@@ -28,7 +28,10 @@ pub enum RecipeError {
     #[error(transparent)]
     Backend(#[from] polyclip_backend::BackendError),
     #[error("{option} is not supported yet: {reason}")]
-    NotSupported { option: &'static str, reason: String },
+    NotSupported {
+        option: &'static str,
+        reason: String,
+    },
     #[error("recipe: `{key}` = {value}: {reason}")]
     Invalid {
         key: &'static str,

@@ -1,1 +1,105 @@
-//! Integration tests live in tests/tests/.
+//! Shared set-up of the workspace-level integration tests (tests/tests/*.rs): a small embedded dataset and a
+//! tiny model trained on it with the real data pipeline and training loop, on ndarray.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use burn::backend::Autodiff;
+use burn::backend::ndarray::{NdArray, NdArrayDevice};
+use polyclip_data::shapes::{ShapesDataset, ShapesSpec, shapes_tokenizer};
+use polyclip_data::{
+    BadInputPolicy, CaptionChoice, ClipBatch, ClipBatcher, ClipPreprocess, DataError, DataLoader,
+    ImageBatcher, ImageTextDataset, ImageTextExample, LoaderConfig, Manifest, Order, TextTokenizer,
+};
+use polyclip_models::{ClipModel, ClipModelConfig, presets};
+use polyclip_train::{LrSchedule, OptimizerConfig, TrainConfig};
+
+/// The training backend of the tests.
+pub type Train = Autodiff<NdArray<f32>>;
+/// Its device.
+pub const DEVICE: NdArrayDevice = NdArrayDevice::Cpu;
+/// Input side of the test models.
+pub const IMAGE_SIZE: usize = 32;
+/// Longest text in tokens.
+pub const MAX_TOKENS: usize = 32;
+
+/// A training loader over one language of a generated dataset.
+pub type Loader = DataLoader<Train, ImageTextExample, Result<ClipBatch<Train>, DataError>>;
+
+/// Generates (or reuses) a small embedded dataset under `root`.
+pub fn small_dataset(root: &Path, train_images: usize, test_images: usize) -> ShapesDataset {
+    let spec = ShapesSpec {
+        seed: 11,
+        train_images,
+        test_images,
+        image_px: 64,
+    };
+    ShapesDataset::materialize(&spec, root).expect("dataset")
+}
+
+/// The embedded tokenizer.
+pub fn tokenizer() -> TextTokenizer {
+    shapes_tokenizer(MAX_TOKENS).expect("tokenizer")
+}
+
+/// The tiny CAPIVARA-shaped model config at the test image size.
+pub fn model_config(tokenizer: &TextTokenizer) -> ClipModelConfig {
+    presets::tiny_capivara(
+        tokenizer.vocab_size(),
+        MAX_TOKENS,
+        tokenizer.pad_id() as usize,
+        IMAGE_SIZE,
+    )
+}
+
+/// A tiny model with weights from `seed`.
+pub fn model(config: &ClipModelConfig, seed: u64) -> ClipModel<Train> {
+    config.init(seed, &DEVICE).expect("model")
+}
+
+/// A shuffled training loader over `split.lang.jsonl`.
+pub fn loader(
+    data: &ShapesDataset,
+    lang: &str,
+    batch_size: usize,
+    workers: usize,
+    seed: u64,
+) -> Loader {
+    let manifest =
+        Manifest::load(&data.manifest("train", lang), BadInputPolicy::Fail).expect("manifest");
+    DataLoader::new(
+        Arc::new(ImageTextDataset::new(manifest)),
+        Arc::new(ClipBatcher::new(
+            ImageBatcher::new(ClipPreprocess::new(IMAGE_SIZE as u32), BadInputPolicy::Fail),
+            tokenizer(),
+            CaptionChoice::Random,
+        )),
+        LoaderConfig {
+            batch_size,
+            num_workers: workers,
+            seed,
+            order: Order::Shuffled,
+        },
+        DEVICE,
+    )
+}
+
+/// AdamW with a cosine warm-up schedule: the base-stage settings of the built-in recipe.
+pub fn train_config(steps: usize, lr_max: f64) -> TrainConfig {
+    TrainConfig {
+        steps,
+        optimizer: OptimizerConfig::Adamw {
+            betas: [0.9, 0.98],
+            eps: 1e-6,
+            weight_decay: 0.1,
+        },
+        schedule: LrSchedule::CosineWarmup {
+            lr_min: 1e-5,
+            lr_max,
+            warmup_steps: (steps / 10).max(1),
+        },
+        freeze: Default::default(),
+        checkpoint_every: 0,
+        keep_checkpoints: 2,
+    }
+}

@@ -12,11 +12,14 @@ pub use manifest::{BadInputPolicy, Manifest, ManifestEntry};
 pub use preprocess::ClipPreprocess;
 pub use tokenizer::{TextTokenizer, TokenBatch};
 pub mod batcher;
+pub mod classification;
 pub mod dataset;
 pub mod images;
 pub mod loader;
+pub mod shapes;
 
 pub use batcher::{CaptionChoice, ClipBatch, ClipBatcher};
+pub use classification::ClassificationSet;
 pub use dataset::{ImageTextDataset, ImageTextExample};
 pub use images::{ImageBatch, ImageBatcher};
 pub use loader::{DataLoader, Draw, LoaderConfig, Order};

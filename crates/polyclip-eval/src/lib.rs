@@ -11,4 +11,4 @@ pub mod zeroshot;
 
 pub use error::EvalError;
 pub use retrieval::{RetrievalMetrics, RetrievalSet};
-pub use zeroshot::{ClassificationSet, ZeroShotMetrics};
+pub use zeroshot::ZeroShotMetrics;

@@ -34,6 +34,7 @@ const MARGIN_B: u32 = 44;
 const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
 const INK: Rgb<u8> = Rgb([30, 30, 30]);
 const GRID: Rgb<u8> = Rgb([225, 225, 225]);
+const GRID_TEXT: Rgb<u8> = Rgb([110, 110, 110]);
 
 /// Renders panels side by side into a PNG file.
 pub fn save_panels(panels: &[Panel], path: &Path) -> Result<(), EvalError> {
@@ -83,7 +84,7 @@ fn draw_panel(canvas: &mut RgbImage, left: u32, panel: &Panel) {
         text(canvas, left + 4, y as u32 - 4, &format_tick(value), INK);
         let x = plot_x0 as f64 + fraction * (plot_x1 - plot_x0) as f64;
         line(canvas, x, plot_y1 as f64, x, plot_y1 as f64 + 4.0, INK);
-        let label = format_tick(x_min + fraction * (x_max - x_min));
+        let label = format_x_tick(x_min + fraction * (x_max - x_min), x_max - x_min);
         let half = label.len() as u32 * 4;
         text(
             canvas,
@@ -109,7 +110,7 @@ fn draw_panel(canvas: &mut RgbImage, left: u32, panel: &Panel) {
         plot_y1 as f64,
         INK,
     );
-    text(canvas, plot_x0, 10, &panel.title, INK);
+    text(canvas, plot_x0, 8, &panel.title, INK);
     let x_label_width = panel.x_label.len() as u32 * 8;
     text(
         canvas,
@@ -118,7 +119,14 @@ fn draw_panel(canvas: &mut RgbImage, left: u32, panel: &Panel) {
         &panel.x_label,
         INK,
     );
-    text(canvas, left + 4, MARGIN_T - 14, &panel.y_label, INK);
+    let title_width = (panel.title.chars().count() as u32 + 2) * 8;
+    text(
+        canvas,
+        plot_x0 + title_width,
+        8,
+        &format!("({})", panel.y_label),
+        GRID_TEXT,
+    );
     for (index, series) in panel.series.iter().enumerate() {
         let color = Rgb(series.color);
         for pair in series.points.windows(2) {
@@ -137,6 +145,15 @@ fn draw_panel(canvas: &mut RgbImage, left: u32, panel: &Panel) {
             color,
         );
         text(canvas, legend_x + 18, legend_y, &series.label, INK);
+    }
+}
+
+/// Whole numbers when the axis spans more than a few units (steps, epochs).
+fn format_x_tick(value: f64, span: f64) -> String {
+    if span >= 10.0 {
+        format!("{}", value.round() as i64)
+    } else {
+        format_tick(value)
     }
 }
 

@@ -10,20 +10,42 @@ use crate::error::EvalError;
 use crate::retrieval::RetrievalMetrics;
 use crate::zeroshot::ZeroShotMetrics;
 
-/// Every metric of one model.
+/// The metrics of one evaluation set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetMetrics<M> {
+    pub set: String,
+    #[serde(flatten)]
+    pub metrics: M,
+}
+
+/// Every metric of one model, sets in the order they were evaluated (the table's column order).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ModelEvaluation {
-    /// Retrieval set name → metrics.
-    pub retrieval: BTreeMap<String, RetrievalMetrics>,
-    /// Classification set name → metrics.
-    pub zero_shot: BTreeMap<String, ZeroShotMetrics>,
+    pub retrieval: Vec<SetMetrics<RetrievalMetrics>>,
+    pub zero_shot: Vec<SetMetrics<ZeroShotMetrics>>,
 }
 
 impl ModelEvaluation {
     /// Mean top-1 over the classification sets.
     pub fn zero_shot_average(&self) -> f64 {
         let n = self.zero_shot.len().max(1) as f64;
-        self.zero_shot.values().map(|m| m.top1).sum::<f64>() / n
+        self.zero_shot.iter().map(|m| m.metrics.top1).sum::<f64>() / n
+    }
+
+    /// The retrieval metrics of a set.
+    pub fn retrieval_of(&self, set: &str) -> Option<&RetrievalMetrics> {
+        self.retrieval
+            .iter()
+            .find(|m| m.set == set)
+            .map(|m| &m.metrics)
+    }
+
+    /// The zero-shot metrics of a set.
+    pub fn zero_shot_of(&self, set: &str) -> Option<&ZeroShotMetrics> {
+        self.zero_shot
+            .iter()
+            .find(|m| m.set == set)
+            .map(|m| &m.metrics)
     }
 }
 
@@ -64,7 +86,7 @@ impl Report {
         let retrieval_sets: Vec<&String> = self
             .rows
             .first()
-            .map(|row| row.evaluation.retrieval.keys().collect())
+            .map(|row| row.evaluation.retrieval.iter().map(|m| &m.set).collect())
             .unwrap_or_default();
         if !retrieval_sets.is_empty() {
             let _ = writeln!(
@@ -84,7 +106,7 @@ impl Report {
                     let pick = |f: fn(&RetrievalMetrics) -> f64| {
                         self.rows
                             .iter()
-                            .map(|row| row.evaluation.retrieval.get(*set).map_or(f64::NAN, f))
+                            .map(|row| row.evaluation.retrieval_of(set).map_or(f64::NAN, f))
                             .collect::<Vec<f64>>()
                     };
                     [
@@ -99,7 +121,7 @@ impl Report {
         let zero_shot_sets: Vec<&String> = self
             .rows
             .first()
-            .map(|row| row.evaluation.zero_shot.keys().collect())
+            .map(|row| row.evaluation.zero_shot.iter().map(|m| &m.set).collect())
             .unwrap_or_default();
         if !zero_shot_sets.is_empty() {
             let _ = writeln!(
@@ -120,8 +142,7 @@ impl Report {
                         .iter()
                         .map(|row| {
                             row.evaluation
-                                .zero_shot
-                                .get(*set)
+                                .zero_shot_of(set)
                                 .map_or(f64::NAN, |m| m.top1)
                         })
                         .collect()

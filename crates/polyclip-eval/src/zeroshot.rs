@@ -2,21 +2,12 @@
 //! its L2-normalised template embeddings, renormalised; logits are 100·cos.
 
 use burn::tensor::{Tensor, backend::Backend};
-use polyclip_data::{DataError, TextTokenizer};
+use polyclip_data::{ClassificationSet, DataError, TextTokenizer};
 use polyclip_models::ClipModel;
 use polyclip_models::dual_encoder::l2_normalize;
 use serde::{Deserialize, Serialize};
 
 use crate::encode::embed_texts;
-
-/// Class names, templates (each with one `{}`), and the true class of every image of a set.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClassificationSet {
-    pub name: String,
-    pub classnames: Vec<String>,
-    pub templates: Vec<String>,
-    pub labels: Vec<usize>,
-}
 
 /// Top-1 and top-5 accuracy in percent (top-5 is 100 when there are five classes or fewer).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -25,8 +25,9 @@ pub struct MlpProjection<B: Backend> {
     pub fc2: Linear<B>,
 }
 
-/// A projection head.
+/// A projection head (one per model: the variants' size difference does not matter).
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum ProjectionHead<B: Backend> {
     Linear(Linear<B>),
     Mlp(MlpProjection<B>),

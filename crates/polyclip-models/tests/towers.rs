@@ -115,8 +115,7 @@ fn invalid_config_is_reported_by_key() {
     config.vision_config.patch_size = 8;
     let error = config
         .init::<B>(0, &NdArrayDevice::Cpu)
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
     assert!(
         error.to_string().contains("vision_config.patch_size"),
         "{error}"

@@ -31,6 +31,9 @@ pub struct CheckpointDir {
 
 type WeightsRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 
+/// The optimiser of a [`ClipModel`].
+pub type ModelOptimizer<B> = ClipOptimizer<ClipModel<B>, B>;
+
 impl CheckpointDir {
     /// `run_dir/checkpoints`.
     pub fn new(run_dir: &Path) -> Self {
@@ -102,9 +105,9 @@ impl CheckpointDir {
     pub fn load<B: AutodiffBackend>(
         dir: &Path,
         model: ClipModel<B>,
-        optimizer: ClipOptimizer<ClipModel<B>, B>,
+        optimizer: ModelOptimizer<B>,
         device: &B::Device,
-    ) -> Result<(ClipModel<B>, ClipOptimizer<ClipModel<B>, B>), TrainError> {
+    ) -> Result<(ClipModel<B>, ModelOptimizer<B>), TrainError> {
         let model = model
             .load_file(dir.join("model"), &WeightsRecorder::new(), device)
             .map_err(|e| TrainError::Checkpoint {

@@ -134,7 +134,7 @@ impl ClipVisionConfig {
     /// Checks the relations between fields that the model relies on.
     pub fn validate(&self) -> Result<(), ModelError> {
         check_heads(self.hidden_size, self.num_attention_heads)?;
-        if self.patch_size == 0 || self.image_size % self.patch_size != 0 {
+        if self.patch_size == 0 || !self.image_size.is_multiple_of(self.patch_size) {
             return Err(ModelError::invalid(
                 "vision_config.patch_size",
                 self.patch_size,
@@ -153,7 +153,7 @@ impl ClipTextConfig {
 }
 
 pub(crate) fn check_heads(hidden: usize, heads: usize) -> Result<(), ModelError> {
-    if heads == 0 || hidden % heads != 0 {
+    if heads == 0 || !hidden.is_multiple_of(heads) {
         return Err(ModelError::invalid(
             "num_attention_heads",
             heads,

@@ -1,0 +1,282 @@
+//! Writing the embedded dataset to a folder in the formats real data comes in: PNG files, one JSONL manifest
+//! per split and language (`{"image", "captions", "lang"}`), the labels of the classification images, and
+//! `spec.json`. A folder whose `spec.json` matches is reused.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rand::SeedableRng;
+use rand_pcg::Pcg64;
+use serde::{Deserialize, Serialize};
+
+use super::captions::captions;
+use super::labels::{LabelSet, class_names, label_of, templates};
+use super::render::render;
+use super::scene::{Lang, Scene, SceneSampler, Split};
+use crate::classification::ClassificationSet;
+use crate::dataset::ImageTextDataset;
+use crate::error::DataError;
+use crate::loader::mix_seed;
+use crate::manifest::{Manifest, ManifestEntry};
+use crate::tokenizer::TextTokenizer;
+
+/// The shipped tokenizer of the embedded dataset (datasets/shapes/tokenizer.json).
+const TOKENIZER_JSON: &[u8] = include_bytes!("../../../../datasets/shapes/tokenizer.json");
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShapesSpec {
+    pub seed: u64,
+    pub train_images: usize,
+    pub test_images: usize,
+    /// Side of the rendered pictures.
+    pub image_px: u32,
+}
+
+/// A generated dataset folder.
+#[derive(Debug, Clone)]
+pub struct ShapesDataset {
+    root: PathBuf,
+}
+
+fn split_name(split: Split) -> &'static str {
+    match split {
+        Split::Train => "train",
+        Split::Test => "test",
+    }
+}
+
+/// The scenes of a split, each drawn from its own seed.
+pub fn scenes(seed: u64, split: Split, count: usize) -> Vec<Scene> {
+    let sampler = SceneSampler::default();
+    let salt = match split {
+        Split::Train => 1,
+        Split::Test => 2,
+    };
+    (0..count)
+        .map(|index| {
+            sampler.sample(
+                &mut Pcg64::seed_from_u64(mix_seed(&[seed, salt, index as u64])),
+                split,
+            )
+        })
+        .collect()
+}
+
+fn write_error(path: &Path, error: impl ToString) -> DataError {
+    DataError::Write {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+impl ShapesDataset {
+    /// Generates the dataset into `root`, or reuses it when `root/spec.json` matches `spec`.
+    pub fn materialize(spec: &ShapesSpec, root: &Path) -> Result<Self, DataError> {
+        let spec_path = root.join("spec.json");
+        if let Ok(text) = fs::read_to_string(&spec_path)
+            && serde_json::from_str::<ShapesSpec>(&text).is_ok_and(|saved| &saved == spec)
+        {
+            return Ok(Self {
+                root: root.to_owned(),
+            });
+        }
+        let partial = root.with_extension("partial");
+        for dir in [root, partial.as_path()] {
+            if dir.exists() {
+                fs::remove_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+            }
+        }
+        for split in [Split::Train, Split::Test] {
+            let count = match split {
+                Split::Train => spec.train_images,
+                Split::Test => spec.test_images,
+            };
+            write_split(spec, split, &scenes(spec.seed, split, count), &partial)?;
+        }
+        fs::write(partial.join("README.md"), README).map_err(|e| write_error(&partial, e))?;
+        let text = serde_json::to_string_pretty(spec).map_err(|e| write_error(&spec_path, e))?;
+        fs::write(partial.join("spec.json"), text).map_err(|e| write_error(&spec_path, e))?;
+        fs::rename(&partial, root).map_err(|e| DataError::io(root, e))?;
+        Ok(Self {
+            root: root.to_owned(),
+        })
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The manifest of a split (`train`, `test`) in a language.
+    pub fn manifest(&self, split: &str, lang: &str) -> PathBuf {
+        self.root.join(format!("{split}.{lang}.jsonl"))
+    }
+
+    /// The one-group test pictures and the shape, colour and count label sets in `lang`.
+    pub fn classification(
+        &self,
+        lang: &str,
+    ) -> Result<(ImageTextDataset, Vec<ClassificationSet>), DataError> {
+        let language = Lang::from_code(lang).ok_or_else(|| DataError::Tokenizer {
+            path: self.root.display().to_string(),
+            reason: format!(
+                "the embedded dataset has no language `{lang}` (en, pt, it, es, de, fr)"
+            ),
+        })?;
+        let path = self.root.join("test.labels.jsonl");
+        let text = fs::read_to_string(&path).map_err(|e| DataError::io(&path, e))?;
+        let mut entries = Vec::new();
+        let mut labels: Vec<Vec<usize>> = vec![Vec::new(); LabelSet::ALL.len()];
+        for (index, line) in text.lines().enumerate() {
+            let record: LabelRecord =
+                serde_json::from_str(line).map_err(|source| DataError::ManifestJson {
+                    path: path.clone(),
+                    line: index + 1,
+                    source,
+                })?;
+            entries.push(ManifestEntry {
+                image: self.root.join(&record.image),
+                captions: Vec::new(),
+                lang: None,
+                line: index + 1,
+            });
+            for (set, value) in labels
+                .iter_mut()
+                .zip([record.shape, record.color, record.count])
+            {
+                set.push(value);
+            }
+        }
+        let manifest = Manifest {
+            path: path.clone(),
+            entries,
+            skipped: Vec::new(),
+        };
+        let sets = LabelSet::ALL
+            .iter()
+            .zip(labels)
+            .map(|(&set, labels)| ClassificationSet {
+                name: set.name().into(),
+                classnames: class_names(set, language),
+                templates: templates(language).into_iter().map(String::from).collect(),
+                labels,
+            })
+            .collect();
+        Ok((ImageTextDataset::new(manifest), sets))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct LabelRecord {
+    image: String,
+    shape: usize,
+    color: usize,
+    count: usize,
+}
+
+#[derive(Serialize)]
+struct ManifestLine<'a> {
+    image: &'a str,
+    captions: Vec<String>,
+    lang: &'a str,
+}
+
+fn write_split(
+    spec: &ShapesSpec,
+    split: Split,
+    scenes: &[Scene],
+    root: &Path,
+) -> Result<(), DataError> {
+    let name = split_name(split);
+    let image_dir = root.join("images").join(name);
+    fs::create_dir_all(&image_dir).map_err(|e| DataError::io(&image_dir, e))?;
+    let mut manifests = Lang::ALL
+        .iter()
+        .map(|lang| {
+            let path = root.join(format!("{name}.{}.jsonl", lang.code()));
+            fs::File::create(&path)
+                .map(|file| (path.clone(), std::io::BufWriter::new(file)))
+                .map_err(|e| DataError::io(&path, e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let labels_path = root.join(format!("{name}.labels.jsonl"));
+    let mut labels = std::io::BufWriter::new(
+        fs::File::create(&labels_path).map_err(|e| DataError::io(&labels_path, e))?,
+    );
+    let salt = match split {
+        Split::Train => 1,
+        Split::Test => 2,
+    };
+    for (index, scene) in scenes.iter().enumerate() {
+        let relative = format!("images/{name}/{index:06}.png");
+        let mut rng = Pcg64::seed_from_u64(mix_seed(&[spec.seed, salt, index as u64, 1]));
+        let path = root.join(&relative);
+        render(scene, spec.image_px, &mut rng)
+            .save(&path)
+            .map_err(|e| write_error(&path, e))?;
+        for (lang, (path, file)) in Lang::ALL.iter().zip(manifests.iter_mut()) {
+            let line = ManifestLine {
+                image: &relative,
+                captions: captions(scene, *lang),
+                lang: lang.code(),
+            };
+            let json = serde_json::to_string(&line).map_err(|e| write_error(path, e))?;
+            writeln!(file, "{json}").map_err(|e| DataError::io(path.as_path(), e))?;
+        }
+        if let (Some(shape), Some(color), Some(count)) = (
+            label_of(scene, LabelSet::Shape),
+            label_of(scene, LabelSet::Color),
+            label_of(scene, LabelSet::Count),
+        ) {
+            let record = LabelRecord {
+                image: relative.clone(),
+                shape,
+                color,
+                count,
+            };
+            let json = serde_json::to_string(&record).map_err(|e| write_error(&labels_path, e))?;
+            writeln!(labels, "{json}").map_err(|e| DataError::io(&labels_path, e))?;
+        }
+    }
+    for (path, mut file) in manifests {
+        file.flush().map_err(|e| DataError::io(&path, e))?;
+    }
+    labels.flush().map_err(|e| DataError::io(&labels_path, e))
+}
+
+/// The texts the shipped tokenizer was trained on: every phrasing of 3000 training scenes (seed 0) and every
+/// zero-shot prompt, in all six languages.
+pub fn tokenizer_corpus() -> Vec<String> {
+    let mut corpus = Vec::new();
+    for scene in scenes(0, Split::Train, 3000) {
+        for lang in Lang::ALL {
+            corpus.extend(captions(&scene, lang));
+        }
+    }
+    for lang in Lang::ALL {
+        for set in LabelSet::ALL {
+            for name in class_names(set, lang) {
+                corpus.extend(templates(lang).iter().map(|t| t.replacen("{}", &name, 1)));
+            }
+        }
+    }
+    corpus
+}
+
+/// The embedded dataset's tokenizer, truncating to `max_tokens`.
+pub fn shapes_tokenizer(max_tokens: usize) -> Result<TextTokenizer, DataError> {
+    TextTokenizer::from_json(
+        TOKENIZER_JSON,
+        "datasets/shapes/tokenizer.json",
+        "<pad>",
+        max_tokens,
+    )
+}
+
+const README: &str = "# Embedded shapes dataset (generated by polyclip)\n\n\
+Pictures of coloured shapes with captions in en, pt, it, es, de, fr. `train.<lang>.jsonl` / `test.<lang>.jsonl`:\n\
+one JSON object per picture (`image`, `captions`: five phrasings, the first two standing for original captions,\n\
+the rest for synthetic ones, `lang`). The test split contains (colour, kind) pairs never seen in training.\n\
+`test.labels.jsonl`: shape/colour/count class indices of the one-group test pictures. `spec.json`: how it was made.\n";

@@ -1,0 +1,143 @@
+//! Bad manifests and images are reported in one line naming the file and line, or counted and skipped.
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+use burn::backend::ndarray::{NdArray, NdArrayDevice};
+use burn::data::dataloader::batcher::Batcher;
+use polyclip_data::{
+    BadInputPolicy, ClipPreprocess, DataError, Draw, ImageBatch, ImageBatcher, ImageTextDataset,
+    Manifest,
+};
+
+type B = NdArray<f32>;
+
+fn write_png(path: &Path) {
+    image::RgbImage::from_pixel(8, 8, image::Rgb([200, 10, 10]))
+        .save(path)
+        .expect("png");
+}
+
+fn fixture(lines: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_png(&dir.path().join("good.png"));
+    fs::write(dir.path().join("garbage.png"), b"this is not an image").expect("write");
+    let manifest = dir.path().join("train.jsonl");
+    fs::write(&manifest, lines.join("\n")).expect("write");
+    (dir, manifest)
+}
+
+const GOOD: &str = r#"{"image": "good.png", "captions": ["um círculo vermelho"], "lang": "pt"}"#;
+
+fn first_error(lines: &[&str]) -> String {
+    let (_dir, manifest) = fixture(lines);
+    Manifest::load(&manifest, BadInputPolicy::Fail)
+        .expect_err("must fail")
+        .to_string()
+}
+
+#[test]
+fn a_missing_image_names_the_manifest_line_and_the_image() {
+    let message = first_error(&[GOOD, r#"{"image": "nowhere.png", "captions": ["x"]}"#]);
+    assert!(message.contains("train.jsonl:2:"), "{message}");
+    assert!(
+        message.contains("nowhere.png") && message.contains("does not exist"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_corrupt_image_names_the_manifest_line_and_the_image() {
+    let message = first_error(&[r#"{"image": "garbage.png", "captions": ["x"]}"#, GOOD]);
+    assert!(message.contains("train.jsonl:1:"), "{message}");
+    assert!(
+        message.contains("garbage.png") && message.contains("cannot be decoded"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_empty_caption_list_names_the_line() {
+    let message = first_error(&[GOOD, GOOD, r#"{"image": "good.png", "captions": ["  "]}"#]);
+    assert!(
+        message.contains("train.jsonl:3: empty caption list"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_line_that_is_not_json_names_the_line() {
+    let message = first_error(&[GOOD, "{not json"]);
+    assert!(
+        message.contains("train.jsonl:2: not a JSON object"),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 1);
+}
+
+#[test]
+fn skip_bad_counts_and_skips_every_kind() {
+    let (_dir, manifest) = fixture(&[
+        GOOD,
+        r#"{"image": "nowhere.png", "captions": ["x"]}"#,
+        r#"{"image": "garbage.png", "captions": ["x"]}"#,
+        r#"{"image": "good.png", "captions": []}"#,
+        "{not json",
+        r#"{"image_path": "good.png", "captions": ["a red circle"]}"#,
+    ]);
+    let loaded = Manifest::load(&manifest, BadInputPolicy::Skip).expect("loads");
+    assert_eq!(loaded.entries.len(), 2);
+    assert_eq!(loaded.entries[1].line, 6);
+    assert_eq!(loaded.skipped.len(), 4);
+    let lines: Vec<usize> = loaded
+        .skipped
+        .iter()
+        .filter_map(|e| match e {
+            DataError::MissingImage { line, .. }
+            | DataError::CorruptImage { line, .. }
+            | DataError::EmptyCaptions { line, .. }
+            | DataError::ManifestJson { line, .. } => Some(*line),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lines, vec![2, 3, 4, 5]);
+}
+
+#[test]
+fn an_image_that_breaks_after_loading_fails_the_batch_or_is_skipped() {
+    let (dir, manifest) = fixture(&[GOOD, r#"{"image": "late.png", "captions": ["x"]}"#]);
+    write_png(&dir.path().join("late.png"));
+    let dataset =
+        ImageTextDataset::new(Manifest::load(&manifest, BadInputPolicy::Fail).expect("loads"));
+    // The file is truncated after the manifest was checked: decoding fails at batch time.
+    let bytes = fs::read(dir.path().join("late.png")).expect("read");
+    fs::write(dir.path().join("late.png"), &bytes[..bytes.len() / 2]).expect("truncate");
+    let draws = |d: &ImageTextDataset| -> Vec<Draw<_>> {
+        (0..2)
+            .map(|index| Draw {
+                item: burn::data::dataset::Dataset::get(d, index).expect("item"),
+                index,
+                seed: 0,
+            })
+            .collect()
+    };
+    let strict = ImageBatcher::new(ClipPreprocess::new(8), BadInputPolicy::Fail);
+    let result: Result<ImageBatch<B>, _> = strict.batch(draws(&dataset), &NdArrayDevice::Cpu);
+    let message = result.expect_err("must fail").to_string();
+    assert!(
+        message.contains("train.jsonl:2:") && message.contains("late.png"),
+        "{message}"
+    );
+
+    let lenient = Arc::new(ImageBatcher::new(
+        ClipPreprocess::new(8),
+        BadInputPolicy::Skip,
+    ));
+    let batch: ImageBatch<B> = lenient
+        .batch(draws(&dataset), &NdArrayDevice::Cpu)
+        .expect("skips");
+    assert_eq!(batch.indices, vec![0]);
+    assert_eq!(batch.pixels.dims(), [1, 3, 8, 8]);
+    assert_eq!(lenient.take_skipped().len(), 1);
+}

@@ -1,0 +1,180 @@
+//! Command-line options shared by every recipe binary.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use polyclip_backend::{BackendKind, run_job};
+use polyclip_data::BadInputPolicy;
+
+use crate::config::Recipe;
+use crate::error::RecipeError;
+use crate::pipeline::{RecipeJob, RunOptions};
+
+/// Options of a recipe run (`--help` of each recipe binary lists them).
+#[derive(Debug, Clone, Args)]
+pub struct RecipeArgs {
+    /// Compute backend. `cuda` and `tch` need the binary built with `--features cuda` / `--features tch`.
+    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    pub backend: BackendKind,
+    /// Recipe TOML to run instead of the built-in one (see `--print-recipe` for the format).
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
+    /// Print the recipe that would run, as TOML, and exit.
+    #[arg(long)]
+    pub print_recipe: bool,
+    /// Run folder: generated data, the cached base model, checkpoints, metrics.jsonl, report.json, report.md,
+    /// curves.png. Default: runs/<recipe name>-seed<seed>.
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+    /// Random seed (data order, caption draws, initial weights); overrides the recipe's.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Fine-tuning steps; overrides the recipe's `finetune.train.steps`.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Base-model steps; overrides the recipe's `base.train.steps`.
+    #[arg(long)]
+    pub base_steps: Option<usize>,
+    /// Batch size; overrides the recipe's `loader.batch_size`.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Data-loading threads; overrides the recipe's `loader.num_workers`.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Continue an interrupted run from its newest checkpoint (the stage it stopped in).
+    #[arg(long)]
+    pub resume: bool,
+    /// Count and skip bad manifest lines and undecodable images instead of stopping at the first one.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// A pretrained model folder or hf:ORG/NAME. Not supported yet: real checkpoint loading is issue #3.
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<String>,
+    /// A training data folder or manifest. Not supported yet: real data sets are issue #6; the run uses the
+    /// embedded shapes dataset.
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+}
+
+impl RecipeArgs {
+    /// The recipe to run: the file given with `--recipe` or the built-in one, with command-line overrides.
+    pub fn recipe(&self, built_in: &str, built_in_name: &Path) -> Result<Recipe, RecipeError> {
+        let mut recipe = match &self.recipe {
+            Some(path) => Recipe::load(path)?,
+            None => Recipe::parse(built_in, built_in_name)?,
+        };
+        if let Some(seed) = self.seed {
+            recipe.recipe.seed = seed;
+        }
+        if let Some(steps) = self.steps {
+            recipe.finetune.train.steps = steps;
+        }
+        if let Some(steps) = self.base_steps {
+            recipe.base.train.steps = steps;
+        }
+        if let Some(batch_size) = self.batch_size {
+            recipe.loader.batch_size = batch_size;
+        }
+        if let Some(workers) = self.workers {
+            recipe.loader.num_workers = workers;
+        }
+        if recipe.loader.batch_size < 2 {
+            return Err(RecipeError::Invalid {
+                key: "loader.batch_size",
+                value: recipe.loader.batch_size.to_string(),
+                reason: "a contrastive batch needs at least 2 pairs".into(),
+            });
+        }
+        Ok(recipe)
+    }
+
+    /// How to run, besides the recipe.
+    pub fn options(&self, recipe: &Recipe) -> RunOptions {
+        RunOptions {
+            run_dir: self.run_dir.clone().unwrap_or_else(|| {
+                PathBuf::from("runs").join(format!(
+                    "{}-seed{:03}",
+                    recipe.recipe.name, recipe.recipe.seed
+                ))
+            }),
+            resume: self.resume,
+            policy: if self.skip_bad {
+                BadInputPolicy::Skip
+            } else {
+                BadInputPolicy::Fail
+            },
+            progress: !self.no_progress,
+        }
+    }
+
+    /// Refuses the options that later issues implement, naming what to use instead.
+    pub fn check_supported(&self) -> Result<(), RecipeError> {
+        if let Some(model) = &self.model {
+            return Err(RecipeError::NotSupported {
+                option: "--model",
+                reason: format!(
+                    "loading `{model}` needs real checkpoint loading (HF, open_clip, CAPIVARA layouts), which is not \
+                     implemented yet; run without --model to train the embedded base model"
+                ),
+            });
+        }
+        if let Some(data) = &self.data {
+            return Err(RecipeError::NotSupported {
+                option: "--data",
+                reason: format!(
+                    "reading `{}` needs the real dataset readers (WebDataset, JSONL, TSV), which are not wired into \
+                     the recipes yet; run without --data to use the embedded shapes dataset",
+                    data.display()
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The whole of a recipe binary's `main`: resolve the recipe, run it on the chosen backend, print the table.
+pub fn main_with(
+    args: RecipeArgs,
+    built_in: &str,
+    built_in_name: &Path,
+) -> Result<(), RecipeError> {
+    let recipe = args.recipe(built_in, built_in_name)?;
+    if args.print_recipe {
+        print!("{}", recipe.to_toml()?);
+        return Ok(());
+    }
+    args.check_supported()?;
+    let options = args.options(&recipe);
+    let outcome = run_job(args.backend, RecipeJob { recipe, options })??;
+    println!("{}", outcome.report.markdown());
+    for stage in &outcome.stages {
+        let how = if stage.reused {
+            "reused from the run folder".to_string()
+        } else {
+            format!(
+                "{:.0}s, {:.0} samples/s",
+                stage.seconds,
+                stage.samples_per_s.unwrap_or_default()
+            )
+        };
+        println!(
+            "stage {}: {} steps, final loss {:.4} ({how}){}",
+            stage.name,
+            stage.steps,
+            stage.final_loss.unwrap_or(f32::NAN),
+            if stage.skipped_inputs > 0 {
+                format!(", {} bad inputs skipped", stage.skipped_inputs)
+            } else {
+                String::new()
+            }
+        );
+    }
+    println!(
+        "run folder: {} (report.json, report.md, curves.png)",
+        outcome.run_dir.display()
+    );
+    Ok(())
+}

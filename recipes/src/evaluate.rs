@@ -1,0 +1,97 @@
+//! Evaluating a model on the embedded dataset's held-out split in one language: retrieval with every caption
+//! of every test image, and zero-shot classification of shape, colour and count.
+
+use std::sync::Arc;
+
+use burn::tensor::backend::Backend;
+use polyclip_data::shapes::ShapesDataset;
+use polyclip_data::{
+    BadInputPolicy, ClipPreprocess, ImageBatcher, ImageTextDataset, Manifest, TextTokenizer,
+};
+use polyclip_eval::encode::{embed_image_set, embed_texts};
+use polyclip_eval::report::{ModelEvaluation, SetMetrics};
+use polyclip_eval::retrieval::evaluate_retrieval;
+use polyclip_eval::zeroshot::{class_embeddings, zero_shot_accuracy};
+use polyclip_models::ClipModel;
+
+use crate::error::RecipeError;
+
+/// How to evaluate.
+pub struct EvalPlan<'a> {
+    pub data: &'a ShapesDataset,
+    pub language: &'a str,
+    pub also_retrieval: &'a [String],
+    pub tokenizer: &'a TextTokenizer,
+    pub preprocess: ClipPreprocess,
+    pub batch_size: usize,
+    pub num_workers: usize,
+}
+
+impl EvalPlan<'_> {
+    /// A retrieval set's name in the report.
+    pub fn retrieval_name(language: &str) -> String {
+        format!("Shapes-{language} (held-out)")
+    }
+
+    /// Retrieval and zero-shot metrics of `model` (inference only).
+    pub fn evaluate<B: Backend>(
+        &self,
+        model: &ClipModel<B>,
+        device: &B::Device,
+    ) -> Result<ModelEvaluation, RecipeError> {
+        let mut evaluation = ModelEvaluation::default();
+        let images = Arc::new(ImageBatcher::new(self.preprocess, BadInputPolicy::Fail));
+
+        // The test pictures are the same in every language: embed them once.
+        let manifest = Manifest::load(
+            &self.data.manifest("test", self.language),
+            BadInputPolicy::Fail,
+        )?;
+        let dataset = ImageTextDataset::new(manifest);
+        let image_embeds = embed_image_set(
+            model,
+            &dataset,
+            images.clone(),
+            self.batch_size,
+            self.num_workers,
+            device,
+        )?;
+        for language in
+            std::iter::once(self.language).chain(self.also_retrieval.iter().map(String::as_str))
+        {
+            let manifest =
+                Manifest::load(&self.data.manifest("test", language), BadInputPolicy::Fail)?;
+            let mut captions = Vec::new();
+            let mut caption_image = Vec::new();
+            for (image, entry) in manifest.entries.iter().enumerate() {
+                captions.extend(entry.captions.iter().cloned());
+                caption_image.extend(std::iter::repeat_n(image, entry.captions.len()));
+            }
+            let text_embeds =
+                embed_texts(model, self.tokenizer, &captions, self.batch_size, device)?;
+            evaluation.retrieval.push(SetMetrics {
+                set: Self::retrieval_name(language),
+                metrics: evaluate_retrieval(image_embeds.clone(), text_embeds, &caption_image),
+            });
+        }
+
+        let (dataset, sets) = self.data.classification(self.language)?;
+        let image_embeds = embed_image_set(
+            model,
+            &dataset,
+            images,
+            self.batch_size,
+            self.num_workers,
+            device,
+        )?;
+        for set in sets {
+            let classifier = class_embeddings(model, self.tokenizer, &set, device)?;
+            let metrics = zero_shot_accuracy(image_embeds.clone(), classifier, &set.labels);
+            evaluation.zero_shot.push(SetMetrics {
+                set: set.name.clone(),
+                metrics,
+            });
+        }
+        Ok(evaluation)
+    }
+}

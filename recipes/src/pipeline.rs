@@ -1,0 +1,213 @@
+//! The recipe runner: (a) the base model — trained on the base language or reused from the run folder,
+//! (b) its evaluation in the target language (the baseline), (c) the method's fine-tuning stage, (d) the
+//! fine-tuned model's evaluation, then `report.json`, `report.md` and `curves.png`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use polyclip_backend::{BackendJob, BackendKind};
+use polyclip_data::shapes::{ShapesDataset, ShapesSpec, shapes_tokenizer};
+use polyclip_data::{BadInputPolicy, ClipPreprocess};
+use polyclip_eval::plot::{Panel, Series, save_panels};
+use polyclip_eval::report::{Report, ReportRow};
+use polyclip_models::{ClipModelConfig, presets};
+use serde_json::json;
+
+use crate::config::{ModelPreset, Recipe};
+use crate::error::RecipeError;
+use crate::evaluate::EvalPlan;
+use crate::stage::{StagePlan, StageSummary};
+
+/// How to run a recipe (everything not in the recipe file).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub run_dir: PathBuf,
+    pub resume: bool,
+    pub policy: BadInputPolicy,
+    pub progress: bool,
+}
+
+/// What a finished run leaves behind.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub report: Report,
+    pub stages: Vec<StageSummary>,
+    pub run_dir: PathBuf,
+}
+
+/// A recipe run as a [`BackendJob`].
+pub struct RecipeJob {
+    pub recipe: Recipe,
+    pub options: RunOptions,
+}
+
+impl BackendJob for RecipeJob {
+    type Output = Result<RunOutcome, RecipeError>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, backend: BackendKind) -> Self::Output {
+        run_recipe::<B>(&self.recipe, &self.options, backend, &device)
+    }
+}
+
+/// The model config a recipe names, sized to the tokenizer.
+pub fn model_config(recipe: &Recipe, vocab_size: usize, pad_id: u32) -> ClipModelConfig {
+    match recipe.model.preset {
+        ModelPreset::TinyCapivara => presets::tiny_capivara(
+            vocab_size,
+            recipe.model.max_tokens,
+            pad_id as usize,
+            recipe.model.image_size,
+        ),
+    }
+}
+
+/// Runs every stage of `recipe` on backend `B`.
+pub fn run_recipe<B: AutodiffBackend>(
+    recipe: &Recipe,
+    options: &RunOptions,
+    backend: BackendKind,
+    device: &B::Device,
+) -> Result<RunOutcome, RecipeError> {
+    let started = Instant::now();
+    let seed = recipe.recipe.seed;
+    B::seed(device, seed);
+    let spec = ShapesSpec {
+        seed,
+        train_images: recipe.data.train_images,
+        test_images: recipe.data.test_images,
+        image_px: recipe.data.image_px,
+    };
+    let data = ShapesDataset::materialize(&spec, &options.run_dir.join("data"))?;
+    let tokenizer = shapes_tokenizer(recipe.model.max_tokens)?;
+    let config = model_config(recipe, tokenizer.vocab_size(), tokenizer.pad_id());
+    let preprocess = ClipPreprocess::new(recipe.model.image_size as u32);
+    let stage = |name: &'static str, language: &str, train| StagePlan {
+        name,
+        dir: options.run_dir.join(name),
+        manifest: data.manifest("train", language),
+        train,
+        model_config: &config,
+        tokenizer: &tokenizer,
+        preprocess,
+        batch_size: recipe.loader.batch_size,
+        num_workers: recipe.loader.num_workers,
+        seed,
+        policy: options.policy,
+        progress: options.progress,
+        resume: options.resume,
+        key: serde_json::Value::Null,
+    };
+
+    // (a) The base model: reused when an identical stage already finished in this run folder.
+    let mut base = stage("base", &recipe.base.language, &recipe.base.train);
+    base.key = json!({ "stage": recipe.base, "model": config, "data": spec, "seed": seed,
+                       "batch_size": recipe.loader.batch_size, "image_size": recipe.model.image_size });
+    let (base_model, base_summary) = match base.finished::<B>(device)? {
+        Some(model) => (model, base.reused_summary()?),
+        None => {
+            let fresh = config.init::<B>(seed, device)?;
+            announce(&format!(
+                "training the base model on `{}` captions",
+                recipe.base.language
+            ));
+            base.run(fresh, device)?
+        }
+    };
+
+    // (b) Baseline evaluation in the target language.
+    let eval = EvalPlan {
+        data: &data,
+        language: &recipe.eval.language,
+        also_retrieval: &recipe.eval.also_retrieval,
+        tokenizer: &tokenizer,
+        preprocess,
+        batch_size: recipe.eval.batch_size,
+        num_workers: recipe.loader.num_workers,
+    };
+    announce("evaluating the baseline");
+    let baseline = eval.evaluate(&base_model.valid(), device)?;
+
+    // (c) The method's fine-tuning stage.
+    let finetune = stage(
+        "finetune",
+        &recipe.finetune.language,
+        &recipe.finetune.train,
+    );
+    announce(&format!(
+        "fine-tuning on `{}` captions ({} steps)",
+        recipe.finetune.language, recipe.finetune.train.steps
+    ));
+    let (tuned, finetune_summary) = finetune.run(base_model, device)?;
+
+    // (d) Evaluation of the fine-tuned model.
+    announce("evaluating the fine-tuned model");
+    let finetuned = eval.evaluate(&tuned.valid(), device)?;
+
+    let mut details = BTreeMap::new();
+    details.insert("recipe".into(), json!(recipe.recipe.name));
+    details.insert("seed".into(), json!(seed));
+    details.insert("backend".into(), json!(backend.to_string()));
+    details.insert("language".into(), json!(recipe.eval.language));
+    details.insert("test_images".into(), json!(recipe.data.test_images));
+    details.insert(
+        "chance_recall_at_1".into(),
+        json!(100.0 / recipe.data.test_images.max(1) as f64),
+    );
+    details.insert("stages".into(), json!([base_summary, finetune_summary]));
+    details.insert("seconds".into(), json!(started.elapsed().as_secs_f64()));
+    let report = Report {
+        title: format!("{} (seed {seed:03})", recipe.recipe.title),
+        details,
+        rows: vec![
+            ReportRow {
+                model: recipe.eval.baseline_name.clone(),
+                evaluation: baseline,
+            },
+            ReportRow {
+                model: recipe.eval.finetuned_name.clone(),
+                evaluation: finetuned,
+            },
+        ],
+    };
+    report.save_json(&options.run_dir.join("report.json"))?;
+    let markdown = report.markdown();
+    std::fs::write(options.run_dir.join("report.md"), &markdown).map_err(|e| RecipeError::Io {
+        path: options.run_dir.join("report.md"),
+        source: e,
+    })?;
+    let curves = [
+        (&base, &recipe.base.language),
+        (&finetune, &recipe.finetune.language),
+    ]
+    .into_iter()
+    .map(|(plan, language)| -> Result<Panel, RecipeError> {
+        let metrics = plan.metrics()?;
+        Ok(Panel {
+            title: format!("{} ({language})", plan.name),
+            x_label: "step".into(),
+            y_label: "contrastive loss".into(),
+            series: vec![Series {
+                label: "loss".into(),
+                points: metrics
+                    .iter()
+                    .map(|m| (m.step as f64, m.loss as f64))
+                    .collect(),
+                color: [31, 119, 180],
+            }],
+        })
+    })
+    .collect::<Result<Vec<_>, _>>()?;
+    save_panels(&curves, &options.run_dir.join("curves.png"))?;
+    Ok(RunOutcome {
+        report,
+        stages: vec![base_summary, finetune_summary],
+        run_dir: options.run_dir.clone(),
+    })
+}
+
+fn announce(message: &str) {
+    eprintln!("polyclip: {message}");
+}

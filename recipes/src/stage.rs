@@ -1,0 +1,179 @@
+//! One training stage of a recipe: the data of one language, a [`Trainer`], and the stage's folder with its
+//! checkpoints, metrics and final weights. A finished stage whose key (everything that determines its result)
+//! is unchanged is reused instead of retrained.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::backend::AutodiffBackend;
+use polyclip_data::loader::mix_seed;
+use polyclip_data::{
+    BadInputPolicy, CaptionChoice, ClipBatcher, ClipPreprocess, DataLoader, ImageBatcher,
+    ImageTextDataset, LoaderConfig, Manifest, Order, TextTokenizer,
+};
+use polyclip_models::{ClipModel, ClipModelConfig};
+use polyclip_train::checkpoint::write_json;
+use polyclip_train::metrics_log::{StepMetrics, read_metrics};
+use polyclip_train::{TrainConfig, Trainer};
+use serde::Serialize;
+
+use crate::error::RecipeError;
+
+type WeightsRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
+
+/// Everything a stage needs besides the model.
+pub struct StagePlan<'a> {
+    pub name: &'static str,
+    pub dir: PathBuf,
+    pub manifest: PathBuf,
+    pub train: &'a TrainConfig,
+    pub model_config: &'a ClipModelConfig,
+    pub tokenizer: &'a TextTokenizer,
+    pub preprocess: ClipPreprocess,
+    pub batch_size: usize,
+    pub num_workers: usize,
+    pub seed: u64,
+    pub policy: BadInputPolicy,
+    pub progress: bool,
+    pub resume: bool,
+    /// Everything that determines the stage's result, compared before reusing a finished stage.
+    pub key: serde_json::Value,
+}
+
+/// What a stage did.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageSummary {
+    pub name: String,
+    pub reused: bool,
+    pub steps: usize,
+    pub final_loss: Option<f32>,
+    pub seconds: f64,
+    pub samples_per_s: Option<f64>,
+    pub skipped_inputs: usize,
+}
+
+impl StagePlan<'_> {
+    fn weights_path(&self) -> PathBuf {
+        self.dir.join("model")
+    }
+
+    fn key_path(&self) -> PathBuf {
+        self.dir.join("stage.json")
+    }
+
+    /// The metrics of every step of the stage, from its log.
+    pub fn metrics(&self) -> Result<Vec<StepMetrics>, RecipeError> {
+        Ok(read_metrics(&self.dir.join("metrics.jsonl"))?)
+    }
+
+    /// Loads the stage's finished model when its key matches.
+    pub fn finished<B: AutodiffBackend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<Option<ClipModel<B>>, RecipeError> {
+        let Ok(saved) = std::fs::read_to_string(self.key_path()) else {
+            return Ok(None);
+        };
+        // Compared as text: serialisation is canonical (sorted keys, shortest round-trip floats), while parsing
+        // floats back may differ in the last bit.
+        let same = serde_json::to_string_pretty(&self.key).is_ok_and(|key| key == saved);
+        if !same || !self.weights_path().with_extension("mpk").is_file() {
+            return Ok(None);
+        }
+        let model = self.model_config.init::<B>(self.seed, device)?;
+        let model = model
+            .load_file(self.weights_path(), &WeightsRecorder::new(), device)
+            .map_err(|e| polyclip_train::TrainError::Checkpoint {
+                path: self.weights_path().with_extension("mpk"),
+                reason: e.to_string(),
+            })?;
+        Ok(Some(model))
+    }
+
+    /// Trains `model` (resuming from the stage's newest checkpoint when asked) and saves the final weights.
+    pub fn run<B: AutodiffBackend>(
+        &self,
+        model: ClipModel<B>,
+        device: &B::Device,
+    ) -> Result<(ClipModel<B>, StageSummary), RecipeError> {
+        let started = Instant::now();
+        if !self.resume && self.dir.exists() {
+            std::fs::remove_dir_all(&self.dir).map_err(|e| RecipeError::Io {
+                path: self.dir.clone(),
+                source: e,
+            })?;
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| RecipeError::Io {
+            path: self.dir.clone(),
+            source: e,
+        })?;
+        let manifest = Manifest::load(&self.manifest, self.policy)?;
+        let mut skipped = manifest.skipped.len();
+        let dataset = Arc::new(ImageTextDataset::new(manifest));
+        let batcher = Arc::new(ClipBatcher::new(
+            ImageBatcher::new(self.preprocess, self.policy),
+            self.tokenizer.clone(),
+            CaptionChoice::Random,
+        ));
+        let loader = DataLoader::new(
+            dataset,
+            batcher.clone(),
+            LoaderConfig {
+                batch_size: self.batch_size,
+                num_workers: self.num_workers,
+                seed: mix_seed(&[self.seed, stage_salt(self.name)]),
+                order: Order::Shuffled,
+            },
+            device.clone(),
+        );
+        let resume = self.resume && self.dir.join("checkpoints").join("latest").is_file();
+        let mut trainer = Trainer::new(self.train.clone(), &self.dir);
+        trainer.progress = self.progress;
+        let outcome = trainer.fit(model, &loader, resume, device)?;
+        skipped += batcher.images.take_skipped().len();
+        outcome
+            .model
+            .clone()
+            .save_file(self.weights_path(), &WeightsRecorder::new())
+            .map_err(|e| polyclip_train::TrainError::Checkpoint {
+                path: self.weights_path().with_extension("mpk"),
+                reason: e.to_string(),
+            })?;
+        write_json(&self.dir.join("model.json"), self.model_config)?;
+        write_json(&self.key_path(), &self.key)?;
+        let summary = StageSummary {
+            name: self.name.into(),
+            reused: false,
+            steps: self.train.steps,
+            final_loss: outcome.losses.last().copied(),
+            seconds: started.elapsed().as_secs_f64(),
+            samples_per_s: Some(outcome.samples_per_s),
+            skipped_inputs: skipped,
+        };
+        Ok((outcome.model, summary))
+    }
+
+    /// The summary of a reused stage.
+    pub fn reused_summary(&self) -> Result<StageSummary, RecipeError> {
+        let metrics = self.metrics()?;
+        Ok(StageSummary {
+            name: self.name.into(),
+            reused: true,
+            steps: self.train.steps,
+            final_loss: metrics.last().map(|m| m.loss),
+            seconds: 0.0,
+            samples_per_s: None,
+            skipped_inputs: 0,
+        })
+    }
+}
+
+/// A stable number per stage name, so stages draw different data orders from one seed.
+fn stage_salt(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ byte as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}

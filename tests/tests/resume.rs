@@ -1,0 +1,65 @@
+//! A run interrupted after a checkpoint and resumed continues with exactly the losses of an uninterrupted run.
+
+use polyclip_tests::{DEVICE, loader, model, model_config, small_dataset, tokenizer, train_config};
+use polyclip_train::Trainer;
+use polyclip_train::metrics_log::read_metrics;
+
+#[test]
+fn resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_losses() {
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let data = small_dataset(data_dir.path(), 256, 16);
+    let config = model_config(&tokenizer());
+    let mut settings = train_config(8, 1e-3);
+    settings.checkpoint_every = 2;
+
+    let straight = tempfile::tempdir().expect("run dir");
+    let whole = Trainer::new(settings.clone(), straight.path())
+        .fit(
+            model(&config, 3),
+            &loader(&data, "pt", 32, 2, 9),
+            false,
+            &DEVICE,
+        )
+        .expect("uninterrupted run");
+
+    let interrupted = tempfile::tempdir().expect("run dir");
+    let mut first_half = Trainer::new(settings.clone(), interrupted.path());
+    first_half.stop_after = Some(5);
+    let before = first_half
+        .fit(
+            model(&config, 3),
+            &loader(&data, "pt", 32, 2, 9),
+            false,
+            &DEVICE,
+        )
+        .expect("first half");
+    assert_eq!(before.losses.len(), 5);
+    // The resumed process starts from a freshly initialised model with other weights: everything must come
+    // from the checkpoint.
+    let after = Trainer::new(settings, interrupted.path())
+        .fit(
+            model(&config, 99),
+            &loader(&data, "pt", 32, 2, 9),
+            true,
+            &DEVICE,
+        )
+        .expect("resumed run");
+    assert_eq!(after.first_step, 5);
+
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let mut joined = before.losses.clone();
+    joined.extend(&after.losses);
+    assert_eq!(
+        bits(&joined),
+        bits(&whole.losses),
+        "{joined:?} vs {:?}",
+        whole.losses
+    );
+    // The metrics log of the resumed run holds each step once.
+    let steps: Vec<usize> = read_metrics(&interrupted.path().join("metrics.jsonl"))
+        .expect("metrics")
+        .iter()
+        .map(|m| m.step)
+        .collect();
+    assert_eq!(steps, (0..8).collect::<Vec<_>>());
+}
