@@ -9,7 +9,7 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use polyclip_backend::{BackendJob, BackendKind};
-use polyclip_data::shapes::{ShapesDataset, ShapesSpec, shapes_tokenizer};
+use polyclip_data::shapes::{Lang, ShapesDataset, ShapesSpec, shapes_tokenizer};
 use polyclip_data::{BadInputPolicy, ClipPreprocess};
 use polyclip_eval::plot::{Panel, Series, save_panels};
 use polyclip_eval::report::{Report, ReportRow};
@@ -80,6 +80,7 @@ pub fn run_recipe<B: AutodiffBackend>(
         test_images: recipe.data.test_images,
         image_px: recipe.data.image_px,
     };
+    check_languages(recipe)?;
     let data = ShapesDataset::materialize(&spec, &options.run_dir.join("data"))?;
     let tokenizer = shapes_tokenizer(recipe.model.max_tokens)?;
     let config = model_config(recipe, tokenizer.vocab_size(), tokenizer.pad_id());
@@ -206,6 +207,26 @@ pub fn run_recipe<B: AutodiffBackend>(
         stages: vec![base_summary, finetune_summary],
         run_dir: options.run_dir.clone(),
     })
+}
+
+/// Every language a recipe names must be one the embedded dataset has captions in.
+fn check_languages(recipe: &Recipe) -> Result<(), RecipeError> {
+    let named = [
+        ("base.language", &recipe.base.language),
+        ("finetune.language", &recipe.finetune.language),
+        ("eval.language", &recipe.eval.language),
+    ];
+    let extra = recipe.eval.also_retrieval.iter().map(|l| ("eval.also_retrieval", l));
+    for (key, language) in named.into_iter().chain(extra) {
+        if Lang::from_code(language).is_none() {
+            return Err(RecipeError::Invalid {
+                key,
+                value: format!("{language:?}"),
+                reason: "the embedded dataset has captions in en, pt, it, es, de, fr".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn announce(message: &str) {

@@ -65,28 +65,48 @@ fn run_cuda<J: BackendJob>(job: J) -> Result<J::Output, BackendError> {
     Ok(job.run::<Autodiff<Cuda>>(device, BackendKind::Cuda))
 }
 
-/// Touches the device once; cudarc panics when the driver library is missing, so catch that and say so.
+/// Checks that the driver library loads, then touches the device once. cudarc panics (on cubecl's server thread)
+/// when a library is missing; the first panic message of any thread is kept and reported in one line.
 #[cfg(feature = "cuda")]
 fn probe_cuda(device: &burn::backend::cuda::CudaDevice) -> Result<(), BackendError> {
+    use std::sync::{Arc, Mutex};
+
     use burn::backend::Cuda;
     use burn::tensor::Tensor;
+
+    let driver_found = ["libcuda.so.1", "libcuda.so"].iter().any(|name| {
+        // SAFETY: loading the NVIDIA driver library runs only its initialisers, as cudarc itself does.
+        unsafe { libloading::Library::new(name) }.is_ok()
+    });
+    if !driver_found {
+        return Err(BackendError::CudaUnavailable(
+            "the NVIDIA driver library (libcuda.so.1) is not installed on this machine".into(),
+        ));
+    }
+    let first_panic: Arc<Mutex<Option<String>>> = Arc::default();
+    let recorder = first_panic.clone();
     let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    std::panic::set_hook(Box::new(move |info| {
+        if let Ok(mut slot) = recorder.lock() {
+            slot.get_or_insert_with(|| info.to_string());
+        }
+    }));
     let probe = std::panic::catch_unwind(|| {
         Tensor::<Cuda, 1>::ones([1], device).into_data();
     });
     std::panic::set_hook(previous);
-    probe.map_err(|payload| {
-        let message = payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown error".into());
-        BackendError::CudaUnavailable(format!(
-            "{} (is an NVIDIA driver installed and a GPU visible?)",
-            message.lines().next().unwrap_or_default()
-        ))
-    })
+    if probe.is_ok() {
+        return Ok(());
+    }
+    let message = first_panic
+        .lock()
+        .ok()
+        .and_then(|slot| slot.clone())
+        .unwrap_or_else(|| "unknown error".into());
+    let message = message.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or_default().trim().to_string();
+    Err(BackendError::CudaUnavailable(format!(
+        "{message} (is a GPU visible, with NVRTC installed?)"
+    )))
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -39,6 +39,12 @@ pub enum DataError {
     Tokenizer { path: String, reason: String },
     #[error("tokenizer has no `{token}` token; set it in the tokenizer or the text config")]
     MissingSpecialToken { token: String },
+    #[error("{dataset}: no language `{lang}` (it has {available})")]
+    UnknownLanguage {
+        dataset: PathBuf,
+        lang: String,
+        available: String,
+    },
     #[error("cannot write {path}: {reason}")]
     Write { path: PathBuf, reason: String },
 }

@@ -119,11 +119,10 @@ impl ShapesDataset {
         &self,
         lang: &str,
     ) -> Result<(ImageTextDataset, Vec<ClassificationSet>), DataError> {
-        let language = Lang::from_code(lang).ok_or_else(|| DataError::Tokenizer {
-            path: self.root.display().to_string(),
-            reason: format!(
-                "the embedded dataset has no language `{lang}` (en, pt, it, es, de, fr)"
-            ),
+        let language = Lang::from_code(lang).ok_or_else(|| DataError::UnknownLanguage {
+            dataset: self.root.clone(),
+            lang: lang.to_owned(),
+            available: "en, pt, it, es, de, fr".into(),
         })?;
         let path = self.root.join("test.labels.jsonl");
         let text = fs::read_to_string(&path).map_err(|e| DataError::io(&path, e))?;
