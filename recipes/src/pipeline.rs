@@ -216,7 +216,11 @@ fn check_languages(recipe: &Recipe) -> Result<(), RecipeError> {
         ("finetune.language", &recipe.finetune.language),
         ("eval.language", &recipe.eval.language),
     ];
-    let extra = recipe.eval.also_retrieval.iter().map(|l| ("eval.also_retrieval", l));
+    let extra = recipe
+        .eval
+        .also_retrieval
+        .iter()
+        .map(|l| ("eval.also_retrieval", l));
     for (key, language) in named.into_iter().chain(extra) {
         if Lang::from_code(language).is_none() {
             return Err(RecipeError::Invalid {

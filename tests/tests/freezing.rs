@@ -4,18 +4,28 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 use polyclip_models::ClipModel;
-use polyclip_tests::{loader, model, model_config, small_dataset, tokenizer, train_config, Train, DEVICE};
+use polyclip_tests::{
+    DEVICE, Train, loader, model, model_config, small_dataset, tokenizer, train_config,
+};
 use polyclip_train::{FreezeConfig, Trainer};
 
 fn image_features(model: &ClipModel<Train>) -> Vec<f32> {
     let pixels = Tensor::<Train, 4>::ones([2, 3, 32, 32], &DEVICE);
-    model.image_features(pixels).into_data().to_vec().expect("f32")
+    model
+        .image_features(pixels)
+        .into_data()
+        .to_vec()
+        .expect("f32")
 }
 
 fn text_features(model: &ClipModel<Train>) -> Vec<f32> {
     let ids = Tensor::from_ints([[0, 5, 6, 2], [0, 7, 8, 2]], &DEVICE);
     let mask = Tensor::ones([2, 4], &DEVICE);
-    model.text_features(ids, mask).into_data().to_vec().expect("f32")
+    model
+        .text_features(ids, mask)
+        .into_data()
+        .to_vec()
+        .expect("f32")
 }
 
 #[test]
@@ -28,16 +38,30 @@ fn frozen_vision_and_fixed_scale_do_not_move_while_text_trains() {
     let start = model(&config, 2);
     let (vision_before, text_before) = (image_features(&start), text_features(&start));
     let mut settings = train_config(3, 1e-3);
-    settings.freeze = FreezeConfig { vision: true, text: false };
+    settings.freeze = FreezeConfig {
+        vision: true,
+        text: false,
+    };
     let run = tempfile::tempdir().expect("run dir");
     let trained = Trainer::new(settings, run.path())
         .fit(start, &loader(&data, "pt", 16, 0, 2), false, &DEVICE)
         .expect("training")
         .model;
-    assert_eq!(image_features(&trained), vision_before, "the frozen vision tower moved");
-    assert_ne!(text_features(&trained), text_before, "the text tower did not train");
+    assert_eq!(
+        image_features(&trained),
+        vision_before,
+        "the frozen vision tower moved"
+    );
+    assert_ne!(
+        text_features(&trained),
+        text_before,
+        "the text tower did not train"
+    );
     let scale: f32 = trained.logit_multiplier().into_scalar();
-    assert!((scale - 20.0).abs() < 1e-4, "fixed logit scale became {scale}");
+    assert!(
+        (scale - 20.0).abs() < 1e-4,
+        "fixed logit scale became {scale}"
+    );
     // Freezing is not a property of the saved weights: every parameter is still in the record.
     assert_eq!(trained.num_params(), model(&config, 2).num_params());
 }

@@ -103,7 +103,13 @@ fn probe_cuda(device: &burn::backend::cuda::CudaDevice) -> Result<(), BackendErr
         .ok()
         .and_then(|slot| slot.clone())
         .unwrap_or_else(|| "unknown error".into());
-    let message = message.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or_default().trim().to_string();
+    let message = message
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     Err(BackendError::CudaUnavailable(format!(
         "{message} (is a GPU visible, with NVRTC installed?)"
     )))

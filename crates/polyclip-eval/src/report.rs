@@ -81,98 +81,131 @@ impl Report {
     /// The CAPIVARA model card's tables: mean recall per retrieval set and direction, then zero-shot top-1 per
     /// classification set with their average; the best value of each column in bold.
     pub fn markdown(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "### {}\n", self.title);
-        let retrieval_sets: Vec<&String> = self
-            .rows
-            .first()
-            .map(|row| row.evaluation.retrieval.iter().map(|m| &m.set).collect())
-            .unwrap_or_default();
-        if !retrieval_sets.is_empty() {
-            let _ = writeln!(
-                out,
-                "#### Zero-shot Cross-Modal Retrieval (mean recall of R@1/5/10)\n"
-            );
-            let mut header = String::from("| Models |");
-            let mut rule = String::from("|:--|");
-            for set in &retrieval_sets {
-                let _ = write!(header, " {set} text-to-image | {set} image-to-text |");
-                rule.push_str(":--:|:--:|");
+        let mut out = format!("### {}\n\n", self.title);
+        let Some(first) = self.rows.first() else {
+            return out;
+        };
+        let mut headers = Vec::new();
+        let mut columns = Vec::new();
+        for set in first.evaluation.retrieval.iter().map(|m| &m.set) {
+            for (direction, mean) in [
+                (
+                    "text-to-image",
+                    RetrievalMetrics::text_to_image_mean as fn(&RetrievalMetrics) -> f64,
+                ),
+                ("image-to-text", RetrievalMetrics::image_to_text_mean),
+            ] {
+                headers.push(format!("{set} {direction}"));
+                columns.push(self.column(|e| e.retrieval_of(set).map(mean)));
             }
-            let _ = writeln!(out, "{header}\n{rule}");
-            let columns: Vec<Vec<f64>> = retrieval_sets
-                .iter()
-                .flat_map(|set| {
-                    let pick = |f: fn(&RetrievalMetrics) -> f64| {
-                        self.rows
-                            .iter()
-                            .map(|row| row.evaluation.retrieval_of(set).map_or(f64::NAN, f))
-                            .collect::<Vec<f64>>()
-                    };
-                    [
-                        pick(RetrievalMetrics::text_to_image_mean),
-                        pick(RetrievalMetrics::image_to_text_mean),
-                    ]
-                })
-                .collect();
-            write_rows(&mut out, &self.rows, &columns);
-            let _ = writeln!(out);
         }
-        let zero_shot_sets: Vec<&String> = self
-            .rows
-            .first()
-            .map(|row| row.evaluation.zero_shot.iter().map(|m| &m.set).collect())
-            .unwrap_or_default();
-        if !zero_shot_sets.is_empty() {
-            let _ = writeln!(
-                out,
-                "#### Zero-shot image classification (top-1 accuracy)\n"
-            );
-            let mut header = String::from("| Models |");
-            let mut rule = String::from("|:--|");
-            for set in &zero_shot_sets {
-                let _ = write!(header, " **{set}** |");
-                rule.push_str(":--:|");
-            }
-            let _ = writeln!(out, "{header} **Average** |\n{rule}:--:|");
-            let mut columns: Vec<Vec<f64>> = zero_shot_sets
-                .iter()
-                .map(|set| {
-                    self.rows
-                        .iter()
-                        .map(|row| {
-                            row.evaluation
-                                .zero_shot_of(set)
-                                .map_or(f64::NAN, |m| m.top1)
-                        })
-                        .collect()
-                })
-                .collect();
-            columns.push(
-                self.rows
-                    .iter()
-                    .map(|row| row.evaluation.zero_shot_average())
-                    .collect(),
-            );
-            write_rows(&mut out, &self.rows, &columns);
+        write_table(
+            &mut out,
+            "Zero-shot Cross-Modal Retrieval (mean recall of R@1/5/10)",
+            &headers,
+            &columns,
+            &self.rows,
+        );
+        headers.clear();
+        columns.clear();
+        for set in first.evaluation.zero_shot.iter().map(|m| &m.set) {
+            headers.push(format!("**{set}**"));
+            columns.push(self.column(|e| e.zero_shot_of(set).map(|m| m.top1)));
         }
+        if !headers.is_empty() {
+            headers.push("**Average**".into());
+            columns.push(self.column(|e| Some(e.zero_shot_average())));
+        }
+        write_table(
+            &mut out,
+            "Zero-shot image classification (top-1 accuracy)",
+            &headers,
+            &columns,
+            &self.rows,
+        );
         out
+    }
+
+    /// One value per row (NaN where a row lacks it).
+    fn column(&self, value: impl Fn(&ModelEvaluation) -> Option<f64>) -> Vec<f64> {
+        self.rows
+            .iter()
+            .map(|row| value(&row.evaluation).unwrap_or(f64::NAN))
+            .collect()
     }
 }
 
-fn write_rows(out: &mut String, rows: &[ReportRow], columns: &[Vec<f64>]) {
+/// A markdown table with a `Models` column, the best value of each column in bold; nothing when `headers` is empty.
+fn write_table(
+    out: &mut String,
+    title: &str,
+    headers: &[String],
+    columns: &[Vec<f64>],
+    rows: &[ReportRow],
+) {
+    if headers.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "#### {title}\n");
+    let _ = writeln!(out, "| Models | {} |", headers.join(" | "));
+    let _ = writeln!(out, "|:--|{}", ":--:|".repeat(headers.len()));
     for (index, row) in rows.iter().enumerate() {
         let _ = write!(out, "| {} |", row.model);
         for column in columns {
             let value = column[index];
             let best = column.iter().copied().fold(f64::MIN, f64::max);
-            let is_best = rows.len() > 1 && value >= best;
-            if is_best {
+            if rows.len() > 1 && value >= best {
                 let _ = write!(out, " **{value:.2}** |");
             } else {
                 let _ = write!(out, " {value:.2} |");
             }
         }
         let _ = writeln!(out);
+    }
+    let _ = writeln!(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(model: &str, t2i: f64, top1: f64) -> ReportRow {
+        ReportRow {
+            model: model.into(),
+            evaluation: ModelEvaluation {
+                retrieval: vec![SetMetrics {
+                    set: "Flickr30k".into(),
+                    metrics: RetrievalMetrics {
+                        text_to_image: [t2i, t2i, t2i],
+                        image_to_text: [10.0, 20.0, 30.0],
+                    },
+                }],
+                zero_shot: vec![SetMetrics {
+                    set: "ImageNet".into(),
+                    metrics: ZeroShotMetrics { top1, top5: 90.0 },
+                }],
+            },
+        }
+    }
+
+    #[test]
+    fn markdown_follows_the_model_card_layout() {
+        let report = Report {
+            title: "T".into(),
+            details: BTreeMap::new(),
+            rows: vec![row("Baseline", 50.0, 40.0), row("CAPIVARA", 60.0, 30.0)],
+        };
+        let expected = "### T\n\n\
+            #### Zero-shot Cross-Modal Retrieval (mean recall of R@1/5/10)\n\n\
+            | Models | Flickr30k text-to-image | Flickr30k image-to-text |\n\
+            |:--|:--:|:--:|\n\
+            | Baseline | 50.00 | **20.00** |\n\
+            | CAPIVARA | **60.00** | **20.00** |\n\n\
+            #### Zero-shot image classification (top-1 accuracy)\n\n\
+            | Models | **ImageNet** | **Average** |\n\
+            |:--|:--:|:--:|\n\
+            | Baseline | **40.00** | **40.00** |\n\
+            | CAPIVARA | 30.00 | 30.00 |\n\n";
+        assert_eq!(report.markdown(), expected);
     }
 }
