@@ -20,10 +20,12 @@ pub mod init;
 pub mod pooling;
 pub mod presets;
 pub mod projection;
+pub mod text_model;
 pub mod text_tower;
 pub mod vision_tower;
 
 pub use dual_encoder::{ClipModel, ClipModelConfig, LogitScaleConfig};
 pub use error::ModelError;
+pub use text_model::{TextModel, TextModelConfig};
 pub use text_tower::{TextTower, TextTowerConfig};
 pub use vision_tower::VisionTower;

@@ -10,11 +10,12 @@ pub enum Pooling {
     /// Masked mean over non-padding tokens (open_clip `mean_pooler`, M-CLIP, Themo).
     #[serde(alias = "mean_pooler")]
     Mean,
-    /// The first token's state (open_clip `cls_pooler`).
-    #[serde(alias = "cls_pooler", alias = "cls_last_hidden_state_pooler")]
+    /// The first token's state (open_clip `cls_last_hidden_state_pooler`).
+    #[serde(alias = "cls_last_hidden_state_pooler")]
     Cls,
-    /// BERT's `pooler_output`: `tanh(pooler.dense(CLS))` (HF VisionTextDualEncoder, clip-italian).
-    #[serde(alias = "pooler_output")]
+    /// BERT's `pooler_output`: `tanh(pooler.dense(CLS))` (HF VisionTextDualEncoder, clip-italian, and open_clip's
+    /// `cls_pooler`, which loads the encoder with its pooling layer and returns `pooler_output`).
+    #[serde(alias = "pooler_output", alias = "cls_pooler")]
     Pooler,
 }
 

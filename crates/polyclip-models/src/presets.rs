@@ -35,6 +35,7 @@ pub fn tiny_xlmr_text(
         pooler_type: Pooling::Mean,
         proj_type: ProjectionType::Mlp,
         proj_bias: false,
+        teacher_width: None,
     }
 }
 
@@ -136,6 +137,7 @@ pub fn vit_b32_xlm_roberta_base() -> ClipModelConfig {
             pooler_type: Pooling::Mean,
             proj_type: ProjectionType::Mlp,
             proj_bias: false,
+            teacher_width: None,
         },
         logit_scale: LogitScaleConfig::default(),
     }

@@ -16,6 +16,9 @@ pub enum ProjectionType {
     Linear,
     /// `Linear(d → (d+e)/2) → GELU → Linear(→ e)` (open_clip HF towers: `text.proj.0`, `text.proj.2`).
     Mlp,
+    /// A distilled student's `Linear` into its teacher's pre-projection space, then the teacher's own
+    /// `text_projection` (Themo: mean-pooled BERT → bias-free Linear → CLIP ViT-L/14's text projection).
+    Distilled,
 }
 
 /// `proj.0 → GELU → proj.2` (the indices of open_clip's `nn.Sequential`).
@@ -25,21 +28,30 @@ pub struct MlpProjection<B: Backend> {
     pub fc2: Linear<B>,
 }
 
+/// `student` (into the teacher's width) then `teacher` (the teacher's projection, no bias).
+#[derive(Module, Debug)]
+pub struct DistilledProjection<B: Backend> {
+    pub student: Linear<B>,
+    pub teacher: Linear<B>,
+}
+
 /// A projection head (one per model: the variants' size difference does not matter).
 #[derive(Module, Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum ProjectionHead<B: Backend> {
     Linear(Linear<B>),
     Mlp(MlpProjection<B>),
+    Distilled(DistilledProjection<B>),
 }
 
 impl<B: Backend> ProjectionHead<B> {
-    /// A head from `d_in` to `d_out`, with or without biases.
+    /// A head from `d_in` to `d_out`, with or without biases; `teacher_width` sizes a distilled student's output.
     pub fn init(
         kind: ProjectionType,
         d_in: usize,
         d_out: usize,
         bias: bool,
+        teacher_width: usize,
         init: &mut Initializer<B>,
     ) -> Self {
         let std = (d_in as f64).powf(-0.5);
@@ -52,6 +64,15 @@ impl<B: Backend> ProjectionHead<B> {
                     fc2: init.linear(hidden, d_out, bias, (hidden as f64).powf(-0.5)),
                 })
             }
+            ProjectionType::Distilled => Self::Distilled(DistilledProjection {
+                student: init.linear(d_in, teacher_width, bias, std),
+                teacher: init.linear(
+                    teacher_width,
+                    d_out,
+                    false,
+                    (teacher_width as f64).powf(-0.5),
+                ),
+            }),
         }
     }
 
@@ -61,6 +82,7 @@ impl<B: Backend> ProjectionHead<B> {
             Self::Mlp(mlp) => mlp
                 .fc2
                 .forward(Activation::Gelu.forward(mlp.fc1.forward(x))),
+            Self::Distilled(head) => head.teacher.forward(head.student.forward(x)),
         }
     }
 }

@@ -26,6 +26,9 @@ pub enum TextTowerConfig {
         proj_type: ProjectionType,
         #[serde(default)]
         proj_bias: bool,
+        /// The teacher's text width, for `proj_type = "distilled"`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        teacher_width: Option<usize>,
     },
 }
 
@@ -34,7 +37,29 @@ impl TextTowerConfig {
     pub fn validate(&self) -> Result<(), ModelError> {
         match self {
             Self::Clip { text_config } => text_config.validate(),
-            Self::HfEncoder { encoder_config, .. } => encoder_config.validate(),
+            Self::HfEncoder {
+                encoder_config,
+                proj_type,
+                teacher_width,
+                ..
+            } => {
+                encoder_config.validate()?;
+                match (proj_type, teacher_width) {
+                    (ProjectionType::Distilled, None) => Err(ModelError::invalid(
+                        "text.teacher_width",
+                        "none",
+                        "a distilled projection needs the teacher's text width",
+                    )),
+                    (ProjectionType::Linear | ProjectionType::Mlp, Some(width)) => {
+                        Err(ModelError::invalid(
+                            "text.teacher_width",
+                            width,
+                            "only a distilled projection has a teacher",
+                        ))
+                    }
+                    _ => Ok(()),
+                }
+            }
         }
     }
 
@@ -93,6 +118,7 @@ impl<B: Backend> TextTower<B> {
                 pooler_type,
                 proj_type,
                 proj_bias,
+                teacher_width,
             } => {
                 let with_pooler = *pooler_type == Pooling::Pooler;
                 Self::Encoder(EncoderTextTower {
@@ -102,6 +128,7 @@ impl<B: Backend> TextTower<B> {
                         encoder_config.hidden_size,
                         embed_dim,
                         *proj_bias,
+                        teacher_width.unwrap_or(encoder_config.hidden_size),
                         init,
                     ),
                     pooling: *pooler_type,

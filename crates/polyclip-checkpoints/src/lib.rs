@@ -1,0 +1,22 @@
+//! Real checkpoints for polyclip: reading the folders the seeds' Python stacks write (Hugging Face CLIPModel
+//! and VisionTextDualEncoder, open_clip, CAPIVARA's Lightning checkpoint, Multilingual-CLIP and Themo-style
+//! students) into polyclip's models with numerical parity, and writing models back in those layouts.
+//!
+//! - [`families`]: recognising a folder's layout from its files and config, and each family's key table.
+//! - [`tensors`]: safetensors (also sharded), PyTorch pickles and Lightning checkpoints, as `f32`.
+//! - [`keymap`]: the declarative two-way key mapping; [`apply`]: layout conversion and key reports.
+//! - [`load`] and [`export`]; [`hub`]: `hf:ORG/NAME` through the Hugging Face cache.
+
+pub mod apply;
+pub mod error;
+pub mod export;
+pub mod families;
+pub mod hub;
+pub mod keymap;
+pub mod load;
+pub mod tensors;
+
+pub use apply::LoadReport;
+pub use error::CheckpointError;
+pub use families::{Architecture, Family, ModelSpec};
+pub use load::{Loaded, LoadedModel, load};
