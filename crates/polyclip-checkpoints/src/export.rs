@@ -204,6 +204,14 @@ fn export_open_clip<B: Backend>(
     let text_cfg = match &config.text {
         TextTowerConfig::Clip { text_config } => {
             let t: &ClipTextConfig = text_config;
+            if t.eos_token_id != 2 && t.eos_token_id + 1 != t.vocab_size {
+                return Err(unsupported(
+                    dir,
+                    ExportFormat::OpenClip,
+                    "open_clip pools at the largest token id; this text model pools at an end-of-text id that is \
+                     not the last of its vocabulary",
+                ));
+            }
             json!({
                 "context_length": t.max_position_embeddings,
                 "vocab_size": t.vocab_size,

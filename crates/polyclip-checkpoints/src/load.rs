@@ -9,8 +9,10 @@ use crate::apply::{LoadReport, MappedTensors, apply_tensors};
 use crate::error::CheckpointError;
 use crate::families::{Architecture, ModelSpec, detect};
 
-/// A loaded model: both towers, or a text tower alone (M-CLIP).
+/// A loaded model: both towers, or a text tower alone (M-CLIP). One per program: the variants' size difference
+/// does not matter.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum LoadedModel<B: Backend> {
     Dual(ClipModel<B>),
     Text(TextModel<B>),

@@ -71,6 +71,7 @@ impl TensorMap {
                         f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
                     })
                     .collect(),
+                Dtype::U8 => data.iter().map(|&b| b as f32).collect(),
                 Dtype::I64 => data
                     .chunks_exact(8)
                     .map(|b| {

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod manifest;
 pub mod preprocess;
+pub mod resample;
 pub mod tokenizer;
 pub mod tokenizer_training;
 

@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use image::imageops::{self, FilterType};
+use image::imageops;
+
+use crate::resample::resize_bicubic;
 use image::{DynamicImage, RgbImage};
 
 /// OpenAI CLIP's normalisation (REFERENCE §2), used by HF `CLIPImageProcessor` and open_clip; the digits are the
@@ -37,7 +39,8 @@ impl ClipPreprocess {
         3 * (self.size as usize).pow(2)
     }
 
-    /// Resizes the shorter side to `size` (bicubic) and crops the center square, as HF `CLIPImageProcessor`.
+    /// Resizes the shorter side to `size` (Pillow's bicubic) and crops the center square, as HF
+    /// `CLIPImageProcessor`.
     pub fn resize_and_crop(&self, image: &DynamicImage) -> RgbImage {
         let rgb = image.to_rgb8();
         let (width, height) = rgb.dimensions();
@@ -56,7 +59,7 @@ impl ClipPreprocess {
         let resized = if (new_w, new_h) == (width, height) {
             rgb
         } else {
-            imageops::resize(&rgb, new_w, new_h, FilterType::CatmullRom)
+            resize_bicubic(&rgb, new_w, new_h)
         };
         let left = (new_w - size) / 2;
         let top = (new_h - size) / 2;

@@ -24,6 +24,7 @@ pub struct TextTokenizer {
     pad_id: u32,
     max_tokens: usize,
     source: String,
+    clean_whitespace: bool,
 }
 
 impl std::fmt::Debug for TextTokenizer {
@@ -91,7 +92,15 @@ impl TextTokenizer {
             pad_id,
             max_tokens,
             source: source.to_owned(),
+            clean_whitespace: true,
         })
+    }
+
+    /// Whether runs of whitespace are collapsed before tokenizing (open_clip's `HFTokenizer` does; calling a
+    /// Hugging Face tokenizer directly does not). On by default.
+    pub fn with_whitespace_cleaning(mut self, clean: bool) -> Self {
+        self.clean_whitespace = clean;
+        self
     }
 
     /// Vocabulary size including added tokens.
@@ -121,7 +130,11 @@ impl TextTokenizer {
 
     /// Ids of one text with special tokens, truncated.
     pub fn encode_one(&self, text: &str) -> Result<Vec<u32>, DataError> {
-        let cleaned = clean_whitespace(text);
+        let cleaned = if self.clean_whitespace {
+            clean_whitespace(text)
+        } else {
+            text.to_owned()
+        };
         self.inner
             .encode(cleaned.as_str(), true)
             .map(|encoding| encoding.get_ids().to_vec())
@@ -131,13 +144,31 @@ impl TextTokenizer {
             })
     }
 
-    /// Tokenizes a batch, padded to its longest text, into one flat buffer.
+    /// Tokenizes a batch, padded to its longest text, into one flat buffer. (Padding further changes no
+    /// model output: padding is masked or, in CLIP's causal text model, after the pooled token.)
     pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S]) -> Result<TokenBatch, DataError> {
+        self.encode_padded(texts, None)
+    }
+
+    /// Tokenizes a batch padded to [`max_tokens`](Self::max_tokens), as `padding="max_length"` does.
+    pub fn encode_batch_to_max_length<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+    ) -> Result<TokenBatch, DataError> {
+        self.encode_padded(texts, Some(self.max_tokens))
+    }
+
+    fn encode_padded<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        length: Option<usize>,
+    ) -> Result<TokenBatch, DataError> {
         let encoded = texts
             .iter()
             .map(|text| self.encode_one(text.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        let seq = encoded.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        let longest = encoded.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        let seq = length.unwrap_or(longest).max(longest);
         let mut ids = vec![self.pad_id as i64; encoded.len() * seq];
         let mut mask = vec![0_i64; encoded.len() * seq];
         for (row, tokens) in encoded.iter().enumerate() {
