@@ -143,6 +143,15 @@ impl StagePlan<'_> {
                 reason: e.to_string(),
             })?;
         write_json(&self.dir.join("model.json"), self.model_config)?;
+        self.tokenizer.save(&self.dir.join("tokenizer.json"))?;
+        write_json(
+            &self.dir.join("text.json"),
+            &serde_json::json!({
+                "pad_token": self.tokenizer.pad_token(),
+                "max_tokens": self.tokenizer.max_tokens(),
+                "clean_whitespace": self.tokenizer.cleans_whitespace(),
+            }),
+        )?;
         write_json(&self.key_path(), &self.key)?;
         let summary = StageSummary {
             name: self.name.into(),

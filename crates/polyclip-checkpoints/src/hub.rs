@@ -29,7 +29,10 @@ pub fn resolve(model: &str) -> Result<PathBuf, CheckpointError> {
         Some((id, revision)) => (id, revision.to_string()),
         None => (repo_id, "main".to_string()),
     };
-    let cache = Cache::from_env();
+    let cache = match std::env::var_os("HF_HUB_CACHE") {
+        Some(path) => Cache::new(PathBuf::from(path)),
+        None => Cache::from_env(),
+    };
     let offline =
         std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
     if !offline && let Err(reason) = download(repo_id, &revision, &cache) {

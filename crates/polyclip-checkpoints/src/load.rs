@@ -7,7 +7,7 @@ use polyclip_models::{ClipModel, TextModel};
 
 use crate::apply::{LoadReport, MappedTensors, apply_tensors};
 use crate::error::CheckpointError;
-use crate::families::{Architecture, ModelSpec, detect};
+use crate::families::{Architecture, Family, ModelSpec, detect, native};
 
 /// A loaded model: both towers, or a text tower alone (M-CLIP). One per program: the variants' size difference
 /// does not matter.
@@ -34,6 +34,14 @@ pub fn load<B: Backend>(
     device: &B::Device,
 ) -> Result<Loaded<B>, CheckpointError> {
     let spec = detect(dir)?;
+    if let (Family::Polyclip, Architecture::Dual(config)) = (spec.family, &spec.architecture) {
+        let model = native::load_weights::<B>(dir, config, device)?;
+        return Ok(Loaded {
+            model: LoadedModel::Dual(model),
+            spec,
+            report: LoadReport::default(),
+        });
+    }
     let mut mapped = MappedTensors {
         source: spec
             .sources

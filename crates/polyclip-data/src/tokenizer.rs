@@ -128,6 +128,24 @@ impl TextTokenizer {
         &self.inner
     }
 
+    /// Whether whitespace runs are collapsed before tokenizing.
+    pub fn cleans_whitespace(&self) -> bool {
+        self.clean_whitespace
+    }
+
+    /// The padding token's text.
+    pub fn pad_token(&self) -> String {
+        self.inner.id_to_token(self.pad_id).unwrap_or_default()
+    }
+
+    /// Writes the tokenizer as a tokenizer.json file.
+    pub fn save(&self, path: &std::path::Path) -> Result<(), DataError> {
+        self.inner.save(path, false).map_err(|e| DataError::Write {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
     /// Ids of one text with special tokens, truncated.
     pub fn encode_one(&self, text: &str) -> Result<Vec<u32>, DataError> {
         let cleaned = if self.clean_whitespace {

@@ -3,6 +3,7 @@
 //! and tensor transforms for its weights.
 
 pub mod hf;
+pub mod native;
 pub mod open_clip;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,8 @@ pub enum Family {
     MClip,
     /// A Themo-style distilled student with its teacher CLIP (`model_type: themo-student`).
     ThemoStudent,
+    /// polyclip's own run folders: `model.json` + `model.mpk` (+ `text.json`, `tokenizer.json`).
+    Polyclip,
 }
 
 /// What to build.
@@ -85,6 +88,9 @@ pub fn detect(dir: &Path) -> Result<ModelSpec, CheckpointError> {
             dir,
             std::io::Error::new(std::io::ErrorKind::NotFound, "no such folder"),
         ));
+    }
+    if dir.join(native::CONFIG).is_file() && dir.join(native::WEIGHTS).is_file() {
+        return native::spec(dir);
     }
     if dir.join("open_clip_config.json").is_file() {
         if let Some(ckpt) = find_file(dir, |name| name.ends_with(".ckpt"))? {

@@ -1,0 +1,21 @@
+//! The command's errors, reported in one line.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Checkpoint(#[from] polyclip_checkpoints::CheckpointError),
+    #[error(transparent)]
+    Data(#[from] polyclip_data::DataError),
+    #[error(transparent)]
+    Backend(#[from] polyclip_backend::BackendError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+}

@@ -1,0 +1,213 @@
+//! Running a command on the chosen backend.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use polyclip_backend::{BackendJob, BackendKind};
+use polyclip_checkpoints::export::{ExportFormat, export_dual, export_text};
+use polyclip_checkpoints::{Architecture, LoadedModel};
+use serde_json::json;
+
+use crate::Command;
+use crate::error::CliError;
+use crate::model::{Embeddings, Encoder};
+use crate::npy::write_npy;
+
+/// `embed --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Jsonl,
+    Npy,
+}
+
+/// `export --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportChoice {
+    Natural,
+    Hf,
+    OpenClip,
+}
+
+/// A command as a [`BackendJob`] (inference runs on the backend's inner, non-autodiff, type).
+pub struct CommandJob(pub Command);
+
+impl BackendJob for CommandJob {
+    type Output = Result<(), CliError>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, _backend: BackendKind) -> Self::Output {
+        run::<B::InnerBackend>(self.0, &device)
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
+    move |source| CliError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn read_lines(path: &Path) -> Result<Vec<String>, CliError> {
+    Ok(std::fs::read_to_string(path)
+        .map_err(io(path))?
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(String::from)
+        .collect())
+}
+
+fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError> {
+    match command {
+        Command::Embed {
+            model,
+            images,
+            mut texts,
+            text_file,
+            format,
+            output,
+        } => {
+            if let Some(file) = &text_file {
+                texts.extend(read_lines(file)?);
+            }
+            if images.is_empty() && texts.is_empty() {
+                return Err(CliError::Usage("embed: give --images, --texts or --text-file".into()));
+            }
+            let encoder = Encoder::<B>::load(&model, device)?;
+            let image_embeddings = (!images.is_empty()).then(|| encoder.embed_images(&images)).transpose()?;
+            let text_embeddings = (!texts.is_empty()).then(|| encoder.embed_texts(&texts)).transpose()?;
+            match format {
+                OutputFormat::Jsonl => write_jsonl(output.as_deref(), &images, image_embeddings.as_ref(), &texts, text_embeddings.as_ref()),
+                OutputFormat::Npy => {
+                    let prefix = output.ok_or_else(|| CliError::Usage("embed --format npy needs --output PREFIX".into()))?;
+                    for (name, embeddings) in [("images", image_embeddings), ("texts", text_embeddings)] {
+                        if let Some(e) = embeddings {
+                            let path = PathBuf::from(format!("{}.{name}.npy", prefix.display()));
+                            write_npy(&path, &e.values, e.rows, e.dim)?;
+                            eprintln!("wrote {} ({} × {})", path.display(), e.rows, e.dim);
+                        }
+                    }
+                    Ok(())
+                }
+            }
+        }
+        Command::Classify {
+            model,
+            image,
+            mut labels,
+            label_file,
+            templates,
+            top,
+        } => {
+            if let Some(file) = &label_file {
+                labels.extend(read_lines(file)?);
+            }
+            if labels.len() < 2 {
+                return Err(CliError::Usage("classify: give at least two --labels (or a --label-file)".into()));
+            }
+            let templates = if templates.is_empty() { vec!["{}".to_string()] } else { templates };
+            if let Some(bad) = templates.iter().find(|t| !t.contains("{}")) {
+                return Err(CliError::Usage(format!("classify: template {bad:?} has no {{}} for the label")));
+            }
+            let encoder = Encoder::<B>::load(&model, device)?;
+            let picture = encoder.embed_images(std::slice::from_ref(&image))?;
+            let prompts: Vec<String> = labels
+                .iter()
+                .flat_map(|label| templates.iter().map(move |t| t.replacen("{}", label, 1)))
+                .collect();
+            let prompt_embeddings = encoder.embed_texts(&prompts)?;
+            let scale = encoder.logit_multiplier();
+            let logits: Vec<f32> = (0..labels.len())
+                .map(|class| {
+                    let dim = prompt_embeddings.dim;
+                    let mut mean = vec![0.0_f32; dim];
+                    for t in 0..templates.len() {
+                        for (m, v) in mean.iter_mut().zip(prompt_embeddings.row(class * templates.len() + t)) {
+                            *m += v;
+                        }
+                    }
+                    let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                    scale * mean.iter().zip(picture.row(0)).map(|(m, p)| m / norm * p).sum::<f32>()
+                })
+                .collect();
+            let max = logits.iter().copied().fold(f32::MIN, f32::max);
+            let total: f32 = logits.iter().map(|l| (l - max).exp()).sum();
+            let mut ranked: Vec<(usize, f32)> = logits.iter().map(|l| (l - max).exp() / total).enumerate().collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+            for (class, probability) in ranked.into_iter().take(top.max(1)) {
+                println!("{probability:.4}\t{}", labels[class]);
+            }
+            Ok(())
+        }
+        Command::Similarity { model, images, texts } => {
+            let encoder = Encoder::<B>::load(&model, device)?;
+            let pictures = encoder.embed_images(&images)?;
+            let captions = encoder.embed_texts(&texts)?;
+            let scale = encoder.logit_multiplier();
+            let mut out = std::io::stdout().lock();
+            for (i, image) in images.iter().enumerate() {
+                let cosines: Vec<f32> = (0..captions.rows)
+                    .map(|t| pictures.row(i).iter().zip(captions.row(t)).map(|(a, b)| a * b).sum())
+                    .collect();
+                let line = json!({
+                    "image": image.display().to_string(),
+                    "cosine": cosines,
+                    "logits": cosines.iter().map(|c| c * scale).collect::<Vec<f32>>(),
+                    "texts": texts,
+                });
+                writeln!(out, "{line}").map_err(io(Path::new("<stdout>")))?;
+            }
+            Ok(())
+        }
+        Command::Export { model, out, format } => {
+            let encoder = Encoder::<B>::load(&model, device)?;
+            let loaded = &encoder.loaded;
+            match (&loaded.model, &loaded.spec.architecture) {
+                (LoadedModel::Dual(m), Architecture::Dual(config)) => {
+                    let chosen = match format {
+                        ExportChoice::Natural => ExportFormat::natural(config),
+                        ExportChoice::OpenClip => ExportFormat::OpenClip,
+                        ExportChoice::Hf => match ExportFormat::natural(config) {
+                            ExportFormat::OpenClip => ExportFormat::VisionTextDualEncoder,
+                            natural => natural,
+                        },
+                    };
+                    export_dual(m, config, chosen, &out)?;
+                }
+                (LoadedModel::Text(m), Architecture::Text(config)) => export_text(m, config, &out)?,
+                _ => return Err(CliError::Usage("export: the model and its config disagree".into())),
+            }
+            if let Some(tokenizer) = encoder.tokenizer_path() {
+                let target = out.join("tokenizer.json");
+                std::fs::copy(tokenizer, &target).map_err(io(&target))?;
+            }
+            eprintln!("wrote {}", out.display());
+            Ok(())
+        }
+    }
+}
+
+fn write_jsonl(
+    output: Option<&Path>,
+    images: &[PathBuf],
+    image_embeddings: Option<&Embeddings>,
+    texts: &[String],
+    text_embeddings: Option<&Embeddings>,
+) -> Result<(), CliError> {
+    let mut lines = Vec::new();
+    if let Some(e) = image_embeddings {
+        for (i, image) in images.iter().enumerate() {
+            lines.push(json!({"kind": "image", "input": image.display().to_string(), "embedding": e.row(i)}).to_string());
+        }
+    }
+    if let Some(e) = text_embeddings {
+        for (i, text) in texts.iter().enumerate() {
+            lines.push(json!({"kind": "text", "input": text, "embedding": e.row(i)}).to_string());
+        }
+    }
+    let body = lines.join("\n") + "\n";
+    match output {
+        Some(path) => std::fs::write(path, body).map_err(io(path)),
+        None => std::io::stdout().write_all(body.as_bytes()).map_err(io(Path::new("<stdout>"))),
+    }
+}
