@@ -8,7 +8,7 @@ use polyclip_data::BadInputPolicy;
 
 use crate::config::Recipe;
 use crate::error::RecipeError;
-use crate::pipeline::{RecipeJob, RunOptions};
+use crate::pipeline::{Pretrained, RecipeJob, RunOptions};
 
 /// Options of a recipe run (`--help` of each recipe binary lists them).
 #[derive(Debug, Clone, Args)]
@@ -50,9 +50,17 @@ pub struct RecipeArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub no_progress: bool,
-    /// A pretrained model folder or hf:ORG/NAME. Not supported yet: real checkpoint loading is issue #3.
-    #[arg(long, value_name = "DIR")]
+    /// Start from a pretrained checkpoint instead of training the base model: a folder (open_clip
+    /// xlm-roberta-base-ViT-B-32, CAPIVARA's .ckpt with its open_clip_config.json, HF CLIPModel, …) or
+    /// hf:ORG/NAME. Its tokenizer.json (or --tokenizer) tokenizes the captions.
+    #[arg(long, value_name = "DIR|hf:ORG/NAME")]
     pub model: Option<String>,
+    /// A tokenizer.json for --model when its folder has none.
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
+    /// With --model: load even if keys are missing, unexpected or mis-shaped (listed as a warning).
+    #[arg(long)]
+    pub allow_partial: bool,
     /// A training data folder or manifest. Not supported yet: real data sets are issue #6; the run uses the
     /// embedded shapes dataset.
     #[arg(long, value_name = "PATH")]
@@ -92,8 +100,16 @@ impl RecipeArgs {
     }
 
     /// How to run, besides the recipe.
-    pub fn options(&self, recipe: &Recipe) -> RunOptions {
-        RunOptions {
+    pub fn options(&self, recipe: &Recipe) -> Result<RunOptions, RecipeError> {
+        let pretrained = match &self.model {
+            Some(model) => Some(Pretrained {
+                dir: polyclip_checkpoints::hub::resolve(model)?,
+                tokenizer: self.tokenizer.clone(),
+                allow_partial: self.allow_partial,
+            }),
+            None => None,
+        };
+        Ok(RunOptions {
             run_dir: self.run_dir.clone().unwrap_or_else(|| {
                 PathBuf::from("runs").join(format!(
                     "{}-seed{:03}",
@@ -107,20 +123,12 @@ impl RecipeArgs {
                 BadInputPolicy::Fail
             },
             progress: !self.no_progress,
-        }
+            pretrained,
+        })
     }
 
     /// Refuses the options that later issues implement, naming what to use instead.
     pub fn check_supported(&self) -> Result<(), RecipeError> {
-        if let Some(model) = &self.model {
-            return Err(RecipeError::NotSupported {
-                option: "--model",
-                reason: format!(
-                    "loading `{model}` needs real checkpoint loading (HF, open_clip, CAPIVARA layouts), which is not \
-                     implemented yet; run without --model to train the embedded base model"
-                ),
-            });
-        }
         if let Some(data) = &self.data {
             return Err(RecipeError::NotSupported {
                 option: "--data",
@@ -147,10 +155,14 @@ pub fn main_with(
         return Ok(());
     }
     args.check_supported()?;
-    let options = args.options(&recipe);
+    let options = args.options(&recipe)?;
     let outcome = run_job(args.backend, RecipeJob { recipe, options })??;
     println!("{}", outcome.report.markdown());
     for stage in &outcome.stages {
+        if stage.steps == 0 {
+            println!("stage {}", stage.name);
+            continue;
+        }
         let how = if stage.reused {
             "reused from the run folder".to_string()
         } else {

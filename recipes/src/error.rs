@@ -27,6 +27,8 @@ pub enum RecipeError {
     Eval(#[from] polyclip_eval::EvalError),
     #[error(transparent)]
     Backend(#[from] polyclip_backend::BackendError),
+    #[error(transparent)]
+    Checkpoint(#[from] polyclip_checkpoints::CheckpointError),
     #[error("{option} is not supported yet: {reason}")]
     NotSupported {
         option: &'static str,

@@ -9,11 +9,12 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use polyclip_backend::{BackendJob, BackendKind};
+use polyclip_checkpoints::{Architecture, LoadedModel};
 use polyclip_data::shapes::{Lang, ShapesDataset, ShapesSpec, shapes_tokenizer};
-use polyclip_data::{BadInputPolicy, ClipPreprocess};
+use polyclip_data::{BadInputPolicy, ClipPreprocess, TextTokenizer};
 use polyclip_eval::plot::{Panel, Series, save_panels};
 use polyclip_eval::report::{Report, ReportRow};
-use polyclip_models::{ClipModelConfig, presets};
+use polyclip_models::{ClipModel, ClipModelConfig, presets};
 use serde_json::json;
 
 use crate::config::{ModelPreset, Recipe};
@@ -28,6 +29,18 @@ pub struct RunOptions {
     pub resume: bool,
     pub policy: BadInputPolicy,
     pub progress: bool,
+    /// A pretrained checkpoint folder replacing the base stage (CAPIVARA starts from open_clip's
+    /// xlm-roberta-base-ViT-B-32, or continues from CAPIVARA's own checkpoint).
+    pub pretrained: Option<Pretrained>,
+}
+
+/// A checkpoint to start from instead of training the base model.
+#[derive(Debug, Clone)]
+pub struct Pretrained {
+    pub dir: PathBuf,
+    /// A tokenizer.json to use instead of the folder's.
+    pub tokenizer: Option<PathBuf>,
+    pub allow_partial: bool,
 }
 
 /// What a finished run leaves behind.
@@ -82,9 +95,20 @@ pub fn run_recipe<B: AutodiffBackend>(
     };
     check_languages(recipe)?;
     let data = ShapesDataset::materialize(&spec, &options.run_dir.join("data"))?;
-    let tokenizer = shapes_tokenizer(recipe.model.max_tokens)?;
-    let config = model_config(recipe, tokenizer.vocab_size(), tokenizer.pad_id());
-    let preprocess = ClipPreprocess::new(recipe.model.image_size as u32);
+    let pretrained = options
+        .pretrained
+        .as_ref()
+        .map(|pretrained| load_pretrained::<B>(pretrained, device))
+        .transpose()?;
+    let (tokenizer, config) = match &pretrained {
+        Some(loaded) => (loaded.tokenizer.clone(), loaded.config.clone()),
+        None => {
+            let tokenizer = shapes_tokenizer(recipe.model.max_tokens)?;
+            let config = model_config(recipe, tokenizer.vocab_size(), tokenizer.pad_id());
+            (tokenizer, config)
+        }
+    };
+    let preprocess = ClipPreprocess::new(config.vision_config.image_size as u32);
     let stage = |name: &'static str, language: &str, train| StagePlan {
         name,
         dir: options.run_dir.join(name),
@@ -106,8 +130,15 @@ pub fn run_recipe<B: AutodiffBackend>(
     let mut base = stage("base", &recipe.base.language, &recipe.base.train);
     base.key = json!({ "stage": recipe.base, "model": config, "data": spec, "seed": seed,
                        "batch_size": recipe.loader.batch_size, "image_size": recipe.model.image_size });
-    let (base_model, base_summary) = match base.finished::<B>(device)? {
-        Some(model) => (model, base.reused_summary()?),
+    let finished = match pretrained {
+        Some(loaded) => Some((loaded.model, base.pretrained_summary(&loaded.dir))),
+        None => match base.finished::<B>(device)? {
+            Some(model) => Some((model, base.reused_summary()?)),
+            None => None,
+        },
+    };
+    let (base_model, base_summary) = match finished {
+        Some(done) => done,
         None => {
             let fresh = config.init::<B>(seed, device)?;
             announce(&format!(
@@ -206,6 +237,65 @@ pub fn run_recipe<B: AutodiffBackend>(
         report,
         stages: vec![base_summary, finetune_summary],
         run_dir: options.run_dir.clone(),
+    })
+}
+
+/// A checkpoint loaded to start from, with its tokenizer.
+struct PretrainedModel<B: AutodiffBackend> {
+    dir: PathBuf,
+    model: ClipModel<B>,
+    config: ClipModelConfig,
+    tokenizer: TextTokenizer,
+}
+
+fn load_pretrained<B: AutodiffBackend>(
+    pretrained: &Pretrained,
+    device: &B::Device,
+) -> Result<PretrainedModel<B>, RecipeError> {
+    let loaded =
+        polyclip_checkpoints::load::<B>(&pretrained.dir, pretrained.allow_partial, device)?;
+    if !loaded.report.is_complete() {
+        announce(&format!(
+            "partial load of {}: {}",
+            pretrained.dir.display(),
+            loaded.report.summary()
+        ));
+    }
+    let (LoadedModel::Dual(model), Architecture::Dual(config)) =
+        (loaded.model, loaded.spec.architecture)
+    else {
+        return Err(RecipeError::NotSupported {
+            option: "--model",
+            reason: format!(
+                "{} is a text encoder without an image tower; the recipe fine-tunes a two-tower CLIP",
+                pretrained.dir.display()
+            ),
+        });
+    };
+    let text = loaded.spec.text;
+    let path = pretrained
+        .tokenizer
+        .clone()
+        .or(text.tokenizer)
+        .ok_or_else(|| RecipeError::NotSupported {
+            option: "--model",
+            reason: format!(
+                "{} has no tokenizer.json; add it to the folder or pass --tokenizer FILE",
+                pretrained.dir.display()
+            ),
+        })?;
+    let tokenizer = TextTokenizer::from_file(&path, &text.pad_token, text.max_tokens)?
+        .with_whitespace_cleaning(text.clean_whitespace);
+    announce(&format!(
+        "starting from {} ({:?} checkpoint)",
+        pretrained.dir.display(),
+        loaded.spec.family
+    ));
+    Ok(PretrainedModel {
+        dir: pretrained.dir.clone(),
+        model,
+        config,
+        tokenizer,
     })
 }
 

@@ -165,6 +165,19 @@ impl StagePlan<'_> {
         Ok((outcome.model, summary))
     }
 
+    /// The summary of a stage replaced by a pretrained checkpoint.
+    pub fn pretrained_summary(&self, dir: &std::path::Path) -> StageSummary {
+        StageSummary {
+            name: format!("{} (pretrained: {})", self.name, dir.display()),
+            reused: true,
+            steps: 0,
+            final_loss: None,
+            seconds: 0.0,
+            samples_per_s: None,
+            skipped_inputs: 0,
+        }
+    }
+
     /// The summary of a reused stage.
     pub fn reused_summary(&self) -> Result<StageSummary, RecipeError> {
         let metrics = self.metrics()?;

@@ -16,22 +16,96 @@ fn capivara(args: &[&str]) -> (bool, String, String) {
 }
 
 #[test]
-fn model_and_data_options_say_they_are_not_supported_yet() {
-    for (option, value) in [
-        (
+fn the_data_option_says_it_is_not_supported_yet() {
+    let (ok, _, stderr) = capivara(&["--data", "cc3m/"]);
+    assert!(!ok);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: --data is not supported yet"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_hub_model_that_cannot_be_fetched_says_what_to_download() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(env!("CARGO_BIN_EXE_capivara"))
+        .args([
             "--model",
             "hf:laion/CLIP-ViT-B-32-xlm-roberta-base-laion5B-s13B-b90k",
+        ])
+        .env("HF_HUB_CACHE", cache.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .expect("run capivara");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "huggingface-cli download laion/CLIP-ViT-B-32-xlm-roberta-base-laion5B-s13B-b90k"
         ),
-        ("--data", "cc3m/"),
-    ] {
-        let (ok, _, stderr) = capivara(&[option, value]);
-        assert!(!ok);
-        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-        assert!(
-            stderr.starts_with(&format!("error: {option} is not supported yet")),
-            "{stderr}"
-        );
-    }
+        "{stderr}"
+    );
+}
+
+fn fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+/// A small recipe: few pictures.
+fn small_recipe(dir: &std::path::Path) -> std::path::PathBuf {
+    let (_, built_in, _) = capivara(&["--print-recipe"]);
+    let small = built_in
+        .replace("train_images = 4000", "train_images = 96")
+        .replace("test_images = 500", "test_images = 24");
+    let path = dir.join("small.toml");
+    std::fs::write(&path, small).expect("write");
+    path
+}
+
+#[test]
+fn capivara_starts_from_an_open_clip_xlm_roberta_checkpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recipe = small_recipe(dir.path());
+    let model = fixtures().join("models/openclip_xlmr");
+    let tokenizer = fixtures().join("tokenizers/xlmr_unigram/tokenizer.json");
+    let run = dir.path().join("run");
+    let (ok, stdout, stderr) = capivara(&[
+        "--recipe",
+        recipe.to_str().unwrap(),
+        "--run-dir",
+        run.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--tokenizer",
+        tokenizer.to_str().unwrap(),
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--no-progress",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("starting from") && stderr.contains("OpenClip"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("stage base (pretrained:"), "{stdout}");
+    assert!(!run.join("base").exists(), "no base model is trained");
+    assert!(run.join("finetune/model.mpk").is_file() && run.join("report.json").is_file());
+}
+
+#[test]
+fn a_text_only_model_cannot_be_fine_tuned_as_capivara() {
+    let model = fixtures().join("models/mclip");
+    let (ok, _, stderr) = capivara(&["--model", model.to_str().unwrap(), "--steps", "1"]);
+    assert!(!ok);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("text encoder without an image tower"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -67,12 +141,7 @@ fn a_recipe_with_an_unknown_key_names_the_key_and_line() {
 #[test]
 fn a_short_run_writes_the_report_table_plot_and_metrics() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let recipe = dir.path().join("small.toml");
-    let (_, built_in, _) = capivara(&["--print-recipe"]);
-    let small = built_in
-        .replace("train_images = 4000", "train_images = 96")
-        .replace("test_images = 500", "test_images = 24");
-    std::fs::write(&recipe, small).expect("write");
+    let recipe = small_recipe(dir.path());
     let run = dir.path().join("run");
     let args = [
         "--recipe",

@@ -17,7 +17,11 @@ use polyclip_backend::{BackendKind, run_job};
 use crate::run::CommandJob;
 
 #[derive(Parser, Debug)]
-#[command(name = "polyclip", version, about = "Embed, classify, compare and export with CLIP-style checkpoints")]
+#[command(
+    name = "polyclip",
+    version,
+    about = "Embed, classify, compare and export with CLIP-style checkpoints"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

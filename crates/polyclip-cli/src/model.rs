@@ -38,7 +38,11 @@ pub struct Encoder<B: Backend> {
 fn to_host<B: Backend>(tensor: Tensor<B, 2>) -> Embeddings {
     let [rows, dim] = tensor.dims();
     Embeddings {
-        values: tensor.into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default(),
+        values: tensor
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .unwrap_or_default(),
         rows,
         dim,
     }
@@ -50,7 +54,11 @@ impl<B: Backend> Encoder<B> {
         let dir = resolve(&args.model)?;
         let loaded = load::<B>(&dir, args.allow_partial, device)?;
         if !loaded.report.is_complete() {
-            eprintln!("warning: partial load of {}: {}", dir.display(), loaded.report.summary());
+            eprintln!(
+                "warning: partial load of {}: {}",
+                dir.display(),
+                loaded.report.summary()
+            );
         }
         let text = &loaded.spec.text;
         let tokenizer_path = args.tokenizer.clone().or_else(|| text.tokenizer.clone());
@@ -62,7 +70,9 @@ impl<B: Backend> Encoder<B> {
             None => None,
         };
         let preprocess = match &loaded.spec.architecture {
-            Architecture::Dual(config) => Some(ClipPreprocess::new(config.vision_config.image_size as u32)),
+            Architecture::Dual(config) => {
+                Some(ClipPreprocess::new(config.vision_config.image_size as u32))
+            }
             Architecture::Text(_) => None,
         };
         Ok(Self {
@@ -77,7 +87,8 @@ impl<B: Backend> Encoder<B> {
 
     /// Normalised image embeddings, in order.
     pub fn embed_images(&self, paths: &[PathBuf]) -> Result<Embeddings, CliError> {
-        let (LoadedModel::Dual(model), Some(preprocess)) = (&self.loaded.model, &self.preprocess) else {
+        let (LoadedModel::Dual(model), Some(preprocess)) = (&self.loaded.model, &self.preprocess)
+        else {
             return Err(CliError::Usage(format!(
                 "{} is a text encoder without an image tower; embed its images with the CLIP model it pairs with",
                 self.loaded.spec.dir.display()
@@ -91,9 +102,15 @@ impl<B: Backend> Encoder<B> {
                 let image = decode_image(path).map_err(|reason| {
                     CliError::Usage(format!("{}: cannot be decoded: {reason}", path.display()))
                 })?;
-                preprocess.apply(&image, &mut pixels[row * preprocess.image_len()..(row + 1) * preprocess.image_len()]);
+                preprocess.apply(
+                    &image,
+                    &mut pixels[row * preprocess.image_len()..(row + 1) * preprocess.image_len()],
+                );
             }
-            let tensor = Tensor::from_data(TensorData::new(pixels, [chunk.len(), 3, size, size]), &self.device);
+            let tensor = Tensor::from_data(
+                TensorData::new(pixels, [chunk.len(), 3, size, size]),
+                &self.device,
+            );
             parts.push(model.embed_images(tensor));
         }
         Ok(to_host(Tensor::cat(parts, 0)))

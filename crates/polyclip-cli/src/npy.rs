@@ -7,7 +7,8 @@ use crate::error::CliError;
 
 /// Writes `values` (row-major `[rows, cols]`) to `path`.
 pub fn write_npy(path: &Path, values: &[f32], rows: usize, cols: usize) -> Result<(), CliError> {
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     // Magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64.
     let total = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - total % 64) % 64));

@@ -71,16 +71,32 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
                 texts.extend(read_lines(file)?);
             }
             if images.is_empty() && texts.is_empty() {
-                return Err(CliError::Usage("embed: give --images, --texts or --text-file".into()));
+                return Err(CliError::Usage(
+                    "embed: give --images, --texts or --text-file".into(),
+                ));
             }
             let encoder = Encoder::<B>::load(&model, device)?;
-            let image_embeddings = (!images.is_empty()).then(|| encoder.embed_images(&images)).transpose()?;
-            let text_embeddings = (!texts.is_empty()).then(|| encoder.embed_texts(&texts)).transpose()?;
+            let image_embeddings = (!images.is_empty())
+                .then(|| encoder.embed_images(&images))
+                .transpose()?;
+            let text_embeddings = (!texts.is_empty())
+                .then(|| encoder.embed_texts(&texts))
+                .transpose()?;
             match format {
-                OutputFormat::Jsonl => write_jsonl(output.as_deref(), &images, image_embeddings.as_ref(), &texts, text_embeddings.as_ref()),
+                OutputFormat::Jsonl => write_jsonl(
+                    output.as_deref(),
+                    &images,
+                    image_embeddings.as_ref(),
+                    &texts,
+                    text_embeddings.as_ref(),
+                ),
                 OutputFormat::Npy => {
-                    let prefix = output.ok_or_else(|| CliError::Usage("embed --format npy needs --output PREFIX".into()))?;
-                    for (name, embeddings) in [("images", image_embeddings), ("texts", text_embeddings)] {
+                    let prefix = output.ok_or_else(|| {
+                        CliError::Usage("embed --format npy needs --output PREFIX".into())
+                    })?;
+                    for (name, embeddings) in
+                        [("images", image_embeddings), ("texts", text_embeddings)]
+                    {
                         if let Some(e) = embeddings {
                             let path = PathBuf::from(format!("{}.{name}.npy", prefix.display()));
                             write_npy(&path, &e.values, e.rows, e.dim)?;
@@ -103,11 +119,19 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
                 labels.extend(read_lines(file)?);
             }
             if labels.len() < 2 {
-                return Err(CliError::Usage("classify: give at least two --labels (or a --label-file)".into()));
+                return Err(CliError::Usage(
+                    "classify: give at least two --labels (or a --label-file)".into(),
+                ));
             }
-            let templates = if templates.is_empty() { vec!["{}".to_string()] } else { templates };
+            let templates = if templates.is_empty() {
+                vec!["{}".to_string()]
+            } else {
+                templates
+            };
             if let Some(bad) = templates.iter().find(|t| !t.contains("{}")) {
-                return Err(CliError::Usage(format!("classify: template {bad:?} has no {{}} for the label")));
+                return Err(CliError::Usage(format!(
+                    "classify: template {bad:?} has no {{}} for the label"
+                )));
             }
             let encoder = Encoder::<B>::load(&model, device)?;
             let picture = encoder.embed_images(std::slice::from_ref(&image))?;
@@ -122,24 +146,40 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
                     let dim = prompt_embeddings.dim;
                     let mut mean = vec![0.0_f32; dim];
                     for t in 0..templates.len() {
-                        for (m, v) in mean.iter_mut().zip(prompt_embeddings.row(class * templates.len() + t)) {
+                        for (m, v) in mean
+                            .iter_mut()
+                            .zip(prompt_embeddings.row(class * templates.len() + t))
+                        {
                             *m += v;
                         }
                     }
                     let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-                    scale * mean.iter().zip(picture.row(0)).map(|(m, p)| m / norm * p).sum::<f32>()
+                    scale
+                        * mean
+                            .iter()
+                            .zip(picture.row(0))
+                            .map(|(m, p)| m / norm * p)
+                            .sum::<f32>()
                 })
                 .collect();
             let max = logits.iter().copied().fold(f32::MIN, f32::max);
             let total: f32 = logits.iter().map(|l| (l - max).exp()).sum();
-            let mut ranked: Vec<(usize, f32)> = logits.iter().map(|l| (l - max).exp() / total).enumerate().collect();
+            let mut ranked: Vec<(usize, f32)> = logits
+                .iter()
+                .map(|l| (l - max).exp() / total)
+                .enumerate()
+                .collect();
             ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
             for (class, probability) in ranked.into_iter().take(top.max(1)) {
                 println!("{probability:.4}\t{}", labels[class]);
             }
             Ok(())
         }
-        Command::Similarity { model, images, texts } => {
+        Command::Similarity {
+            model,
+            images,
+            texts,
+        } => {
             let encoder = Encoder::<B>::load(&model, device)?;
             let pictures = encoder.embed_images(&images)?;
             let captions = encoder.embed_texts(&texts)?;
@@ -147,7 +187,14 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
             let mut out = std::io::stdout().lock();
             for (i, image) in images.iter().enumerate() {
                 let cosines: Vec<f32> = (0..captions.rows)
-                    .map(|t| pictures.row(i).iter().zip(captions.row(t)).map(|(a, b)| a * b).sum())
+                    .map(|t| {
+                        pictures
+                            .row(i)
+                            .iter()
+                            .zip(captions.row(t))
+                            .map(|(a, b)| a * b)
+                            .sum()
+                    })
                     .collect();
                 let line = json!({
                     "image": image.display().to_string(),
@@ -175,7 +222,11 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
                     export_dual(m, config, chosen, &out)?;
                 }
                 (LoadedModel::Text(m), Architecture::Text(config)) => export_text(m, config, &out)?,
-                _ => return Err(CliError::Usage("export: the model and its config disagree".into())),
+                _ => {
+                    return Err(CliError::Usage(
+                        "export: the model and its config disagree".into(),
+                    ));
+                }
             }
             if let Some(tokenizer) = encoder.tokenizer_path() {
                 let target = out.join("tokenizer.json");
@@ -208,6 +259,8 @@ fn write_jsonl(
     let body = lines.join("\n") + "\n";
     match output {
         Some(path) => std::fs::write(path, body).map_err(io(path)),
-        None => std::io::stdout().write_all(body.as_bytes()).map_err(io(Path::new("<stdout>"))),
+        None => std::io::stdout()
+            .write_all(body.as_bytes())
+            .map_err(io(Path::new("<stdout>"))),
     }
 }

@@ -10,7 +10,10 @@ fn fixtures() -> PathBuf {
 
 fn polyclip(args: &[&str], env: &[(&str, &Path)]) -> (bool, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_polyclip"));
-    command.args(args).env_remove("HF_HOME").env_remove("HF_HUB_CACHE");
+    command
+        .args(args)
+        .env_remove("HF_HOME")
+        .env_remove("HF_HUB_CACHE");
     for (key, value) in env {
         command.env(key, value);
     }
@@ -41,7 +44,11 @@ fn hub_cache() -> tempfile::TempDir {
     std::fs::write(repo.join("refs/main"), "0123abcd").expect("ref");
     let snapshot = repo.join("snapshots/0123abcd");
     copy_dir(&fixtures().join("models/hf_clip"), &snapshot);
-    std::fs::copy(fixtures().join("tokenizers/clip_bpe/tokenizer.json"), snapshot.join("tokenizer.json")).expect("copy");
+    std::fs::copy(
+        fixtures().join("tokenizers/clip_bpe/tokenizer.json"),
+        snapshot.join("tokenizer.json"),
+    )
+    .expect("copy");
     cache
 }
 
@@ -54,18 +61,35 @@ fn normalized(values: &[f64]) -> Vec<f64> {
 fn embed_from_the_hub_cache_matches_the_python_reference() {
     let cache = hub_cache();
     let (ok, stdout, stderr) = polyclip(
-        &["embed", "--model", "hf:org/tiny-clip", "--texts", "a photo of a cat"],
-        &[("HF_HUB_CACHE", cache.path()), ("HF_HUB_OFFLINE", Path::new("1"))],
+        &[
+            "embed",
+            "--model",
+            "hf:org/tiny-clip",
+            "--texts",
+            "a photo of a cat",
+        ],
+        &[
+            ("HF_HUB_CACHE", cache.path()),
+            ("HF_HUB_OFFLINE", Path::new("1")),
+        ],
     );
     assert!(ok, "{stderr}");
     let line: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json line");
     assert_eq!(line["kind"], "text");
     let ours: Vec<f64> = serde_json::from_value(line["embedding"].clone()).expect("embedding");
     // The reference's first text is "a photo of a cat" (tests/fixtures/make_fixtures.py).
-    let reference = polyclip_checkpoints_reference(&fixtures().join("models/hf_clip/reference.safetensors"));
+    let reference =
+        polyclip_checkpoints_reference(&fixtures().join("models/hf_clip/reference.safetensors"));
     let theirs = normalized(&reference[..ours.len()]);
-    let worst = ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    assert!(worst < 1e-5, "CLI embedding differs from transformers by {worst}");
+    let worst = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst < 1e-5,
+        "CLI embedding differs from transformers by {worst}"
+    );
 }
 
 /// The first row of `text_features` in a reference file.
@@ -84,11 +108,17 @@ fn a_model_missing_from_the_offline_cache_says_what_to_download() {
     let cache = tempfile::tempdir().expect("tempdir");
     let (ok, _, stderr) = polyclip(
         &["embed", "--model", "hf:org/absent", "--texts", "x"],
-        &[("HF_HUB_CACHE", cache.path()), ("HF_HUB_OFFLINE", Path::new("1"))],
+        &[
+            ("HF_HUB_CACHE", cache.path()),
+            ("HF_HUB_OFFLINE", Path::new("1")),
+        ],
     );
     assert!(!ok);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("hf:org/absent") && stderr.contains("huggingface-cli download org/absent"), "{stderr}");
+    assert!(
+        stderr.contains("hf:org/absent") && stderr.contains("huggingface-cli download org/absent"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -100,30 +130,62 @@ fn embed_writes_npy_and_classify_prints_probabilities() {
     let photo = fixtures().join("photos/chelsea.png");
     let (ok, _, stderr) = polyclip(
         &[
-            "embed", "--model", model.to_str().unwrap(), "--tokenizer", tokenizer.to_str().unwrap(),
-            "--images", photo.to_str().unwrap(), "--texts", "un gatto", "due gatti", "--format", "npy",
-            "--output", prefix.to_str().unwrap(),
+            "embed",
+            "--model",
+            model.to_str().unwrap(),
+            "--tokenizer",
+            tokenizer.to_str().unwrap(),
+            "--images",
+            photo.to_str().unwrap(),
+            "--texts",
+            "un gatto",
+            "due gatti",
+            "--format",
+            "npy",
+            "--output",
+            prefix.to_str().unwrap(),
         ],
         &[],
     );
     assert!(ok, "{stderr}");
     let texts = std::fs::read(out.path().join("emb.texts.npy")).expect("npy");
     assert!(texts.starts_with(b"\x93NUMPY\x01\x00"));
-    assert_eq!((texts.len() - 128) / 4, 2 * 24, "two 24-d rows after a 128-byte header");
+    assert_eq!(
+        (texts.len() - 128) / 4,
+        2 * 24,
+        "two 24-d rows after a 128-byte header"
+    );
     assert!(out.path().join("emb.images.npy").is_file());
 
     let (ok, stdout, stderr) = polyclip(
         &[
-            "classify", "--model", model.to_str().unwrap(), "--tokenizer", tokenizer.to_str().unwrap(),
-            "--image", photo.to_str().unwrap(), "--labels", "gatto", "cane", "auto", "--templates",
-            "una foto di un {}.", "{}",
+            "classify",
+            "--model",
+            model.to_str().unwrap(),
+            "--tokenizer",
+            tokenizer.to_str().unwrap(),
+            "--image",
+            photo.to_str().unwrap(),
+            "--labels",
+            "gatto",
+            "cane",
+            "auto",
+            "--templates",
+            "una foto di un {}.",
+            "{}",
         ],
         &[],
     );
     assert!(ok, "{stderr}");
     let probabilities: Vec<f64> = stdout
         .lines()
-        .map(|line| line.split('\t').next().unwrap_or_default().parse().expect("probability"))
+        .map(|line| {
+            line.split('\t')
+                .next()
+                .unwrap_or_default()
+                .parse()
+                .expect("probability")
+        })
         .collect();
     assert_eq!(probabilities.len(), 3);
     assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-3);
@@ -134,8 +196,20 @@ fn embed_writes_npy_and_classify_prints_probabilities() {
 fn a_text_encoder_refuses_images_in_one_line() {
     let model = fixtures().join("models/mclip");
     let photo = fixtures().join("photos/horse.png");
-    let (ok, _, stderr) = polyclip(&["embed", "--model", model.to_str().unwrap(), "--images", photo.to_str().unwrap()], &[]);
+    let (ok, _, stderr) = polyclip(
+        &[
+            "embed",
+            "--model",
+            model.to_str().unwrap(),
+            "--images",
+            photo.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert!(!ok);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("text encoder without an image tower"), "{stderr}");
+    assert!(
+        stderr.contains("text encoder without an image tower"),
+        "{stderr}"
+    );
 }

@@ -40,7 +40,9 @@ pub fn spec(dir: &Path) -> Result<ModelSpec, CheckpointError> {
     };
     let text = TextConventions {
         tokenizer: first_present(dir, &["tokenizer.json"]),
-        pad_token: text.as_ref().map_or_else(|| "<pad>".into(), |t| t.pad_token.clone()),
+        pad_token: text
+            .as_ref()
+            .map_or_else(|| "<pad>".into(), |t| t.pad_token.clone()),
         max_tokens: text
             .as_ref()
             .map_or_else(|| config.text.max_tokens(), |t| t.max_tokens),
@@ -63,6 +65,10 @@ pub fn load_weights<B: Backend>(
 ) -> Result<ClipModel<B>, CheckpointError> {
     config
         .init::<B>(0, device)?
-        .load_file(dir.join("model"), &NamedMpkFileRecorder::<FullPrecisionSettings>::new(), device)
+        .load_file(
+            dir.join("model"),
+            &NamedMpkFileRecorder::<FullPrecisionSettings>::new(),
+            device,
+        )
         .map_err(|e| CheckpointError::parse(dir.join(WEIGHTS), e))
 }
