@@ -94,12 +94,13 @@ pub fn run_recipe<B: AutodiffBackend>(
         image_px: recipe.data.image_px,
     };
     check_languages(recipe)?;
-    let data = ShapesDataset::materialize(&spec, &options.run_dir.join("data"))?;
+    // The checkpoint is loaded first: a folder the recipe cannot use fails before any data is written.
     let pretrained = options
         .pretrained
         .as_ref()
         .map(|pretrained| load_pretrained::<B>(pretrained, device))
         .transpose()?;
+    let data = ShapesDataset::materialize(&spec, &options.run_dir.join("data"))?;
     let (tokenizer, config) = match &pretrained {
         Some(loaded) => (loaded.tokenizer.clone(), loaded.config.clone()),
         None => {

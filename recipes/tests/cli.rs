@@ -98,9 +98,19 @@ fn capivara_starts_from_an_open_clip_xlm_roberta_checkpoint() {
 
 #[test]
 fn a_text_only_model_cannot_be_fine_tuned_as_capivara() {
+    let dir = tempfile::tempdir().expect("tempdir");
     let model = fixtures().join("models/mclip");
-    let (ok, _, stderr) = capivara(&["--model", model.to_str().unwrap(), "--steps", "1"]);
+    let run = dir.path().join("run");
+    let (ok, _, stderr) = capivara(&[
+        "--model",
+        model.to_str().expect("utf-8"),
+        "--run-dir",
+        run.to_str().expect("utf-8"),
+        "--steps",
+        "1",
+    ]);
     assert!(!ok);
+    assert!(!run.exists(), "nothing is written for a model the recipe refuses");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains("text encoder without an image tower"),
