@@ -3,7 +3,7 @@
 //! tensor sizes), and every missing, unexpected or shape-mismatched key is reported by name.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ParamId};
 use burn::tensor::TensorData;
@@ -96,7 +96,8 @@ pub fn apply_tensors<B: Backend, M: Module<B>>(
             Some(Some(kind))
                 if kind == LINEAR && path.ends_with(".weight") && data.shape.len() == 2 =>
             {
-                (path, transpose(data))
+                let data = transpose(data, &mapped.source, &path)?;
+                (path, data)
             }
             Some(_) => (path, data),
             None => match burn_norm_name(&path).filter(|p| {
@@ -178,17 +179,32 @@ fn pytorch_name(path: &str) -> String {
     }
 }
 
-/// Transposes a `[rows, cols]` tensor on the host.
-pub fn transpose(data: TensorData) -> TensorData {
-    let [rows, cols] = [data.shape[0], data.shape[1]];
-    let values = data.to_vec::<f32>().unwrap_or_default();
+/// Transposes a `[rows, cols]` `f32` tensor on the host; the error names `key` in `source` otherwise.
+pub fn transpose(
+    data: TensorData,
+    source: &Path,
+    key: &str,
+) -> Result<TensorData, CheckpointError> {
+    let not_a_matrix = |data: &TensorData| CheckpointError::Tensor {
+        path: source.to_owned(),
+        key: key.to_owned(),
+        reason: format!(
+            "expected a 2-D f32 matrix, found shape {:?} of {:?}",
+            data.shape, data.dtype
+        ),
+    };
+    let [rows, cols] = match data.shape.as_slice() {
+        [rows, cols] => [*rows, *cols],
+        _ => return Err(not_a_matrix(&data)),
+    };
+    let values = data.to_vec::<f32>().map_err(|_| not_a_matrix(&data))?;
     let mut out = vec![0.0_f32; values.len()];
     for r in 0..rows {
         for c in 0..cols {
             out[c * rows + r] = values[r * cols + c];
         }
     }
-    TensorData::new(out, [cols, rows])
+    Ok(TensorData::new(out, [cols, rows]))
 }
 
 /// The module's parameters in PyTorch layout and names (Linear weights `[out, in]`, norms `weight`/`bias`),
@@ -210,7 +226,7 @@ pub fn collect_tensors<B: Backend, M: Module<B>>(
             && path.ends_with(".weight")
             && data.shape.len() == 2
         {
-            transpose(data)
+            transpose(data, Path::new("<model>"), &path)?
         } else {
             data
         };

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use burn::tensor::ElementConversion;
 use burn::tensor::backend::Backend;
 use polyclip_models::clip::{ClipTextConfig, ClipVisionConfig};
 use polyclip_models::pooling::Pooling;
@@ -102,14 +103,7 @@ fn unsupported(dir: &Path, format: ExportFormat, reason: &str) -> CheckpointErro
 
 /// The current `ln` of the logit scale.
 fn ln_logit_scale<B: Backend>(model: &ClipModel<B>) -> f64 {
-    model
-        .logit_scale
-        .val()
-        .into_data()
-        .to_vec::<f32>()
-        .ok()
-        .and_then(|v| v.first().copied())
-        .unwrap_or(2.6592) as f64
+    model.logit_scale.val().into_scalar().elem::<f64>()
 }
 
 /// Writes a dual encoder to `dir` in `format`.
@@ -267,7 +261,7 @@ fn export_open_clip<B: Backend>(
         &json!({ "model_cfg": model_cfg, "preprocess_cfg": {} }),
     )?;
     let mut tensors = checkpoint_tensors(model, &open_clip::keymap(config), dir)?;
-    open_clip::untransform_tensors(&mut tensors);
+    open_clip::untransform_tensors(&mut tensors)?;
     tensors.write_safetensors(&dir.join("open_clip_model.safetensors"))
 }
 

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use hf_hub::api::sync::ApiError;
 use hf_hub::{Cache, Repo, RepoType};
 
 use crate::error::CheckpointError;
@@ -61,17 +62,16 @@ fn missing(repo_id: &str, cache: &Path, prefix: &str) -> CheckpointError {
 }
 
 /// Fetches the files a checkpoint needs (safetensors preferred over pickles).
-fn download(repo_id: &str, revision: &str, cache: &Cache) -> Result<(), String> {
+fn download(repo_id: &str, revision: &str, cache: &Cache) -> Result<(), ApiError> {
     let api = hf_hub::api::sync::ApiBuilder::from_cache(cache.clone())
         .with_progress(true)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let repo = api.repo(Repo::with_revision(
         repo_id.into(),
         RepoType::Model,
         revision.into(),
     ));
-    let info = repo.info().map_err(|e| e.to_string())?;
+    let info = repo.info()?;
     let present: Vec<&str> = info.siblings.iter().map(|s| s.rfilename.as_str()).collect();
     let has = |name: &str| present.contains(&name);
     for name in WANTED {
@@ -79,7 +79,7 @@ fn download(repo_id: &str, revision: &str, cache: &Cache) -> Result<(), String> 
             && (has("model.safetensors") || has("model.safetensors.index.json")))
             || (*name == "open_clip_pytorch_model.bin" && has("open_clip_model.safetensors"));
         if has(name) && !redundant {
-            repo.get(name).map_err(|e| e.to_string())?;
+            repo.get(name)?;
         }
     }
     if has("model.safetensors.index.json") {
@@ -87,11 +87,11 @@ fn download(repo_id: &str, revision: &str, cache: &Cache) -> Result<(), String> 
             .iter()
             .filter(|n| n.starts_with("model-") && n.ends_with(".safetensors"))
         {
-            repo.get(shard).map_err(|e| e.to_string())?;
+            repo.get(shard)?;
         }
     }
     for ckpt in present.iter().filter(|n| n.ends_with(".ckpt")) {
-        repo.get(ckpt).map_err(|e| e.to_string())?;
+        repo.get(ckpt)?;
     }
     Ok(())
 }

@@ -38,11 +38,7 @@ pub struct Encoder<B: Backend> {
 fn to_host<B: Backend>(tensor: Tensor<B, 2>) -> Embeddings {
     let [rows, dim] = tensor.dims();
     Embeddings {
-        values: tensor
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .unwrap_or_default(),
+        values: tensor.into_data().iter::<f32>().collect(),
         rows,
         dim,
     }

@@ -26,12 +26,13 @@ pub enum DataError {
         line: usize,
         image: PathBuf,
     },
-    #[error("{path}:{line}: image {image} cannot be decoded: {reason}")]
+    #[error("{path}:{line}: image {image} cannot be decoded: {source}")]
     CorruptImage {
         path: PathBuf,
         line: usize,
         image: PathBuf,
-        reason: String,
+        #[source]
+        source: image::ImageError,
     },
     #[error("{path}: manifest holds no usable example")]
     EmptyManifest { path: PathBuf },

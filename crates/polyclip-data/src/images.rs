@@ -84,12 +84,12 @@ impl ImageBatcher {
                     );
                     rows.push(position);
                 }
-                Err(reason) => {
+                Err(source) => {
                     let error = DataError::CorruptImage {
                         path: draw.item.manifest.as_ref().clone(),
                         line: entry.line,
                         image: entry.image.clone(),
-                        reason,
+                        source,
                     };
                     match self.policy {
                         BadInputPolicy::Fail => return Err(error),

@@ -117,14 +117,14 @@ fn parse_line(
     }
     let header = image::ImageReader::open(&image)
         .and_then(|reader| reader.with_guessed_format())
-        .map_err(|e| e.to_string())
-        .and_then(|reader| reader.into_dimensions().map_err(|e| e.to_string()));
-    if let Err(reason) = header {
+        .map_err(image::ImageError::IoError)
+        .and_then(|reader| reader.into_dimensions());
+    if let Err(source) = header {
         return Err(DataError::CorruptImage {
             path: path.to_owned(),
             line,
             image,
-            reason,
+            source,
         });
     }
     Ok(ManifestEntry {

@@ -84,11 +84,8 @@ impl ClipPreprocess {
 }
 
 /// Decodes an image file, guessing the format from its content.
-pub fn decode_image(path: &Path) -> Result<DynamicImage, String> {
-    image::ImageReader::open(path)
-        .map_err(|e| e.to_string())?
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?
+pub fn decode_image(path: &Path) -> Result<DynamicImage, image::ImageError> {
+    image::ImageReader::open(path)?
+        .with_guessed_format()?
         .decode()
-        .map_err(|e| e.to_string())
 }

@@ -57,9 +57,5 @@ pub fn embed_texts<B: Backend, S: AsRef<str>>(
 
 /// Copies a `[rows, cols]` tensor to the host as row-major `f32`s.
 pub fn to_host<B: Backend>(tensor: Tensor<B, 2>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .unwrap_or_default()
+    tensor.into_data().iter::<f32>().collect()
 }

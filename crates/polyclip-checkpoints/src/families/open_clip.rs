@@ -422,9 +422,15 @@ pub fn transform_tensors(
             tensors.tensors.insert(format!("{stem}{name}.{kind}"), part);
         }
     }
+    transpose_projections(tensors)
+}
+
+/// `visual.proj` and `text_projection` are `x @ W` matrices, the transpose of a Linear weight (both ways).
+fn transpose_projections(tensors: &mut TensorMap) -> Result<(), CheckpointError> {
     for key in ["visual.proj", "text_projection"] {
         if let Some(data) = tensors.tensors.remove(key) {
-            tensors.tensors.insert(key.into(), transpose(data));
+            let data = transpose(data, &tensors.source, key)?;
+            tensors.tensors.insert(key.into(), data);
         }
     }
     Ok(())
@@ -450,7 +456,7 @@ fn split_rows(data: &TensorData, parts: usize) -> Option<Vec<TensorData>> {
 
 /// Fuses q/k/v back into `in_proj` and transposes projections into `x @ W` form (export's inverse of
 /// [`transform_tensors`]).
-pub fn untransform_tensors(tensors: &mut TensorMap) {
+pub fn untransform_tensors(tensors: &mut TensorMap) -> Result<(), CheckpointError> {
     let q_keys: Vec<String> = tensors
         .tensors
         .keys()
@@ -467,22 +473,33 @@ pub fn untransform_tensors(tensors: &mut TensorMap) {
         ) else {
             continue;
         };
-        let mut shape = q.shape.clone();
-        shape[0] *= 3;
-        let values: Vec<f32> = [q, k, v]
-            .iter()
-            .flat_map(|part| part.to_vec::<f32>().unwrap_or_default())
-            .collect();
         let fused = q_key
             .replace("attn.q_proj.weight", "attn.in_proj_weight")
             .replace("attn.q_proj.bias", "attn.in_proj_bias");
+        if q.shape != k.shape || q.shape != v.shape {
+            return Err(CheckpointError::Tensor {
+                path: tensors.source.clone(),
+                key: fused,
+                reason: format!(
+                    "q, k, v shapes {:?}, {:?}, {:?} differ",
+                    q.shape, k.shape, v.shape
+                ),
+            });
+        }
+        let mut shape = q.shape.clone();
+        shape[0] *= 3;
+        let mut values = Vec::with_capacity(3 * q.num_elements());
+        for part in [q, k, v] {
+            let part = part.to_vec::<f32>().map_err(|e| CheckpointError::Tensor {
+                path: tensors.source.clone(),
+                key: fused.clone(),
+                reason: format!("{e:?}"),
+            })?;
+            values.extend(part);
+        }
         tensors
             .tensors
             .insert(fused, TensorData::new(values, shape));
     }
-    for key in ["visual.proj", "text_projection"] {
-        if let Some(data) = tensors.tensors.remove(key) {
-            tensors.tensors.insert(key.into(), transpose(data));
-        }
-    }
+    transpose_projections(tensors)
 }
