@@ -1,4 +1,5 @@
-//! A run interrupted after a checkpoint and resumed continues with exactly the losses of an uninterrupted run.
+//! A run that crashes between checkpoints and is resumed continues with exactly the losses of an uninterrupted
+//! run: it restarts from the last periodic checkpoint and the metrics log forgets the lost steps.
 
 use polyclip_tests::{DEVICE, loader, model, model_config, small_dataset, tokenizer, train_config};
 use polyclip_train::Trainer;
@@ -34,6 +35,12 @@ fn resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_losses() {
         )
         .expect("first half");
     assert_eq!(before.losses.len(), 5);
+    // The crash after step 5 lost that step: the newest checkpoint is the periodic one after step 4.
+    let (_, latest) = polyclip_train::checkpoint::CheckpointDir::new(interrupted.path())
+        .latest()
+        .expect("checkpoint pointer")
+        .expect("a checkpoint");
+    assert_eq!(latest.step, 4);
     // The resumed process starts from a freshly initialised model with other weights: everything must come
     // from the checkpoint.
     let after = Trainer::new(settings, interrupted.path())
@@ -44,10 +51,12 @@ fn resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_losses() {
             &DEVICE,
         )
         .expect("resumed run");
-    assert_eq!(after.first_step, 5);
+    assert_eq!(after.first_step, 4);
 
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    let mut joined = before.losses.clone();
+    // Step 4 ran twice (before the crash and after the resume) with the same loss.
+    assert_eq!(bits(&before.losses[4..]), bits(&after.losses[..1]));
+    let mut joined = before.losses[..4].to_vec();
     joined.extend(&after.losses);
     assert_eq!(
         bits(&joined),

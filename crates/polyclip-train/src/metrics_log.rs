@@ -37,7 +37,7 @@ impl MetricsLog {
             writeln!(
                 file,
                 "{}",
-                serde_json::to_string(record).unwrap_or_default()
+                serde_json::to_string(record).map_err(|e| TrainError::io(path, e.into()))?
             )
             .map_err(|e| TrainError::io(path, e))?;
         }
@@ -53,7 +53,8 @@ impl MetricsLog {
 
     /// Appends one step.
     pub fn append(&mut self, metrics: &StepMetrics) -> Result<(), TrainError> {
-        let line = serde_json::to_string(metrics).unwrap_or_default();
+        let line =
+            serde_json::to_string(metrics).map_err(|e| TrainError::io(&self.path, e.into()))?;
         writeln!(self.file, "{line}").map_err(|e| TrainError::io(&self.path, e))
     }
 }

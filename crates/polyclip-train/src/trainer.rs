@@ -69,7 +69,8 @@ pub struct Trainer {
     pub run_dir: PathBuf,
     /// Show a progress bar on stderr.
     pub progress: bool,
-    /// Stop after this step even if the run is longer (simulates an interruption; the schedule is unchanged).
+    /// Stop after this step even if the run is longer, as a crash would: no checkpoint is written at the stop,
+    /// so a resumed run restarts from the last periodic checkpoint (the schedule is unchanged).
     pub stop_after: Option<usize>,
 }
 
@@ -173,7 +174,7 @@ impl Trainer {
             let done = step + 1;
             let periodic =
                 self.config.checkpoint_every > 0 && done % self.config.checkpoint_every == 0;
-            if periodic || done == last {
+            if periodic || done == total {
                 checkpoints.save(
                     &model,
                     &optimizer,
