@@ -83,7 +83,7 @@ impl StagePlan<'_> {
         if !same || !self.weights_path().with_extension("mpk").is_file() {
             return Ok(None);
         }
-        let model = self.model_config.init::<B>(self.seed, device)?;
+        let model = self.model_config.init_zeros::<B>(device)?;
         let model = model
             .load_file(self.weights_path(), &WeightsRecorder::new(), device)
             .map_err(|e| polyclip_train::TrainError::Checkpoint {

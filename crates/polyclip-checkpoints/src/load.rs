@@ -58,12 +58,12 @@ pub fn load<B: Backend>(
     let (model, report) = match &spec.architecture {
         Architecture::Dual(config) => {
             let (model, report) =
-                apply_tensors(config.init::<B>(0, device)?, mapped, allow_partial)?;
+                apply_tensors(config.init_zeros::<B>(device)?, mapped, allow_partial)?;
             (LoadedModel::Dual(model), report)
         }
         Architecture::Text(config) => {
             let (model, report) =
-                apply_tensors(config.init::<B>(0, device)?, mapped, allow_partial)?;
+                apply_tensors(config.init_zeros::<B>(device)?, mapped, allow_partial)?;
             (LoadedModel::Text(model), report)
         }
     };

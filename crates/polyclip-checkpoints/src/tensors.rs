@@ -140,12 +140,7 @@ impl TensorMap {
             .tensors
             .iter()
             .map(|(name, data)| {
-                let bytes = to_f32(data.clone())
-                    .to_vec::<f32>()
-                    .unwrap_or_default()
-                    .iter()
-                    .flat_map(|v| v.to_le_bytes())
-                    .collect();
+                let bytes = data.iter::<f32>().flat_map(f32::to_le_bytes).collect();
                 (name.clone(), bytes, data.shape.to_vec())
             })
             .collect();

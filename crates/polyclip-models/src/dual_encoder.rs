@@ -88,10 +88,18 @@ impl ClipModelConfig {
         seed: u64,
         device: &B::Device,
     ) -> Result<ClipModel<B>, ModelError> {
+        self.build(&mut Initializer::new(seed, device))
+    }
+
+    /// Builds the model with all-zero parameters, for a checkpoint to fill.
+    pub fn init_zeros<B: Backend>(&self, device: &B::Device) -> Result<ClipModel<B>, ModelError> {
+        self.build(&mut Initializer::zeros(device))
+    }
+
+    fn build<B: Backend>(&self, init: &mut Initializer<B>) -> Result<ClipModel<B>, ModelError> {
         self.validate()?;
-        let mut init = Initializer::new(seed, device);
-        let vision = VisionTower::init(&self.vision_config, self.projection_dim, &mut init);
-        let text = TextTower::init(&self.text, self.projection_dim, &mut init);
+        let vision = VisionTower::init(&self.vision_config, self.projection_dim, init);
+        let text = TextTower::init(&self.text, self.projection_dim, init);
         let logit_scale = init.constant([1], self.logit_scale.scale.ln() as f32);
         Ok(ClipModel {
             vision,

@@ -15,7 +15,8 @@ pub const DEFAULT_STD: f64 = 0.02;
 
 /// A seeded source of initial parameters on one device.
 pub struct Initializer<'a, B: Backend> {
-    rng: Pcg64,
+    /// `None`: every draw is zeros (a module tree that a checkpoint will fill).
+    rng: Option<Pcg64>,
     device: &'a B::Device,
 }
 
@@ -23,9 +24,15 @@ impl<'a, B: Backend> Initializer<'a, B> {
     /// Starts a stream of draws from `seed` that allocates on `device`.
     pub fn new(seed: u64, device: &'a B::Device) -> Self {
         Self {
-            rng: Pcg64::seed_from_u64(seed),
+            rng: Some(Pcg64::seed_from_u64(seed)),
             device,
         }
+    }
+
+    /// Fills every parameter with zeros instead of drawing it: for models whose weights are loaded next
+    /// (drawing 366 M normal values on the host only to overwrite them was most of a checkpoint's load time).
+    pub fn zeros(device: &'a B::Device) -> Self {
+        Self { rng: None, device }
     }
 
     /// The device parameters are created on.
@@ -35,11 +42,14 @@ impl<'a, B: Backend> Initializer<'a, B> {
 
     /// `N(0, std²)` values of the given shape (Box–Muller on the PCG stream).
     pub fn normal<const D: usize>(&mut self, shape: [usize; D], std: f64) -> Tensor<B, D> {
+        let Some(rng) = self.rng.as_mut() else {
+            return Tensor::zeros(shape, self.device);
+        };
         let count: usize = shape.iter().product();
         let mut values = Vec::with_capacity(count);
         while values.len() < count {
-            let u1: f64 = 1.0 - self.rng.random::<f64>();
-            let u2: f64 = self.rng.random::<f64>();
+            let u1: f64 = 1.0 - rng.random::<f64>();
+            let u2: f64 = rng.random::<f64>();
             let radius = (-2.0 * u1.ln()).sqrt() * std;
             let angle = std::f64::consts::TAU * u2;
             values.push((radius * angle.cos()) as f32);

@@ -26,10 +26,18 @@ impl TextModelConfig {
         seed: u64,
         device: &B::Device,
     ) -> Result<TextModel<B>, ModelError> {
+        self.build(&mut Initializer::new(seed, device))
+    }
+
+    /// Builds the model with all-zero parameters, for a checkpoint to fill.
+    pub fn init_zeros<B: Backend>(&self, device: &B::Device) -> Result<TextModel<B>, ModelError> {
+        self.build(&mut Initializer::zeros(device))
+    }
+
+    fn build<B: Backend>(&self, init: &mut Initializer<B>) -> Result<TextModel<B>, ModelError> {
         self.text.validate()?;
-        let mut init = Initializer::new(seed, device);
         Ok(TextModel {
-            text: TextTower::init(&self.text, self.projection_dim, &mut init),
+            text: TextTower::init(&self.text, self.projection_dim, init),
         })
     }
 }

@@ -64,7 +64,7 @@ pub fn load_weights<B: Backend>(
     device: &B::Device,
 ) -> Result<ClipModel<B>, CheckpointError> {
     config
-        .init::<B>(0, device)?
+        .init_zeros::<B>(device)?
         .load_file(
             dir.join("model"),
             &NamedMpkFileRecorder::<FullPrecisionSettings>::new(),
