@@ -36,6 +36,13 @@ struct Args {
     /// Freeze the vision tower in the train step (CAPIVARA's setting).
     #[arg(long)]
     freeze_vision: bool,
+    /// Instead of the presets: load this checkpoint folder (any layout polyclip reads), report the load time
+    /// and image/text embedding throughput (inference only), and print one JSON line for comparisons.
+    #[arg(long, value_name = "DIR")]
+    checkpoint: Option<std::path::PathBuf>,
+    /// With --checkpoint: texts per batch.
+    #[arg(long, default_value_t = 32)]
+    text_batch: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -55,11 +62,17 @@ impl std::fmt::Display for Shape {
 
 struct Bench(Args);
 
-impl BackendJob for Bench {
-    type Output = ();
+/// What stops a benchmark (reported in one line by `main`).
+type BenchResult = Result<(), Box<dyn std::error::Error>>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, backend: BackendKind) {
+impl BackendJob for Bench {
+    type Output = BenchResult;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, backend: BackendKind) -> BenchResult {
         let args = self.0;
+        if let Some(dir) = &args.checkpoint {
+            return measure_checkpoint::<B::InnerBackend>(dir, &args, backend, &device);
+        }
         println!(
             "backend {backend}, {} threads available, text length {} tokens, {} timed iterations",
             std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -71,8 +84,9 @@ impl BackendJob for Bench {
                 Shape::Tiny => (presets::tiny_capivara(2000, 64, 1, 48), args.tiny_batch),
                 Shape::VitB32XlmrBase => (presets::vit_b32_xlm_roberta_base(), args.base_batch),
             };
-            measure::<B>(&config, *shape, batch, &args, &device);
+            measure::<B>(&config, *shape, batch, &args, &device)?;
         }
+        Ok(())
     }
 }
 
@@ -102,15 +116,9 @@ fn measure<B: AutodiffBackend>(
     batch: usize,
     args: &Args,
     device: &B::Device,
-) {
+) -> BenchResult {
     let started = Instant::now();
-    let model: ClipModel<B> = match config.init(0, device) {
-        Ok(model) => model,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return;
-        }
-    };
+    let model: ClipModel<B> = config.init(0, device)?;
     let params = burn::module::Module::num_params(&model);
     let _ = B::sync(device);
     println!(
@@ -168,6 +176,66 @@ fn measure<B: AutodiffBackend>(
         "  train step{frozen}: {step_rate:.1} samples/s ({:.1} ms/step)",
         1000.0 * batch as f64 / step_rate
     );
+    Ok(())
+}
+
+/// Load time and embedding throughput of a checkpoint, on the inner (inference) backend.
+fn measure_checkpoint<B: Backend>(
+    dir: &std::path::Path,
+    args: &Args,
+    backend: BackendKind,
+    device: &B::Device,
+) -> BenchResult {
+    let started = Instant::now();
+    let loaded = polyclip_checkpoints::load::<B>(dir, false, device)?;
+    let _ = B::sync(device);
+    let load_s = started.elapsed().as_secs_f64();
+    let (
+        polyclip_checkpoints::LoadedModel::Dual(model),
+        polyclip_checkpoints::Architecture::Dual(config),
+    ) = (loaded.model, &loaded.spec.architecture)
+    else {
+        return Err(format!("{} has no image tower", dir.display()).into());
+    };
+    let vocab = match &config.text {
+        polyclip_models::TextTowerConfig::Clip { text_config } => text_config.vocab_size,
+        polyclip_models::TextTowerConfig::HfEncoder { encoder_config, .. } => {
+            encoder_config.vocab_size
+        }
+    };
+    // Ids drawn past the special tokens (the same ids bench_vs_pytorch.py feeds PyTorch).
+    let spread = vocab.saturating_sub(10).max(1);
+    let (pixels, _, _) = inputs::<B>(config, args.base_batch, args.tokens, device);
+    let ids: Vec<i64> = (0..args.text_batch * args.tokens)
+        .map(|i| (5 + i * 7919 % spread).min(vocab.saturating_sub(1)) as i64)
+        .collect();
+    let ids = Tensor::<B, 2, Int>::from_data(
+        TensorData::new(ids, [args.text_batch, args.tokens]),
+        device,
+    );
+    let mask = Tensor::<B, 2, Int>::ones([args.text_batch, args.tokens], device);
+    let image_rate = time(args.iterations, args.base_batch, || {
+        let _ = model.embed_images(pixels.clone()).into_data();
+    });
+    let text_rate = time(args.iterations, args.text_batch, || {
+        let _ = model.embed_texts(ids.clone(), mask.clone()).into_data();
+    });
+    println!(
+        "{}",
+        serde_json::json!({
+            "framework": "polyclip",
+            "backend": backend.to_string(),
+            "checkpoint": dir.display().to_string(),
+            "family": format!("{:?}", loaded.spec.family),
+            "load_s": load_s,
+            "images_per_s": image_rate,
+            "texts_per_s": text_rate,
+            "image_batch": args.base_batch,
+            "text_batch": args.text_batch,
+            "tokens": args.tokens,
+        })
+    );
+    Ok(())
 }
 
 /// Runs `work` once to warm up, then `iterations` times; returns items per second.
@@ -182,8 +250,15 @@ fn time(iterations: usize, batch: usize, mut work: impl FnMut()) -> f64 {
 
 fn main() {
     let args = Args::parse();
-    if let Err(error) = run_job(args.backend, Bench(args.clone())) {
-        eprintln!("error: {error}");
-        std::process::exit(2);
+    match run_job(args.backend, Bench(args.clone())) {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            eprintln!("error: {error}");
+            std::process::exit(1);
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::exit(2);
+        }
     }
 }
