@@ -64,22 +64,22 @@ fn small_recipe(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-#[test]
-fn capivara_starts_from_an_open_clip_xlm_roberta_checkpoint() {
+/// A two-step CAPIVARA fine-tune from a checkpoint fixture: the base stage is the loaded model.
+fn fine_tune_from(fixture: &str, family: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let recipe = small_recipe(dir.path());
-    let model = fixtures().join("models/openclip_xlmr");
+    let model = fixtures().join("models").join(fixture);
     let tokenizer = fixtures().join("tokenizers/xlmr_unigram/tokenizer.json");
     let run = dir.path().join("run");
     let (ok, stdout, stderr) = capivara(&[
         "--recipe",
-        recipe.to_str().unwrap(),
+        recipe.to_str().expect("utf-8"),
         "--run-dir",
-        run.to_str().unwrap(),
+        run.to_str().expect("utf-8"),
         "--model",
-        model.to_str().unwrap(),
+        model.to_str().expect("utf-8"),
         "--tokenizer",
-        tokenizer.to_str().unwrap(),
+        tokenizer.to_str().expect("utf-8"),
         "--steps",
         "2",
         "--batch-size",
@@ -88,12 +88,22 @@ fn capivara_starts_from_an_open_clip_xlm_roberta_checkpoint() {
     ]);
     assert!(ok, "{stderr}");
     assert!(
-        stderr.contains("starting from") && stderr.contains("OpenClip"),
+        stderr.contains("starting from") && stderr.contains(family),
         "{stderr}"
     );
     assert!(stdout.contains("stage base (pretrained:"), "{stdout}");
     assert!(!run.join("base").exists(), "no base model is trained");
     assert!(run.join("finetune/model.mpk").is_file() && run.join("report.json").is_file());
+}
+
+#[test]
+fn capivara_starts_from_an_open_clip_xlm_roberta_checkpoint() {
+    fine_tune_from("openclip_xlmr", "OpenClip");
+}
+
+#[test]
+fn capivara_continues_from_its_own_lightning_checkpoint() {
+    fine_tune_from("capivara", "Capivara");
 }
 
 #[test]
@@ -110,7 +120,10 @@ fn a_text_only_model_cannot_be_fine_tuned_as_capivara() {
         "1",
     ]);
     assert!(!ok);
-    assert!(!run.exists(), "nothing is written for a model the recipe refuses");
+    assert!(
+        !run.exists(),
+        "nothing is written for a model the recipe refuses"
+    );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains("text encoder without an image tower"),

@@ -121,75 +121,278 @@ fn a_model_missing_from_the_offline_cache_says_what_to_download() {
     );
 }
 
-#[test]
-fn embed_writes_npy_and_classify_prints_probabilities() {
-    let out = tempfile::tempdir().expect("tempdir");
-    let prefix = out.path().join("emb");
-    let model = fixtures().join("models/clip_italian");
-    let tokenizer = fixtures().join("tokenizers/wordpiece_uncased/tokenizer.json");
-    let photo = fixtures().join("photos/chelsea.png");
-    let (ok, _, stderr) = polyclip(
-        &[
-            "embed",
-            "--model",
-            model.to_str().unwrap(),
-            "--tokenizer",
-            tokenizer.to_str().unwrap(),
-            "--images",
-            photo.to_str().unwrap(),
-            "--texts",
-            "un gatto",
-            "due gatti",
-            "--format",
-            "npy",
-            "--output",
-            prefix.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(ok, "{stderr}");
-    let texts = std::fs::read(out.path().join("emb.texts.npy")).expect("npy");
-    assert!(texts.starts_with(b"\x93NUMPY\x01\x00"));
-    assert_eq!(
-        (texts.len() - 128) / 4,
-        2 * 24,
-        "two 24-d rows after a 128-byte header"
-    );
-    assert!(out.path().join("emb.images.npy").is_file());
+/// What transformers computes for the clip_italian fixture on real photos (make_fixtures.py
+/// `make_cli_reference`).
+#[derive(serde::Deserialize)]
+struct CliReference {
+    photos: Vec<String>,
+    texts: Vec<String>,
+    labels: Vec<String>,
+    templates: Vec<String>,
+    image_embeddings: Vec<Vec<f64>>,
+    text_embeddings: Vec<Vec<f64>>,
+    cosine: Vec<Vec<f64>>,
+    logit_scale: f64,
+    classify_first_photo: Vec<f64>,
+}
 
-    let (ok, stdout, stderr) = polyclip(
-        &[
-            "classify",
-            "--model",
-            model.to_str().unwrap(),
-            "--tokenizer",
-            tokenizer.to_str().unwrap(),
-            "--image",
-            photo.to_str().unwrap(),
-            "--labels",
-            "gatto",
-            "cane",
-            "auto",
-            "--templates",
-            "una foto di un {}.",
-            "{}",
-        ],
-        &[],
-    );
+struct ClipItalian {
+    reference: CliReference,
+    model: String,
+    tokenizer: String,
+    photos: Vec<String>,
+}
+
+fn clip_italian() -> ClipItalian {
+    let dir = fixtures().join("models/clip_italian");
+    let reference: CliReference = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("cli_reference.json")).expect("cli_reference.json"),
+    )
+    .expect("reference json");
+    let photos = reference
+        .photos
+        .iter()
+        .map(|name| fixtures().join("photos").join(name).display().to_string())
+        .collect();
+    ClipItalian {
+        reference,
+        model: dir.display().to_string(),
+        tokenizer: fixtures()
+            .join("tokenizers/wordpiece_uncased/tokenizer.json")
+            .display()
+            .to_string(),
+        photos,
+    }
+}
+
+fn worst_difference<'a>(
+    ours: impl IntoIterator<Item = &'a f64>,
+    theirs: impl IntoIterator<Item = &'a f64>,
+) -> f64 {
+    ours.into_iter()
+        .zip(theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max)
+}
+
+fn embed_jsonl(
+    model: &str,
+    tokenizer: Option<&str>,
+    photos: &[String],
+    texts: &[String],
+) -> Vec<Vec<f64>> {
+    let mut args = vec!["embed", "--model", model];
+    if let Some(tokenizer) = tokenizer {
+        args.extend(["--tokenizer", tokenizer]);
+    }
+    args.push("--images");
+    args.extend(photos.iter().map(String::as_str));
+    args.push("--texts");
+    args.extend(texts.iter().map(String::as_str));
+    let (ok, stdout, stderr) = polyclip(&args, &[]);
     assert!(ok, "{stderr}");
-    let probabilities: Vec<f64> = stdout
+    stdout
         .lines()
         .map(|line| {
-            line.split('\t')
-                .next()
-                .unwrap_or_default()
-                .parse()
-                .expect("probability")
+            let value: serde_json::Value = serde_json::from_str(line).expect("json line");
+            serde_json::from_value(value["embedding"].clone()).expect("embedding")
+        })
+        .collect()
+}
+
+#[test]
+fn embed_similarity_and_classify_match_transformers_on_real_photos() {
+    let fixture = clip_italian();
+    let reference = &fixture.reference;
+
+    let rows = embed_jsonl(
+        &fixture.model,
+        Some(&fixture.tokenizer),
+        &fixture.photos,
+        &reference.texts,
+    );
+    let expected: Vec<&Vec<f64>> = reference
+        .image_embeddings
+        .iter()
+        .chain(&reference.text_embeddings)
+        .collect();
+    assert_eq!(rows.len(), expected.len());
+    for (ours, theirs) in rows.iter().zip(expected) {
+        let worst = worst_difference(ours, theirs);
+        assert!(
+            worst < 1e-4,
+            "embedding differs from transformers by {worst}"
+        );
+    }
+
+    let mut args = vec![
+        "similarity",
+        "--model",
+        &fixture.model,
+        "--tokenizer",
+        &fixture.tokenizer,
+        "--images",
+    ];
+    args.extend(fixture.photos.iter().map(String::as_str));
+    args.push("--texts");
+    args.extend(reference.texts.iter().map(String::as_str));
+    let (ok, stdout, stderr) = polyclip(&args, &[]);
+    assert!(ok, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), fixture.photos.len());
+    for (line, expected) in lines.iter().zip(&reference.cosine) {
+        let cosine: Vec<f64> = serde_json::from_value(line["cosine"].clone()).expect("cosine");
+        let logits: Vec<f64> = serde_json::from_value(line["logits"].clone()).expect("logits");
+        assert!(
+            worst_difference(&cosine, expected) < 1e-4,
+            "{cosine:?} vs {expected:?}"
+        );
+        let scaled: Vec<f64> = expected.iter().map(|c| c * reference.logit_scale).collect();
+        assert!(
+            worst_difference(&logits, &scaled) < 2e-3,
+            "{logits:?} vs {scaled:?}"
+        );
+    }
+
+    let mut args = vec![
+        "classify",
+        "--model",
+        &fixture.model,
+        "--tokenizer",
+        &fixture.tokenizer,
+        "--image",
+        &fixture.photos[0],
+        "--labels",
+    ];
+    args.extend(reference.labels.iter().map(String::as_str));
+    args.push("--templates");
+    args.extend(reference.templates.iter().map(String::as_str));
+    let (ok, stdout, stderr) = polyclip(&args, &[]);
+    assert!(ok, "{stderr}");
+    let printed: Vec<(f64, String)> = stdout
+        .lines()
+        .map(|line| {
+            let (probability, label) = line.split_once('\t').expect("probability<TAB>label");
+            (probability.parse().expect("probability"), label.to_string())
         })
         .collect();
-    assert_eq!(probabilities.len(), 3);
-    assert!((probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-3);
-    assert!(probabilities.windows(2).all(|w| w[0] >= w[1]));
+    assert_eq!(printed.len(), reference.labels.len());
+    assert!(printed.windows(2).all(|w| w[0].0 >= w[1].0), "{stdout}");
+    for (probability, label) in printed {
+        let class = reference
+            .labels
+            .iter()
+            .position(|l| *l == label)
+            .expect("a known label");
+        let expected = reference.classify_first_photo[class];
+        // Printed with four decimals.
+        assert!(
+            (probability - expected).abs() < 1e-4,
+            "{label}: {probability} vs {expected}"
+        );
+    }
+}
+
+#[test]
+fn export_writes_a_folder_that_embeds_the_same() {
+    let fixture = clip_italian();
+    let out = tempfile::tempdir().expect("tempdir");
+    let exported = out.path().join("exported");
+    let (ok, _, stderr) = polyclip(
+        &[
+            "export",
+            "--model",
+            &fixture.model,
+            "--tokenizer",
+            &fixture.tokenizer,
+            "--out",
+            exported.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    for file in ["config.json", "model.safetensors", "tokenizer.json"] {
+        assert!(exported.join(file).is_file(), "{file} missing");
+    }
+    let texts = fixture.reference.texts.clone();
+    let before = embed_jsonl(
+        &fixture.model,
+        Some(&fixture.tokenizer),
+        &fixture.photos,
+        &texts,
+    );
+    // The exported folder carries its tokenizer.
+    let after = embed_jsonl(
+        exported.to_str().expect("utf-8"),
+        None,
+        &fixture.photos,
+        &texts,
+    );
+    assert_eq!(before, after);
+}
+
+#[test]
+fn embed_writes_npy_arrays_in_input_order() {
+    let fixture = clip_italian();
+    let out = tempfile::tempdir().expect("tempdir");
+    let prefix = out.path().join("emb");
+    let mut args = vec![
+        "embed",
+        "--model",
+        &fixture.model,
+        "--tokenizer",
+        &fixture.tokenizer,
+        "--images",
+    ];
+    args.extend(fixture.photos.iter().map(String::as_str));
+    args.extend([
+        "--texts",
+        "un gatto",
+        "due gatti",
+        "--format",
+        "npy",
+        "--output",
+    ]);
+    args.push(prefix.to_str().expect("utf-8"));
+    let (ok, _, stderr) = polyclip(&args, &[]);
+    assert!(ok, "{stderr}");
+    let read = |name: &str| {
+        let bytes = std::fs::read(out.path().join(name)).expect("npy");
+        assert!(
+            bytes.starts_with(b"\x93NUMPY\x01\x00"),
+            "{name}: not an .npy v1 file"
+        );
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        let header = String::from_utf8_lossy(&bytes[10..10 + header_len]).into_owned();
+        let values: Vec<f64> = bytes[10 + header_len..]
+            .chunks_exact(4)
+            .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+            .collect();
+        (header, values)
+    };
+    let (header, images) = read("emb.images.npy");
+    assert!(
+        header.contains("'descr': '<f4'") && header.contains("'shape': (2, 24)"),
+        "{header}"
+    );
+    let expected: Vec<f64> = fixture.reference.image_embeddings.concat();
+    assert!(worst_difference(&images, &expected) < 1e-4);
+    let (header, texts) = read("emb.texts.npy");
+    assert!(header.contains("'shape': (2, 24)"), "{header}");
+    assert_eq!(texts.len(), 48);
+}
+
+#[test]
+fn embed_help_names_both_output_formats() {
+    let (ok, stdout, _) = polyclip(&["embed", "--help"], &[]);
+    assert!(ok);
+    assert!(
+        stdout.contains("jsonl") && stdout.contains("npy") && stdout.contains("--backend"),
+        "{stdout}"
+    );
 }
 
 #[test]

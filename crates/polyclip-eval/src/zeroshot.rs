@@ -61,3 +61,32 @@ pub fn zero_shot_accuracy<B: Backend>(
         top5: 100.0 * top5 as f64 / total,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::ndarray::{NdArray, NdArrayDevice};
+    use burn::tensor::TensorData;
+
+    use super::*;
+
+    #[test]
+    fn top1_and_top5_count_the_classes_that_score_higher() {
+        let device = NdArrayDevice::Cpu;
+        // Six classes along the axes of a 6-d space; each image leans towards some classes.
+        let classifier = Tensor::<NdArray, 2>::eye(6, &device);
+        let images = Tensor::<NdArray, 2>::from_data(
+            TensorData::new(
+                vec![
+                    0.9_f32, 0.1, 0.0, 0.0, 0.0, 0.0, // class 0 first
+                    0.1, 0.2, 0.3, 0.4, 0.5, 0.6, // class 0 last of six
+                    0.0, 0.5, 0.4, 0.3, 0.2, 0.1, // class 4 fifth
+                ],
+                [3, 6],
+            ),
+            &device,
+        );
+        let metrics = zero_shot_accuracy(images, classifier, &[0, 0, 4]);
+        assert!((metrics.top1 - 100.0 / 3.0).abs() < 1e-9, "{metrics:?}");
+        assert!((metrics.top5 - 200.0 / 3.0).abs() < 1e-9, "{metrics:?}");
+    }
+}

@@ -303,3 +303,27 @@ impl SceneSampler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    #[test]
+    fn training_scenes_never_hold_a_held_out_pair_and_test_scenes_often_do() {
+        let sampler = SceneSampler::default();
+        let held_out_groups = |split| {
+            let mut rng = Pcg64::seed_from_u64(11);
+            (0..2000)
+                .flat_map(|_| sampler.sample(&mut rng, split).groups)
+                .filter(|group| sampler.is_held_out(group.color, group.kind))
+                .count()
+        };
+        assert_eq!(held_out_groups(Split::Train), 0);
+        // Half of the test scenes are forced to open with a held-out pair (about 1000 of 2000); a second group
+        // may be one too.
+        let test = held_out_groups(Split::Test);
+        assert!(test >= 900, "{test} held-out groups");
+    }
+}
