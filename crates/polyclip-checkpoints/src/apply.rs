@@ -11,6 +11,7 @@ use burn::tensor::backend::Backend;
 use burn_store::{ApplyError, ModuleSnapshot, TensorSnapshot};
 
 use crate::error::CheckpointError;
+use crate::keymap::KeyMap;
 
 const LINEAR: &str = "Struct:Linear";
 const LAYER_NORM: &str = "Struct:LayerNorm";
@@ -24,6 +25,16 @@ pub struct MappedTensors {
     pub unmapped: Vec<String>,
     /// The file they came from.
     pub source: PathBuf,
+    /// The key tables the tensors were mapped with: reports name problems by checkpoint key through them.
+    pub keymaps: Vec<KeyMap>,
+}
+
+/// The checkpoint's name for a model path (PyTorch naming), or the path itself when no table covers it.
+fn checkpoint_name(keymaps: &[KeyMap], path: &str) -> String {
+    keymaps
+        .iter()
+        .find_map(|keymap| keymap.to_checkpoint(path))
+        .unwrap_or_else(|| path.to_string())
 }
 
 /// What loading did.
@@ -78,7 +89,7 @@ impl LoadReport {
 /// Applies `mapped` to `module`. With `allow_partial`, problems are returned in the report instead of failing.
 pub fn apply_tensors<B: Backend, M: Module<B>>(
     mut module: M,
-    mapped: MappedTensors,
+    mut mapped: MappedTensors,
     allow_partial: bool,
 ) -> Result<(M, LoadReport), CheckpointError> {
     let targets: HashMap<String, Option<String>> = module
@@ -91,7 +102,7 @@ pub fn apply_tensors<B: Backend, M: Module<B>>(
         ..LoadReport::default()
     };
     let mut snapshots = Vec::with_capacity(mapped.tensors.len());
-    for (path, data) in mapped.tensors {
+    for (path, data) in std::mem::take(&mut mapped.tensors) {
         let (target, data) = match targets.get(&path) {
             Some(Some(kind))
                 if kind == LINEAR && path.ends_with(".weight") && data.shape.len() == 2 =>
@@ -107,7 +118,9 @@ pub fn apply_tensors<B: Backend, M: Module<B>>(
             }) {
                 Some(renamed) => (renamed, data),
                 None => {
-                    report.unexpected.push(path);
+                    report
+                        .unexpected
+                        .push(checkpoint_name(&mapped.keymaps, &path));
                     continue;
                 }
             },
@@ -125,7 +138,7 @@ pub fn apply_tensors<B: Backend, M: Module<B>>(
     report.missing = result
         .missing
         .into_iter()
-        .map(|(path, _)| pytorch_name(&path))
+        .map(|(path, _)| checkpoint_name(&mapped.keymaps, &pytorch_name(&path)))
         .collect();
     report.mismatched = result
         .errors
@@ -136,11 +149,22 @@ pub fn apply_tensors<B: Backend, M: Module<B>>(
                 expected,
                 found,
             } => {
+                // Shapes in the checkpoint's layout: burn stores Linear weights transposed.
+                let linear = targets
+                    .get(path)
+                    .is_some_and(|kind| kind.as_deref() == Some(LINEAR));
+                let layout = |shape: &[usize]| {
+                    let mut shape = shape.to_vec();
+                    if linear && shape.len() == 2 {
+                        shape.reverse();
+                    }
+                    shape
+                };
                 format!(
                     "{} (model {:?}, checkpoint {:?})",
-                    pytorch_name(path),
-                    expected.to_vec(),
-                    found.to_vec()
+                    checkpoint_name(&mapped.keymaps, &pytorch_name(path)),
+                    layout(expected),
+                    layout(found)
                 )
             }
             other => other.to_string(),

@@ -64,6 +64,7 @@ impl KeyMap {
     pub fn map_tensors(&self, tensors: crate::tensors::TensorMap) -> crate::apply::MappedTensors {
         let mut mapped = crate::apply::MappedTensors {
             source: tensors.source,
+            keymaps: vec![self.clone()],
             ..Default::default()
         };
         for (key, data) in tensors.tensors {

@@ -54,6 +54,7 @@ pub fn load<B: Backend>(
         let part = source.keymap.map_tensors(source.read()?);
         mapped.tensors.extend(part.tensors);
         mapped.unmapped.extend(part.unmapped);
+        mapped.keymaps.extend(part.keymaps);
     }
     let (model, report) = match &spec.architecture {
         Architecture::Dual(config) => {
