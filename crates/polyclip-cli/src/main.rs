@@ -42,6 +42,10 @@ pub struct ModelArgs {
     /// A tokenizer.json to use instead of the one in the model folder.
     #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
+    /// For a text encoder without an image tower (Multilingual-CLIP): the CLIP checkpoint whose image tower and
+    /// logit scale it pairs with (M-CLIP's XLM-R text encoders pair with OpenAI's CLIP ViT-B/32).
+    #[arg(long, value_name = "DIR|hf:ORG/NAME")]
+    pub image_model: Option<String>,
     /// Images or texts per forward pass.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,

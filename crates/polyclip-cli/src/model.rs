@@ -3,14 +3,33 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
 use polyclip_checkpoints::hub::resolve;
 use polyclip_checkpoints::{Architecture, Loaded, LoadedModel, load};
 use polyclip_data::preprocess::decode_image;
 use polyclip_data::{ClipPreprocess, TextTokenizer};
+use polyclip_models::ClipModel;
 
 use crate::ModelArgs;
 use crate::error::CliError;
+
+/// Resolves and loads a checkpoint, warning on a partial load.
+fn load_checkpoint<B: Backend>(
+    model: &str,
+    allow_partial: bool,
+    device: &B::Device,
+) -> Result<Loaded<B>, CliError> {
+    let dir = resolve(model)?;
+    let loaded = load::<B>(&dir, allow_partial, device)?;
+    if !loaded.report.is_complete() {
+        eprintln!(
+            "warning: partial load of {}: {}",
+            dir.display(),
+            loaded.report.summary()
+        );
+    }
+    Ok(loaded)
+}
 
 /// Embeddings on the host, row-major `[rows, dim]`, L2-normalised.
 pub struct Embeddings {
@@ -28,6 +47,8 @@ impl Embeddings {
 /// A model, its tokenizer and its image transform.
 pub struct Encoder<B: Backend> {
     pub loaded: Loaded<B>,
+    /// The CLIP model a text-only encoder borrows its image tower and logit scale from (`--image-model`).
+    image_model: Option<Loaded<B>>,
     tokenizer: Option<TextTokenizer>,
     tokenizer_path: Option<PathBuf>,
     preprocess: Option<ClipPreprocess>,
@@ -47,15 +68,26 @@ fn to_host<B: Backend>(tensor: Tensor<B, 2>) -> Embeddings {
 impl<B: Backend> Encoder<B> {
     /// Resolves and loads `--model`, warning on a partial load.
     pub fn load(args: &ModelArgs, device: &B::Device) -> Result<Self, CliError> {
-        let dir = resolve(&args.model)?;
-        let loaded = load::<B>(&dir, args.allow_partial, device)?;
-        if !loaded.report.is_complete() {
-            eprintln!(
-                "warning: partial load of {}: {}",
-                dir.display(),
-                loaded.report.summary()
-            );
-        }
+        let loaded = load_checkpoint::<B>(&args.model, args.allow_partial, device)?;
+        let image_model = match (&args.image_model, &loaded.model) {
+            (None, _) => None,
+            (Some(image_model), LoadedModel::Text(_)) => {
+                let image_model = load_checkpoint::<B>(image_model, args.allow_partial, device)?;
+                if !matches!(image_model.model, LoadedModel::Dual(_)) {
+                    return Err(CliError::Usage(format!(
+                        "--image-model {}: a text encoder too; give a CLIP model with an image tower",
+                        image_model.spec.dir.display()
+                    )));
+                }
+                Some(image_model)
+            }
+            (Some(_), LoadedModel::Dual(_)) => {
+                return Err(CliError::Usage(format!(
+                    "--image-model: {} has its own image tower",
+                    loaded.spec.dir.display()
+                )));
+            }
+        };
         let text = &loaded.spec.text;
         let tokenizer_path = args.tokenizer.clone().or_else(|| text.tokenizer.clone());
         let tokenizer = match &tokenizer_path {
@@ -65,13 +97,15 @@ impl<B: Backend> Encoder<B> {
             ),
             None => None,
         };
-        let preprocess = match &loaded.spec.architecture {
+        let image_spec = &image_model.as_ref().unwrap_or(&loaded).spec;
+        let preprocess = match &image_spec.architecture {
             Architecture::Dual(config) => {
                 Some(ClipPreprocess::new(config.vision_config.image_size as u32))
             }
             Architecture::Text(_) => None,
         };
         Ok(Self {
+            image_model,
             tokenizer_path,
             tokenizer,
             preprocess,
@@ -81,12 +115,19 @@ impl<B: Backend> Encoder<B> {
         })
     }
 
+    /// The model that embeds images: the checkpoint itself, or `--image-model` for a text encoder.
+    fn image_tower(&self) -> Option<&ClipModel<B>> {
+        match &self.image_model.as_ref().unwrap_or(&self.loaded).model {
+            LoadedModel::Dual(model) => Some(model),
+            LoadedModel::Text(_) => None,
+        }
+    }
+
     /// Normalised image embeddings, in order.
     pub fn embed_images(&self, paths: &[PathBuf]) -> Result<Embeddings, CliError> {
-        let (LoadedModel::Dual(model), Some(preprocess)) = (&self.loaded.model, &self.preprocess)
-        else {
+        let (Some(model), Some(preprocess)) = (self.image_tower(), &self.preprocess) else {
             return Err(CliError::Usage(format!(
-                "{} is a text encoder without an image tower; embed its images with the CLIP model it pairs with",
+                "{} is a text encoder without an image tower; pass --image-model with the CLIP model it pairs with",
                 self.loaded.spec.dir.display()
             )));
         };
@@ -134,19 +175,11 @@ impl<B: Backend> Encoder<B> {
         Ok(to_host(Tensor::cat(parts, 0)))
     }
 
-    /// The multiplier of cosine similarities (CLIP's `exp(logit_scale)`; 100 for text-only models).
+    /// The multiplier of cosine similarities: CLIP's `exp(logit_scale)` (of `--image-model` for a text
+    /// encoder); 100, CLIP's trained value, for a text encoder used alone.
     pub fn logit_multiplier(&self) -> f32 {
-        match &self.loaded.model {
-            LoadedModel::Dual(model) => model
-                .logit_multiplier()
-                .into_data()
-                .convert::<f32>()
-                .to_vec::<f32>()
-                .ok()
-                .and_then(|v| v.first().copied())
-                .unwrap_or(100.0),
-            LoadedModel::Text(_) => 100.0,
-        }
+        self.image_tower()
+            .map_or(100.0, |model| model.logit_multiplier().into_scalar().elem())
     }
 
     /// The tokenizer file in use, for messages.

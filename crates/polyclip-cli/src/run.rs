@@ -140,6 +140,7 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
                 .flat_map(|label| templates.iter().map(move |t| t.replacen("{}", label, 1)))
                 .collect();
             let prompt_embeddings = encoder.embed_texts(&prompts)?;
+            same_space(&picture, &prompt_embeddings)?;
             let scale = encoder.logit_multiplier();
             let logits: Vec<f32> = (0..labels.len())
                 .map(|class| {
@@ -183,6 +184,7 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
             let encoder = Encoder::<B>::load(&model, device)?;
             let pictures = encoder.embed_images(&images)?;
             let captions = encoder.embed_texts(&texts)?;
+            same_space(&pictures, &captions)?;
             let scale = encoder.logit_multiplier();
             let mut out = std::io::stdout().lock();
             for (i, image) in images.iter().enumerate() {
@@ -236,6 +238,18 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
             Ok(())
         }
     }
+}
+
+/// Images and texts must share one embedding space to be compared.
+fn same_space(images: &Embeddings, texts: &Embeddings) -> Result<(), CliError> {
+    if images.dim == texts.dim {
+        return Ok(());
+    }
+    Err(CliError::Usage(format!(
+        "image embeddings have {} dimensions and text embeddings {}: --image-model must be the CLIP model the \
+         text encoder was trained to match",
+        images.dim, texts.dim
+    )))
 }
 
 fn write_jsonl(

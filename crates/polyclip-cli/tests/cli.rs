@@ -185,10 +185,14 @@ fn embed_jsonl(
     if let Some(tokenizer) = tokenizer {
         args.extend(["--tokenizer", tokenizer]);
     }
-    args.push("--images");
-    args.extend(photos.iter().map(String::as_str));
-    args.push("--texts");
-    args.extend(texts.iter().map(String::as_str));
+    if !photos.is_empty() {
+        args.push("--images");
+        args.extend(photos.iter().map(String::as_str));
+    }
+    if !texts.is_empty() {
+        args.push("--texts");
+        args.extend(texts.iter().map(String::as_str));
+    }
     let (ok, stdout, stderr) = polyclip(&args, &[]);
     assert!(ok, "{stderr}");
     stdout
@@ -414,5 +418,52 @@ fn a_text_encoder_refuses_images_in_one_line() {
     assert!(
         stderr.contains("text encoder without an image tower"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn a_text_encoder_pairs_with_the_image_tower_of_image_model() {
+    let mclip = fixtures().join("models/mclip").display().to_string();
+    let clip = fixtures().join("models/hf_clip").display().to_string();
+    let xlmr = fixtures()
+        .join("tokenizers/xlmr_unigram/tokenizer.json")
+        .display()
+        .to_string();
+    let clip_bpe = fixtures()
+        .join("tokenizers/clip_bpe/tokenizer.json")
+        .display()
+        .to_string();
+    let photo = fixtures().join("photos/horse.png").display().to_string();
+    let texts = ["um cavalo".to_string(), "dois gatos".to_string()];
+    let (ok, stdout, stderr) = polyclip(
+        &[
+            "similarity",
+            "--model",
+            &mclip,
+            "--tokenizer",
+            &xlmr,
+            "--image-model",
+            &clip,
+            "--images",
+            &photo,
+            "--texts",
+            &texts[0],
+            &texts[1],
+        ],
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json line");
+    let cosine: Vec<f64> = serde_json::from_value(line["cosine"].clone()).expect("cosine");
+    // The same as embedding the texts with M-CLIP and the picture with the CLIP model, then a dot product.
+    let text_rows = embed_jsonl(&mclip, Some(&xlmr), &[], &texts);
+    let image_rows = embed_jsonl(&clip, Some(&clip_bpe), std::slice::from_ref(&photo), &[]);
+    let expected: Vec<f64> = text_rows
+        .iter()
+        .map(|text| text.iter().zip(&image_rows[0]).map(|(a, b)| a * b).sum())
+        .collect();
+    assert!(
+        worst_difference(&cosine, &expected) < 1e-5,
+        "{cosine:?} vs {expected:?}"
     );
 }
