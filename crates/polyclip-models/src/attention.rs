@@ -1,7 +1,7 @@
 //! Scaled dot-product attention shared by every transformer in the crate.
 
 use burn::nn::Dropout;
-use burn::tensor::{Bool, Tensor, activation::softmax, backend::Backend};
+use burn::tensor::{Bool, Tensor, TensorData, activation::softmax, backend::Backend};
 
 /// Large negative value added to masked attention scores (finite, so gradients stay finite).
 const MASKED: f32 = -1.0e9;
@@ -50,6 +50,22 @@ pub fn scaled_dot_product<B: Backend>(
 pub fn causal_block<B: Backend>(seq: usize, device: &B::Device) -> Tensor<B, 4, Bool> {
     // burn's `tril_mask` is `false` on and below the diagonal (allowed) and `true` above it (the future).
     Tensor::<B, 2, Bool>::tril_mask([seq, seq], 0, device)
+        .unsqueeze_dim::<3>(0)
+        .unsqueeze_dim(0)
+}
+
+/// The causal mask of `new` queries that follow `past` cached positions, `[1, 1, new, past + new]`: `true`
+/// where the key lies after the query.
+pub fn causal_block_after<B: Backend>(
+    past: usize,
+    new: usize,
+    device: &B::Device,
+) -> Tensor<B, 4, Bool> {
+    let keys = past + new;
+    let blocked: Vec<bool> = (0..new)
+        .flat_map(|query| (0..keys).map(move |key| key > past + query))
+        .collect();
+    Tensor::<B, 2, Bool>::from_data(TensorData::new(blocked, [new, keys]), device)
         .unsqueeze_dim::<3>(0)
         .unsqueeze_dim(0)
 }

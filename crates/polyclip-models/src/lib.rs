@@ -8,15 +8,20 @@
 //! - [`bert`]: the BERT / XLM-RoBERTa encoder family (HF layout), used as multilingual text towers.
 //! - [`pooling`], [`projection`]: how a text tower turns token states into one embedding.
 //! - [`dual_encoder`]: the two towers and the logit scale, i.e. the CLIP model trained contrastively.
+//! - [`mbart`]: mBART-50 (encoder, decoder with a key/value cache, tied LM head); [`captioner`]: CLIP vision
+//!   tokens into an mBART decoder; [`generation`]: greedy and beam search over either.
 //! - [`presets`]: tiny configurations for tests and the embedded default run.
 
 pub mod activation;
 pub mod attention;
 pub mod bert;
+pub mod captioner;
 pub mod clip;
 pub mod dual_encoder;
 pub mod error;
+pub mod generation;
 pub mod init;
+pub mod mbart;
 pub mod pooling;
 pub mod presets;
 pub mod projection;

@@ -1,0 +1,135 @@
+//! `MBartConfig`, field for field as Hugging Face's config.json names it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::activation::Activation;
+use crate::clip::config::check_heads;
+use crate::error::ModelError;
+
+/// A HF mBART config. Defaults are `facebook/mbart-large-50`'s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MBartConfig {
+    #[serde(default = "defaults::vocab_size")]
+    pub vocab_size: usize,
+    #[serde(default = "defaults::d_model")]
+    pub d_model: usize,
+    #[serde(default = "defaults::layers")]
+    pub encoder_layers: usize,
+    #[serde(default = "defaults::layers")]
+    pub decoder_layers: usize,
+    #[serde(default = "defaults::heads")]
+    pub encoder_attention_heads: usize,
+    #[serde(default = "defaults::heads")]
+    pub decoder_attention_heads: usize,
+    #[serde(default = "defaults::ffn_dim")]
+    pub encoder_ffn_dim: usize,
+    #[serde(default = "defaults::ffn_dim")]
+    pub decoder_ffn_dim: usize,
+    /// Learned positions; the table holds `max_position_embeddings + 2` rows (mBART's offset of 2).
+    #[serde(default = "defaults::max_position_embeddings")]
+    pub max_position_embeddings: usize,
+    #[serde(default)]
+    pub activation_function: Activation,
+    #[serde(default = "defaults::dropout")]
+    pub dropout: f64,
+    #[serde(default)]
+    pub attention_dropout: f64,
+    #[serde(default)]
+    pub activation_dropout: f64,
+    #[serde(default = "defaults::init_std")]
+    pub init_std: f64,
+    /// Token embeddings are multiplied by `√d_model`.
+    #[serde(default = "defaults::scale_embedding")]
+    pub scale_embedding: bool,
+    #[serde(default = "defaults::pad_token_id")]
+    pub pad_token_id: usize,
+    #[serde(default)]
+    pub bos_token_id: usize,
+    #[serde(default = "defaults::eos_token_id")]
+    pub eos_token_id: usize,
+    /// The first decoder input (`</s>` for mBART-50).
+    #[serde(default = "defaults::eos_token_id")]
+    pub decoder_start_token_id: usize,
+    /// The token generation must emit first: the target language code (`pt_XX`), usually set per call.
+    #[serde(default)]
+    pub forced_bos_token_id: Option<usize>,
+    /// The token generation must emit at `max_length` (`</s>`).
+    #[serde(default = "defaults::forced_eos_token_id")]
+    pub forced_eos_token_id: Option<usize>,
+}
+
+mod defaults {
+    pub fn vocab_size() -> usize {
+        250054
+    }
+    pub fn d_model() -> usize {
+        1024
+    }
+    pub fn layers() -> usize {
+        12
+    }
+    pub fn heads() -> usize {
+        16
+    }
+    pub fn ffn_dim() -> usize {
+        4096
+    }
+    pub fn max_position_embeddings() -> usize {
+        1024
+    }
+    pub fn dropout() -> f64 {
+        0.1
+    }
+    pub fn init_std() -> f64 {
+        0.02
+    }
+    pub fn scale_embedding() -> bool {
+        true
+    }
+    pub fn pad_token_id() -> usize {
+        1
+    }
+    pub fn eos_token_id() -> usize {
+        2
+    }
+    pub fn forced_eos_token_id() -> Option<usize> {
+        Some(2)
+    }
+}
+
+/// mBART's learned positions start at this row of `embed_positions` (fairseq's padding offset).
+pub const POSITION_OFFSET: usize = 2;
+
+/// mBART's LayerNorms use PyTorch's default epsilon.
+pub const LAYER_NORM_EPS: f64 = 1e-5;
+
+impl MBartConfig {
+    /// `√d_model` when `scale_embedding`, else 1.
+    pub fn embed_scale(&self) -> f64 {
+        if self.scale_embedding {
+            (self.d_model as f64).sqrt()
+        } else {
+            1.0
+        }
+    }
+
+    /// Checks the relations between fields that the model relies on.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        check_heads(self.d_model, self.encoder_attention_heads)?;
+        check_heads(self.d_model, self.decoder_attention_heads)?;
+        for (key, id) in [
+            ("pad_token_id", self.pad_token_id),
+            ("eos_token_id", self.eos_token_id),
+            ("decoder_start_token_id", self.decoder_start_token_id),
+        ] {
+            if id >= self.vocab_size {
+                return Err(ModelError::invalid(
+                    key,
+                    id,
+                    format!("must be below vocab_size {}", self.vocab_size),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
