@@ -6,6 +6,7 @@
 //! - [`tensors`]: safetensors (also sharded), PyTorch pickles and Lightning checkpoints, as `f32`.
 //! - [`keymap`]: the declarative two-way key mapping; [`apply`]: layout conversion and key reports.
 //! - [`load`] and [`export`]; [`hub`]: `hf:ORG/NAME` through the Hugging Face cache.
+//! - [`load_seq2seq`]: encoder-decoders (mBART-50, HF VisionEncoderDecoder, seed 002's Flax captioner).
 
 pub mod apply;
 pub mod error;
@@ -14,9 +15,12 @@ pub mod families;
 pub mod hub;
 pub mod keymap;
 pub mod load;
+pub mod load_seq2seq;
+pub mod msgpack;
 pub mod tensors;
 
 pub use apply::LoadReport;
 pub use error::CheckpointError;
 pub use families::{Architecture, Family, ModelSpec};
 pub use load::{Loaded, LoadedModel, load};
+pub use load_seq2seq::{LoadedSeq2Seq, Seq2SeqModel, load_seq2seq};

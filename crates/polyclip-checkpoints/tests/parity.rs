@@ -2,67 +2,12 @@
 //! by tests/fixtures/make_fixtures.py with transformers / open_clip / multilingual_clip) gives the same image
 //! features, text features and logits within 1e-4.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use burn::backend::ndarray::{NdArray, NdArrayDevice};
-use burn::tensor::{Int, Tensor, TensorData};
-use polyclip_checkpoints::tensors::TensorMap;
+use common::{B, DEVICE, Reference, fixture, max_abs_diff};
 use polyclip_checkpoints::{Family, LoadedModel, load};
 
-type B = NdArray<f32>;
-const DEVICE: NdArrayDevice = NdArrayDevice::Cpu;
 const TOLERANCE: f32 = 1e-4;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/models")
-        .join(name)
-}
-
-struct Reference(TensorMap);
-
-impl Reference {
-    fn read(dir: &Path) -> Self {
-        Self(TensorMap::read(&dir.join("reference.safetensors")).expect("reference"))
-    }
-
-    fn data(&self, name: &str) -> TensorData {
-        self.0
-            .tensors
-            .get(name)
-            .unwrap_or_else(|| panic!("{name} missing"))
-            .clone()
-    }
-
-    fn float<const D: usize>(&self, name: &str) -> Tensor<B, D> {
-        Tensor::from_data(self.data(name), &DEVICE)
-    }
-
-    fn int(&self, name: &str) -> Tensor<B, 2, Int> {
-        let data = self.data(name);
-        let values: Vec<i64> = data
-            .to_vec::<f32>()
-            .expect("ids")
-            .iter()
-            .map(|&v| v as i64)
-            .collect();
-        Tensor::from_data(TensorData::new(values, data.shape.to_vec()), &DEVICE)
-    }
-
-    /// The mask the reference used, or (open_clip's own text tower, which takes none) all ones.
-    fn mask(&self) -> Tensor<B, 2, Int> {
-        if self.0.tensors.contains_key("attention_mask") {
-            self.int("attention_mask")
-        } else {
-            self.int("input_ids").ones_like()
-        }
-    }
-}
-
-fn max_abs_diff<const D: usize>(ours: Tensor<B, D>, theirs: Tensor<B, D>) -> f32 {
-    assert_eq!(ours.dims(), theirs.dims());
-    (ours - theirs).abs().max().into_scalar()
-}
 
 fn check_dual(name: &str, family: Family) {
     let dir = fixture(name);

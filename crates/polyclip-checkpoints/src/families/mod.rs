@@ -5,6 +5,7 @@
 pub mod hf;
 pub mod native;
 pub mod open_clip;
+pub mod seq2seq;
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,12 @@ pub enum Family {
     ThemoStudent,
     /// polyclip's own run folders: `model.json` + `model.mpk` (+ `text.json`, `tokenizer.json`).
     Polyclip,
+    /// HF `MBartForConditionalGeneration` (`model_type: mbart`).
+    MBart,
+    /// HF `VisionEncoderDecoderModel` with a CLIP vision encoder and an mBART decoder.
+    VisionEncoderDecoder,
+    /// Seed 002's Flax CLIP-Vision-mBART50 (`model_type: clip-vision-mbart`).
+    ClipVisionMbart,
 }
 
 /// What to build.
@@ -51,6 +58,8 @@ pub enum Transform {
     Plain,
     /// open_clip: split fused `in_proj`, transpose `x @ W` projections (after stripping `prefix`).
     OpenClip { prefix: Option<&'static str> },
+    /// Flax: kernels, embeddings and scales renamed and laid out as PyTorch's.
+    Flax,
 }
 
 /// One weights file and how to read it.
@@ -159,6 +168,7 @@ impl WeightSource {
         match self.transform {
             Transform::Plain => {}
             Transform::OpenClip { prefix } => open_clip::transform_tensors(&mut tensors, prefix)?,
+            Transform::Flax => seq2seq::flax_to_pytorch(&mut tensors)?,
         }
         if let Some(scale) = tensors.tensors.get_mut("logit_scale")
             && scale.shape.is_empty()

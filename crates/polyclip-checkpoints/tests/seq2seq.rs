@@ -1,0 +1,196 @@
+//! Encoder-decoders against transformers (tests/fixtures/make_captioner_fixtures.py): teacher-forced logits
+//! of mBART-50, of a VisionEncoderDecoder captioner and of the same captioner in seed 002's Flax layout agree
+//! within 1e-4; greedy and beam search give exactly `generate`'s tokens on models trained to make real choices;
+//! decoding with the key/value cache gives the tokens and logits of decoding without it.
+
+mod common;
+
+use burn::tensor::{Int, Tensor, TensorData};
+use common::{B, DEVICE, Reference, fixture, max_abs_diff};
+use polyclip_checkpoints::families::Family;
+use polyclip_checkpoints::{LoadedSeq2Seq, Seq2SeqModel, load_seq2seq};
+use polyclip_models::generation::{EarlyStopping, GenerationConfig, Seq2SeqDecoder, generate};
+use polyclip_models::mbart::Memory;
+use serde::Deserialize;
+
+const TOLERANCE: f32 = 1e-4;
+
+fn load(name: &str, family: Family) -> LoadedSeq2Seq<B> {
+    let loaded =
+        load_seq2seq::<B>(&fixture(name), false, &DEVICE).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(loaded.spec.family, family);
+    assert!(
+        loaded.report.is_complete(),
+        "{name}: {}",
+        loaded.report.summary()
+    );
+    loaded
+}
+
+/// Teacher-forced logits and the memory the decoder attends to.
+fn logits_and_memory(
+    loaded: &LoadedSeq2Seq<B>,
+    reference: &Reference,
+) -> (Tensor<B, 3>, Memory<B>) {
+    let decoder_input_ids = reference.int("decoder_input_ids");
+    match &loaded.model {
+        Seq2SeqModel::Translator(model) => {
+            let memory = model.encode(reference.int("input_ids"), reference.mask());
+            let logits = model.decode(decoder_input_ids, &memory, &mut model.new_cache());
+            (logits, memory)
+        }
+        Seq2SeqModel::Captioner(model) => {
+            let memory = model.encode(reference.float("pixel_values"));
+            let logits = model.decode(decoder_input_ids, &memory, &mut model.new_cache());
+            (logits, memory)
+        }
+    }
+}
+
+fn check_logits(name: &str, family: Family) {
+    let loaded = load(name, family);
+    let reference = Reference::read(&fixture(name));
+    let (logits, _) = logits_and_memory(&loaded, &reference);
+    let error = max_abs_diff(logits, reference.float("logits"));
+    eprintln!("{name}: max |Δ| logits {error:.2e}");
+    assert!(error <= TOLERANCE, "{name}: logits differ by {error}");
+}
+
+#[test]
+fn mbart_logits_match_transformers() {
+    check_logits("mbart", Family::MBart);
+}
+
+#[test]
+fn vision_encoder_decoder_logits_match_transformers() {
+    check_logits("vision_mbart", Family::VisionEncoderDecoder);
+}
+
+#[test]
+fn seed_002_flax_captioner_logits_match() {
+    check_logits("clip_vision_mbart", Family::ClipVisionMbart);
+}
+
+#[derive(Deserialize)]
+struct GenerationCases {
+    cases: Vec<GenerationCase>,
+}
+
+#[derive(Deserialize)]
+struct GenerationCase {
+    settings: Settings,
+    forced_bos_token_id: usize,
+    sequences: Vec<Vec<i64>>,
+}
+
+#[derive(Deserialize)]
+struct Settings {
+    num_beams: usize,
+    max_length: usize,
+    #[serde(default = "one")]
+    length_penalty: f64,
+    #[serde(default)]
+    early_stopping: Option<EarlyStopping>,
+    #[serde(default)]
+    no_repeat_ngram_size: usize,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn with_settings(
+    base: &GenerationConfig,
+    case: &GenerationCase,
+    use_cache: bool,
+) -> GenerationConfig {
+    GenerationConfig {
+        max_length: case.settings.max_length,
+        num_beams: case.settings.num_beams,
+        length_penalty: case.settings.length_penalty,
+        early_stopping: case.settings.early_stopping.unwrap_or_default(),
+        no_repeat_ngram_size: case.settings.no_repeat_ngram_size,
+        forced_bos_token_id: Some(case.forced_bos_token_id),
+        use_cache,
+        ..base.clone()
+    }
+}
+
+fn generation_cases(name: &str) -> GenerationCases {
+    let path = fixture(name).join("generation.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("generation.json")).expect("cases")
+}
+
+fn check_generation(name: &str, family: Family) {
+    let loaded = load(name, family);
+    let reference = Reference::read(&fixture(name));
+    let (_, memory) = logits_and_memory(&loaded, &reference);
+    // The generation fixtures use the same sources as the logits ones (three rows).
+    let cases = generation_cases(name);
+    assert!(cases.cases.iter().any(|c| c.settings.num_beams > 1));
+    for case in &cases.cases {
+        for use_cache in [true, false] {
+            let config = with_settings(&loaded.spec.generation, case, use_cache);
+            let generated = match &loaded.model {
+                Seq2SeqModel::Translator(model) => generate(model, &memory, &config),
+                Seq2SeqModel::Captioner(model) => generate(model, &memory, &config),
+            };
+            assert_eq!(
+                generated.sequences,
+                case.sequences,
+                "{name}: beams {}, max_length {}, length_penalty {}, early_stopping {:?}, no_repeat {}, cache {use_cache}",
+                config.num_beams,
+                config.max_length,
+                config.length_penalty,
+                config.early_stopping,
+                config.no_repeat_ngram_size
+            );
+        }
+    }
+}
+
+#[test]
+fn mbart_generation_equals_transformers_generate() {
+    check_generation("mbart", Family::MBart);
+}
+
+#[test]
+fn captioner_generation_equals_transformers_generate() {
+    check_generation("vision_mbart", Family::VisionEncoderDecoder);
+}
+
+/// Feeds the decoder one position at a time through the cache, and all positions at once without it.
+fn incremental_against_full<M: Seq2SeqDecoder<B>>(
+    model: &M,
+    memory: &Memory<B>,
+    ids: &[i64],
+) -> f32 {
+    let rows = memory.states.dims()[0];
+    let tokens: Vec<i64> = (0..rows).flat_map(|_| ids.iter().copied()).collect();
+    let all = Tensor::<B, 2, Int>::from_data(TensorData::new(tokens, [rows, ids.len()]), &DEVICE);
+    let full = model.decode(all.clone(), memory, &mut model.new_cache());
+    let mut cache = model.new_cache();
+    let steps: Vec<Tensor<B, 3>> = (0..ids.len())
+        .map(|t| model.decode(all.clone().slice([0..rows, t..t + 1]), memory, &mut cache))
+        .collect();
+    max_abs_diff(Tensor::cat(steps, 1), full)
+}
+
+#[test]
+fn cached_decoding_equals_uncached_decoding() {
+    for (name, family) in [
+        ("mbart", Family::MBart),
+        ("vision_mbart", Family::VisionEncoderDecoder),
+    ] {
+        let loaded = load(name, family);
+        let reference = Reference::read(&fixture(name));
+        let (_, memory) = logits_and_memory(&loaded, &reference);
+        let ids = [2_i64, 40, 17, 9, 3, 100, 2];
+        let error = match &loaded.model {
+            Seq2SeqModel::Translator(model) => incremental_against_full(model, &memory, &ids),
+            Seq2SeqModel::Captioner(model) => incremental_against_full(model, &memory, &ids),
+        };
+        eprintln!("{name}: cached vs uncached logits max |Δ| {error:.2e}");
+        assert!(error <= 1e-5, "{name}: {error}");
+    }
+}
