@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod manifest;
+pub mod mbart_tokenizer;
 pub mod preprocess;
 pub mod resample;
 pub mod tokenizer;
@@ -10,6 +11,7 @@ pub mod tokenizer_training;
 
 pub use error::DataError;
 pub use manifest::{BadInputPolicy, Manifest, ManifestEntry};
+pub use mbart_tokenizer::{MBartTokenizer, mbart_language_code};
 pub use preprocess::ClipPreprocess;
 pub use tokenizer::{TextTokenizer, TokenBatch};
 pub mod batcher;
