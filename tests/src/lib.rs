@@ -101,5 +101,6 @@ pub fn train_config(steps: usize, lr_max: f64) -> TrainConfig {
         freeze: Default::default(),
         checkpoint_every: 0,
         keep_checkpoints: 2,
+        label_smoothing: 0.0,
     }
 }

@@ -10,7 +10,7 @@ use burn::tensor::{Distribution, ElementConversion, Int, Tensor, TensorData};
 use clap::Parser;
 use polyclip_backend::{BackendJob, BackendKind, run_job};
 use polyclip_models::{ClipModel, ClipModelConfig, presets};
-use polyclip_train::{ClipOptimizer, OptimizerConfig, contrastive_loss};
+use polyclip_train::{ClipOptimizer, OptimizerConfig, TrainableModel, contrastive_loss};
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Throughput benchmarks of polyclip models (random weights, synthetic inputs)")]
@@ -139,16 +139,10 @@ fn measure<B: AutodiffBackend>(
     println!("  inference: {image_rate:.1} images/s, {text_rate:.1} texts/s");
 
     // Training: one contrastive step (forward, backward, Adam update).
-    let mut model = model;
-    if args.freeze_vision {
-        model = polyclip_train::trainer::freeze(
-            model,
-            polyclip_train::FreezeConfig {
-                vision: true,
-                text: false,
-            },
-        );
-    }
+    let model = model.freeze(polyclip_train::FreezeConfig {
+        vision: args.freeze_vision,
+        text: false,
+    });
     let mut optimizer = ClipOptimizer::new(&OptimizerConfig::Adam {
         betas: [0.9, 0.98],
         eps: 1e-8,

@@ -50,14 +50,17 @@ impl ClipBatcher {
             captions,
         }
     }
+}
 
-    fn choose_caption(&self, example: &ImageTextExample, seed: u64) -> String {
+impl CaptionChoice {
+    /// The caption of `example` this choice takes for a draw with `seed`.
+    pub fn pick(self, example: &ImageTextExample, seed: u64) -> &str {
         let captions = &example.entry.captions;
-        let index = match self.captions {
+        let index = match self {
             CaptionChoice::Random => Pcg64::seed_from_u64(seed).random_range(0..captions.len()),
             CaptionChoice::First => 0,
         };
-        captions[index].clone()
+        &captions[index]
     }
 }
 
@@ -73,7 +76,11 @@ impl<B: Backend> Batcher<B, Draw<ImageTextExample>, Result<ClipBatch<B>, DataErr
         let captions: Vec<String> = images
             .rows
             .iter()
-            .map(|&row| self.choose_caption(&draws[row].item, draws[row].seed))
+            .map(|&row| {
+                self.captions
+                    .pick(&draws[row].item, draws[row].seed)
+                    .to_owned()
+            })
             .collect();
         let tokens = self.tokenizer.encode_batch(&captions)?;
         let shape = [tokens.batch, tokens.seq];

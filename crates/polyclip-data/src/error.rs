@@ -11,6 +11,12 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path}:{line}: {reason}")]
+    ManifestRow {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
     #[error("{path}:{line}: not a JSON object: {source}")]
     ManifestJson {
         path: PathBuf,
@@ -20,6 +26,8 @@ pub enum DataError {
     },
     #[error("{path}:{line}: empty caption list")]
     EmptyCaptions { path: PathBuf, line: usize },
+    #[error("{path}:{line}: the caption has no language (a `lang` key, or a `lang_id` column)")]
+    MissingLanguage { path: PathBuf, line: usize },
     #[error("{path}:{line}: image {image} does not exist")]
     MissingImage {
         path: PathBuf,

@@ -15,6 +15,7 @@ pub use mbart_tokenizer::{MBartTokenizer, mbart_language_code};
 pub use preprocess::ClipPreprocess;
 pub use tokenizer::{TextTokenizer, TokenBatch};
 pub mod batcher;
+pub mod caption_batcher;
 pub mod classification;
 pub mod dataset;
 pub mod images;
@@ -22,6 +23,7 @@ pub mod loader;
 pub mod shapes;
 
 pub use batcher::{CaptionChoice, ClipBatch, ClipBatcher};
+pub use caption_batcher::{CaptionBatch, CaptionBatcher};
 pub use classification::ClassificationSet;
 pub use dataset::{ImageTextDataset, ImageTextExample};
 pub use images::{ImageBatch, ImageBatcher};

@@ -1,12 +1,14 @@
-//! JSONL image–caption manifests: one JSON object per line with an image path (relative to the manifest's
-//! folder or absolute), a list of captions and an optional language.
+//! Image–caption manifests. JSONL (any extension but the two below): one JSON object per line with an image
+//! path (relative to the manifest's folder or absolute), a list of captions and an optional language.
 //!
 //! ```json
 //! {"image": "images/000001.png", "captions": ["dois círculos vermelhos", "…"], "lang": "pt"}
 //! ```
 //!
-//! `image_path` is accepted for `image` (clip-italian's key). Every problem is reported with the manifest's
-//! path and 1-based line number; with [`BadInputPolicy::Skip`] bad lines are counted and skipped instead.
+//! `image_path` is accepted for `image` (clip-italian's key). `.tsv` / `.csv`: a header row naming the columns
+//! `image_file`, `caption` and optionally `lang_id` (the captioner seed's format), then one caption per row;
+//! fields may be double-quoted with `""` for a quote. Every problem is reported with the manifest's path and
+//! 1-based line number; with [`BadInputPolicy::Skip`] bad lines are counted and skipped instead.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -55,17 +57,33 @@ struct RawLine {
 }
 
 impl Manifest {
-    /// Reads and checks a manifest: JSON per line, non-empty captions, the image exists and its header decodes.
+    /// Reads and checks a manifest: a record per line, non-empty captions, the image exists and its header
+    /// decodes.
     pub fn load(path: &Path, policy: BadInputPolicy) -> Result<Self, DataError> {
         let text = fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
         let root = path.parent().unwrap_or(Path::new("."));
+        let separator = match path.extension().and_then(|e| e.to_str()) {
+            Some("tsv") => Some('\t'),
+            Some("csv") => Some(','),
+            _ => None,
+        };
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .map(|(index, raw)| (index + 1, raw))
+            .filter(|(_, raw)| !raw.trim().is_empty());
+        let columns = match separator {
+            Some(separator) => Some(Columns::from_header(path, separator, lines.next())?),
+            None => None,
+        };
         let mut entries = Vec::new();
         let mut skipped = Vec::new();
-        for (index, raw) in text.lines().enumerate() {
-            if raw.trim().is_empty() {
-                continue;
-            }
-            match parse_line(path, root, index + 1, raw) {
+        for (line, raw) in lines {
+            let parsed = match &columns {
+                Some(columns) => columns.parse(path, line, raw),
+                None => parse_json_line(path, line, raw),
+            };
+            match parsed.and_then(|record| check(path, root, line, record)) {
                 Ok(entry) => entries.push(entry),
                 Err(error) if policy == BadInputPolicy::Skip => skipped.push(error),
                 Err(error) => return Err(error),
@@ -84,17 +102,131 @@ impl Manifest {
     }
 }
 
-fn parse_line(
-    path: &Path,
-    root: &Path,
-    line: usize,
-    raw: &str,
-) -> Result<ManifestEntry, DataError> {
-    let parsed: RawLine = serde_json::from_str(raw).map_err(|source| DataError::ManifestJson {
+fn parse_json_line(path: &Path, line: usize, raw: &str) -> Result<RawLine, DataError> {
+    serde_json::from_str(raw).map_err(|source| DataError::ManifestJson {
         path: path.to_owned(),
         line,
         source,
-    })?;
+    })
+}
+
+/// Where a delimited manifest keeps its fields.
+struct Columns {
+    separator: char,
+    image: usize,
+    caption: usize,
+    lang: Option<usize>,
+    count: usize,
+}
+
+impl Columns {
+    fn from_header(
+        path: &Path,
+        separator: char,
+        header: Option<(usize, &str)>,
+    ) -> Result<Self, DataError> {
+        let (line, raw) = header.ok_or_else(|| DataError::EmptyManifest {
+            path: path.to_owned(),
+        })?;
+        let names = split_fields(raw, separator).map_err(|reason| DataError::ManifestRow {
+            path: path.to_owned(),
+            line,
+            reason,
+        })?;
+        let find = |wanted: &[&str]| names.iter().position(|n| wanted.contains(&n.trim()));
+        let missing = |column: &str| DataError::ManifestRow {
+            path: path.to_owned(),
+            line,
+            reason: format!(
+                "the header has no `{column}` column (found: {}); expected image_file, caption[, lang_id]",
+                names.join(", ")
+            ),
+        };
+        Ok(Self {
+            separator,
+            image: find(&["image_file", "image", "image_path"])
+                .ok_or_else(|| missing("image_file"))?,
+            caption: find(&["caption", "text"]).ok_or_else(|| missing("caption"))?,
+            lang: find(&["lang_id", "lang", "language"]),
+            count: names.len(),
+        })
+    }
+
+    fn parse(&self, path: &Path, line: usize, raw: &str) -> Result<RawLine, DataError> {
+        let row = |reason: String| DataError::ManifestRow {
+            path: path.to_owned(),
+            line,
+            reason,
+        };
+        let fields = split_fields(raw, self.separator).map_err(row)?;
+        if fields.len() != self.count {
+            return Err(row(format!(
+                "{} fields where the header has {}",
+                fields.len(),
+                self.count
+            )));
+        }
+        Ok(RawLine {
+            image: PathBuf::from(&fields[self.image]),
+            captions: vec![fields[self.caption].clone()],
+            lang: self
+                .lang
+                .map(|column| fields[column].trim().to_owned())
+                .filter(|lang| !lang.is_empty()),
+        })
+    }
+}
+
+/// The fields of one delimited line; a field may be double-quoted, with `""` for a quote inside.
+fn split_fields(raw: &str, separator: char) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut chars = raw.trim_end_matches('\r').chars().peekable();
+    loop {
+        let mut field = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => field.push(c),
+                    None => return Err("a quoted field is not closed".into()),
+                }
+            }
+            match chars.next() {
+                None => {
+                    fields.push(field);
+                    return Ok(fields);
+                }
+                Some(c) if c == separator => {}
+                Some(c) => return Err(format!("`{c}` after a closing quote")),
+            }
+        } else {
+            loop {
+                match chars.next() {
+                    None => {
+                        fields.push(field);
+                        return Ok(fields);
+                    }
+                    Some(c) if c == separator => break,
+                    Some(c) => field.push(c),
+                }
+            }
+        }
+        fields.push(field);
+    }
+}
+
+/// Checks a parsed record: non-empty captions, an image that exists and whose header decodes.
+fn check(
+    path: &Path,
+    root: &Path,
+    line: usize,
+    parsed: RawLine,
+) -> Result<ManifestEntry, DataError> {
     let captions: Vec<String> = parsed
         .captions
         .into_iter()

@@ -34,14 +34,23 @@ fn ids_and_decoding_match_mbart50_tokenizer_fast() {
         &std::fs::read_to_string(fixture().join("cases.json")).expect("cases.json"),
     )
     .expect("cases");
-    let tokenizer =
-        MBartTokenizer::from_file(&fixture().join("tokenizer.json"), cases.context).expect("tokenizer");
+    let tokenizer = MBartTokenizer::from_file(&fixture().join("tokenizer.json"), cases.context)
+        .expect("tokenizer");
     assert_eq!(tokenizer.vocab_size(), cases.vocab_size);
     for (code, id) in &cases.lang_code_ids {
         assert_eq!(tokenizer.language_id(code).expect("code"), *id, "{code}");
     }
-    assert_eq!(tokenizer.language_id("pt").expect("iso code"), cases.lang_code_ids["pt_XX"]);
-    assert!(cases.cases.iter().any(|c| c.source_ids.len() == cases.context), "a truncated case");
+    assert_eq!(
+        tokenizer.language_id("pt").expect("iso code"),
+        cases.lang_code_ids["pt_XX"]
+    );
+    assert!(
+        cases
+            .cases
+            .iter()
+            .any(|c| c.source_ids.len() == cases.context),
+        "a truncated case"
+    );
     for case in &cases.cases {
         let ids = tokenizer.encode(&case.text, &case.lang).expect("encode");
         assert_eq!(ids, case.source_ids, "{:?} in {}", case.text, case.lang);
@@ -54,7 +63,14 @@ fn ids_and_decoding_match_mbart50_tokenizer_fast() {
 
 #[test]
 fn an_unknown_language_names_the_ones_available() {
-    let tokenizer = MBartTokenizer::from_file(&fixture().join("tokenizer.json"), 24).expect("tokenizer");
-    let message = tokenizer.encode("hola", "xx_YY").expect_err("unknown").to_string();
-    assert!(message.contains("xx_YY") && message.contains("pt_XX"), "{message}");
+    let tokenizer =
+        MBartTokenizer::from_file(&fixture().join("tokenizer.json"), 24).expect("tokenizer");
+    let message = tokenizer
+        .encode("hola", "xx_YY")
+        .expect_err("unknown")
+        .to_string();
+    assert!(
+        message.contains("xx_YY") && message.contains("pt_XX"),
+        "{message}"
+    );
 }

@@ -5,10 +5,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use burn::module::Module;
+use burn::module::AutodiffModule;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
-use polyclip_models::ClipModel;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -31,9 +30,6 @@ pub struct CheckpointDir {
 
 type WeightsRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 
-/// The optimiser of a [`ClipModel`].
-pub type ModelOptimizer<B> = ClipOptimizer<ClipModel<B>, B>;
-
 impl CheckpointDir {
     /// `run_dir/checkpoints`.
     pub fn new(run_dir: &Path) -> Self {
@@ -47,10 +43,10 @@ impl CheckpointDir {
     }
 
     /// Saves model, optimiser and state for `state.step`, then keeps only the newest `keep` checkpoints.
-    pub fn save<B: AutodiffBackend>(
+    pub fn save<B: AutodiffBackend, M: AutodiffModule<B>>(
         &self,
-        model: &ClipModel<B>,
-        optimizer: &ClipOptimizer<ClipModel<B>, B>,
+        model: &M,
+        optimizer: &ClipOptimizer<M, B>,
         state: CheckpointState,
         keep: usize,
     ) -> Result<PathBuf, TrainError> {
@@ -102,12 +98,12 @@ impl CheckpointDir {
     }
 
     /// Restores model weights and optimiser state from a checkpoint folder.
-    pub fn load<B: AutodiffBackend>(
+    pub fn load<B: AutodiffBackend, M: AutodiffModule<B>>(
         dir: &Path,
-        model: ClipModel<B>,
-        optimizer: ModelOptimizer<B>,
+        model: M,
+        optimizer: ClipOptimizer<M, B>,
         device: &B::Device,
-    ) -> Result<(ClipModel<B>, ModelOptimizer<B>), TrainError> {
+    ) -> Result<(M, ClipOptimizer<M, B>), TrainError> {
         let model = model
             .load_file(dir.join("model"), &WeightsRecorder::new(), device)
             .map_err(|e| TrainError::Checkpoint {

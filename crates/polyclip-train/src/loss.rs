@@ -1,4 +1,4 @@
-//! The symmetric InfoNCE loss of CLIP.
+//! The losses: CLIP's symmetric InfoNCE, and the masked token cross-entropy of sequence-to-sequence models.
 
 use burn::tensor::{Int, Tensor, activation::log_softmax, backend::Backend};
 
@@ -22,4 +22,29 @@ fn diagonal_cross_entropy<B: Backend>(logits: Tensor<B, 2>) -> Tensor<B, 1> {
     let n = logits.dims()[0];
     let targets = Tensor::<B, 1, Int>::arange(0..n as i64, &logits.device()).reshape([n, 1]);
     -log_softmax(logits, 1).gather(1, targets).mean()
+}
+
+/// Mean cross-entropy of `logits` `[batch, length, vocab]` against `labels` `[batch, length]` over the positions
+/// where `mask` `[batch, length]` is 1, with label smoothing `ε` as PyTorch's `CrossEntropyLoss`:
+/// `(1 − ε)·(−log p_label) + ε·mean_v(−log p_v)`.
+pub fn sequence_cross_entropy<B: Backend>(
+    logits: Tensor<B, 3>,
+    labels: Tensor<B, 2, Int>,
+    mask: Tensor<B, 2>,
+    label_smoothing: f64,
+) -> Tensor<B, 1> {
+    let [batch, length, _] = logits.dims();
+    let log_probs = log_softmax(logits, 2);
+    let label_log_prob = log_probs
+        .clone()
+        .gather(2, labels.reshape([batch, length, 1]))
+        .reshape([batch, length]);
+    let per_token = if label_smoothing > 0.0 {
+        let uniform = log_probs.mean_dim(2).reshape([batch, length]);
+        label_log_prob * (label_smoothing - 1.0) - uniform * label_smoothing
+    } else {
+        -label_log_prob
+    };
+    let count = mask.clone().sum().clamp_min(1.0);
+    (per_token * mask).sum() / count
 }

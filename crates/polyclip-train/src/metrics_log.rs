@@ -14,8 +14,9 @@ pub struct StepMetrics {
     pub step: usize,
     pub loss: f32,
     pub lr: f64,
-    /// `exp(logit_scale)` after the step.
-    pub logit_scale: f32,
+    /// `exp(logit_scale)` after the step (contrastive models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logit_scale: Option<f32>,
     pub samples_per_s: f64,
 }
 

@@ -15,6 +15,9 @@ pub enum LrSchedule {
         lr_max: f64,
         warmup_steps: usize,
     },
+    /// The captioner seed's (and HF's `get_linear_schedule_with_warmup`): linear from 0 to `lr_max` over
+    /// `warmup_steps`, then linear down to 0 at the last step.
+    LinearWarmupDecay { lr_max: f64, warmup_steps: usize },
 }
 
 impl LrSchedule {
@@ -36,6 +39,17 @@ impl LrSchedule {
                         + 0.5 * (lr_max - lr_min) * (1.0 + (std::f64::consts::PI * progress).cos())
                 }
             }
+            Self::LinearWarmupDecay {
+                lr_max,
+                warmup_steps,
+            } => {
+                if step < warmup_steps {
+                    lr_max * step as f64 / warmup_steps.max(1) as f64
+                } else {
+                    let remaining = total_steps.saturating_sub(step) as f64;
+                    lr_max * remaining / total_steps.saturating_sub(warmup_steps).max(1) as f64
+                }
+            }
         }
     }
 
@@ -43,7 +57,7 @@ impl LrSchedule {
     pub fn peak(&self) -> f64 {
         match *self {
             Self::Constant { lr } => lr,
-            Self::CosineWarmup { lr_max, .. } => lr_max,
+            Self::CosineWarmup { lr_max, .. } | Self::LinearWarmupDecay { lr_max, .. } => lr_max,
         }
     }
 }

@@ -1,24 +1,23 @@
-//! The training loop, generic over any `AutodiffBackend`: contrastive steps with frozen towers, the schedule,
-//! checkpoints, `--resume`, a progress bar and the metrics log.
+//! The training loop, generic over any `AutodiffBackend` and any [`TrainableModel`] (CLIP dual encoders,
+//! captioners): steps with frozen towers, the schedule, checkpoints, `--resume`, a progress bar and the
+//! metrics log.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
-use polyclip_data::{ClipBatch, DataError, DataLoader, ImageTextExample};
-use polyclip_models::ClipModel;
+use polyclip_data::{DataError, DataLoader};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CheckpointDir, CheckpointState};
 use crate::error::TrainError;
-use crate::loss::contrastive_loss;
 use crate::metrics_log::{MetricsLog, StepMetrics};
 use crate::optimizer::{ClipOptimizer, OptimizerConfig};
 use crate::schedule::LrSchedule;
+use crate::trainable::TrainableModel;
 
 /// Which towers stay fixed (CAPIVARA and LiT freeze the vision tower).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -46,6 +45,9 @@ pub struct TrainConfig {
     /// Checkpoints kept on disk.
     #[serde(default = "default_keep")]
     pub keep_checkpoints: usize,
+    /// Label smoothing of token cross-entropy (sequence models; 0 for the captioner seed).
+    #[serde(default)]
+    pub label_smoothing: f64,
 }
 
 fn default_keep() -> usize {
@@ -53,8 +55,8 @@ fn default_keep() -> usize {
 }
 
 /// What a finished (or stopped) run returns.
-pub struct TrainOutcome<B: AutodiffBackend> {
-    pub model: ClipModel<B>,
+pub struct TrainOutcome<M> {
+    pub model: M,
     /// Loss of every step this call ran, in order.
     pub losses: Vec<f32>,
     /// The step the run started from (non-zero after `--resume`).
@@ -103,17 +105,21 @@ impl Trainer {
     }
 
     /// Trains `model` on the loader's batches; with `resume`, continues from the newest checkpoint.
-    pub fn fit<B: AutodiffBackend>(
+    pub fn fit<B: AutodiffBackend, M: TrainableModel<B>, I>(
         &self,
-        model: ClipModel<B>,
-        loader: &DataLoader<B, ImageTextExample, Result<ClipBatch<B>, DataError>>,
+        model: M,
+        loader: &DataLoader<B, I, Result<M::Batch, DataError>>,
         resume: bool,
         device: &B::Device,
-    ) -> Result<TrainOutcome<B>, TrainError> {
+    ) -> Result<TrainOutcome<M>, TrainError>
+    where
+        I: Send + Sync + 'static,
+        M::Batch: Send + 'static,
+    {
         self.validate()?;
         std::fs::create_dir_all(&self.run_dir).map_err(|e| TrainError::io(&self.run_dir, e))?;
         let checkpoints = CheckpointDir::new(&self.run_dir);
-        let mut model = freeze(model, self.config.freeze);
+        let mut model = model.freeze(self.config.freeze);
         let mut optimizer = ClipOptimizer::new(&self.config.optimizer);
         let mut first_step = 0;
         if resume {
@@ -124,7 +130,7 @@ impl Trainer {
                         dir: self.run_dir.join("checkpoints"),
                     })?;
             let (loaded, loaded_optimizer) = CheckpointDir::load(&dir, model, optimizer, device)?;
-            model = freeze(loaded, self.config.freeze);
+            model = loaded.freeze(self.config.freeze);
             optimizer = loaded_optimizer;
             first_step = state.step;
         }
@@ -139,14 +145,12 @@ impl Trainer {
         for step in first_step..last {
             let step_started = Instant::now();
             let batch = batches.next().ok_or(TrainError::NoBatches)??;
-            let rows = batch.indices.len();
-            if rows < 2 {
+            let rows = M::batch_len(&batch);
+            if rows < M::MIN_BATCH {
                 return Err(TrainError::NoBatches);
             }
             let lr = self.config.schedule.lr(step, total);
-            let image = model.embed_images(batch.pixels);
-            let text = model.embed_texts(batch.input_ids, batch.attention_mask);
-            let loss = contrastive_loss(image, text, model.logit_multiplier());
+            let loss = model.loss(batch, &self.config);
             let loss_value: f32 = loss.clone().into_scalar().elem();
             if !loss_value.is_finite() {
                 return Err(TrainError::NonFiniteLoss {
@@ -159,12 +163,11 @@ impl Trainer {
             losses.push(loss_value);
             samples += rows;
             let samples_per_s = rows as f64 / step_started.elapsed().as_secs_f64().max(1e-9);
-            let logit_scale: f32 = model.logit_multiplier().into_scalar().elem();
             log.append(&StepMetrics {
                 step,
                 loss: loss_value,
                 lr,
-                logit_scale,
+                logit_scale: model.monitor(),
                 samples_per_s,
             })?;
             bar.set_message(format!(
@@ -207,15 +210,4 @@ impl Trainer {
         }
         bar
     }
-}
-
-/// Turns off gradients of the frozen towers (their forward pass is then not recorded for backprop at all).
-pub fn freeze<B: AutodiffBackend>(mut model: ClipModel<B>, freeze: FreezeConfig) -> ClipModel<B> {
-    if freeze.vision {
-        model.vision = model.vision.no_grad();
-    }
-    if freeze.text {
-        model.text = model.text.no_grad();
-    }
-    model
 }

@@ -20,3 +20,18 @@ fn cosine_warmup_rises_linearly_then_returns_to_the_minimum() {
     let rates: Vec<f64> = (500..=total).map(|s| schedule.lr(s, total)).collect();
     assert!(rates.windows(2).all(|w| w[1] <= w[0]));
 }
+
+#[test]
+fn linear_warmup_decay_matches_get_linear_schedule_with_warmup() {
+    // The captioner seed: lr 5e-5, 1000 warm-up steps, then linear to 0.
+    let schedule = LrSchedule::LinearWarmupDecay {
+        lr_max: 5e-5,
+        warmup_steps: 1000,
+    };
+    let total = 5000;
+    assert_eq!(schedule.lr(0, total), 0.0);
+    assert!((schedule.lr(500, total) - 2.5e-5).abs() < 1e-18);
+    assert!((schedule.lr(1000, total) - 5e-5).abs() < 1e-18);
+    assert!((schedule.lr(3000, total) - 2.5e-5).abs() < 1e-18);
+    assert_eq!(schedule.lr(total, total), 0.0);
+}
