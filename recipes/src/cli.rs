@@ -1,4 +1,5 @@
-//! Command-line options shared by every recipe binary.
+//! Command-line options of the recipe binaries: [`CommonArgs`] every recipe takes, and the CAPIVARA recipe's
+//! own ([`RecipeArgs`]).
 
 use std::path::{Path, PathBuf};
 
@@ -10,9 +11,9 @@ use crate::config::Recipe;
 use crate::error::RecipeError;
 use crate::pipeline::{Pretrained, RecipeJob, RunOptions};
 
-/// Options of a recipe run (`--help` of each recipe binary lists them).
+/// Options every recipe binary takes (`--help` of each lists them).
 #[derive(Debug, Clone, Args)]
-pub struct RecipeArgs {
+pub struct CommonArgs {
     /// Compute backend. `cuda` and `tch` need the binary built with `--features cuda` / `--features tch`.
     #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
     pub backend: BackendKind,
@@ -22,19 +23,13 @@ pub struct RecipeArgs {
     /// Print the recipe that would run, as TOML, and exit.
     #[arg(long)]
     pub print_recipe: bool,
-    /// Run folder: generated data, the cached base model, checkpoints, metrics.jsonl, report.json, report.md,
-    /// curves.png. Default: runs/<recipe name>-seed<seed>.
+    /// Run folder: generated data, models, checkpoints, metrics.jsonl, report.json, report.md, curves.png.
+    /// Default: runs/<recipe name>-seed<seed>.
     #[arg(long, value_name = "DIR")]
     pub run_dir: Option<PathBuf>,
     /// Random seed (data order, caption draws, initial weights); overrides the recipe's.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Fine-tuning steps; overrides the recipe's `finetune.train.steps`.
-    #[arg(long)]
-    pub steps: Option<usize>,
-    /// Base-model steps; overrides the recipe's `base.train.steps`.
-    #[arg(long)]
-    pub base_steps: Option<usize>,
     /// Batch size; overrides the recipe's `loader.batch_size`.
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -50,9 +45,8 @@ pub struct RecipeArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub no_progress: bool,
-    /// Start from a pretrained checkpoint instead of training the base model: a folder (open_clip
-    /// xlm-roberta-base-ViT-B-32, CAPIVARA's .ckpt with its open_clip_config.json, HF CLIPModel, …) or
-    /// hf:ORG/NAME. Its tokenizer.json (or --tokenizer) tokenizes the captions.
+    /// Start from a pretrained checkpoint: a folder (see each recipe's --help) or hf:ORG/NAME. Its
+    /// tokenizer.json (or --tokenizer) tokenizes the captions.
     #[arg(long, value_name = "DIR|hf:ORG/NAME")]
     pub model: Option<String>,
     /// A tokenizer.json for --model when its folder has none.
@@ -61,6 +55,51 @@ pub struct RecipeArgs {
     /// With --model: load even if keys are missing, unexpected or mis-shaped (listed as a warning).
     #[arg(long)]
     pub allow_partial: bool,
+}
+
+impl CommonArgs {
+    /// How to treat bad inputs.
+    pub fn policy(&self) -> BadInputPolicy {
+        if self.skip_bad {
+            BadInputPolicy::Skip
+        } else {
+            BadInputPolicy::Fail
+        }
+    }
+
+    /// `--run-dir`, else `runs/<name>-seed<seed>`.
+    pub fn run_dir(&self, name: &str, seed: u64) -> PathBuf {
+        self.run_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}-seed{seed:03}")))
+    }
+
+    /// `--model`, resolved (the Hub cache for `hf:` names).
+    pub fn pretrained(&self) -> Result<Option<Pretrained>, RecipeError> {
+        self.model
+            .as_ref()
+            .map(|model| {
+                Ok(Pretrained {
+                    dir: polyclip_checkpoints::hub::resolve(model)?,
+                    tokenizer: self.tokenizer.clone(),
+                    allow_partial: self.allow_partial,
+                })
+            })
+            .transpose()
+    }
+}
+
+/// The CAPIVARA recipe's options.
+#[derive(Debug, Clone, Args)]
+pub struct RecipeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Fine-tuning steps; overrides the recipe's `finetune.train.steps`.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Base-model steps; overrides the recipe's `base.train.steps`.
+    #[arg(long)]
+    pub base_steps: Option<usize>,
     /// A training data folder or manifest. Not supported yet: real data sets are issue #6; the run uses the
     /// embedded shapes dataset.
     #[arg(long, value_name = "PATH")]
@@ -70,11 +109,12 @@ pub struct RecipeArgs {
 impl RecipeArgs {
     /// The recipe to run: the file given with `--recipe` or the built-in one, with command-line overrides.
     pub fn recipe(&self, built_in: &str, built_in_name: &Path) -> Result<Recipe, RecipeError> {
-        let mut recipe = match &self.recipe {
+        let common = &self.common;
+        let mut recipe = match &common.recipe {
             Some(path) => Recipe::load(path)?,
             None => Recipe::parse(built_in, built_in_name)?,
         };
-        if let Some(seed) = self.seed {
+        if let Some(seed) = common.seed {
             recipe.recipe.seed = seed;
         }
         if let Some(steps) = self.steps {
@@ -83,10 +123,10 @@ impl RecipeArgs {
         if let Some(steps) = self.base_steps {
             recipe.base.train.steps = steps;
         }
-        if let Some(batch_size) = self.batch_size {
+        if let Some(batch_size) = common.batch_size {
             recipe.loader.batch_size = batch_size;
         }
-        if let Some(workers) = self.workers {
+        if let Some(workers) = common.workers {
             recipe.loader.num_workers = workers;
         }
         if recipe.loader.batch_size < 2 {
@@ -101,29 +141,12 @@ impl RecipeArgs {
 
     /// How to run, besides the recipe.
     pub fn options(&self, recipe: &Recipe) -> Result<RunOptions, RecipeError> {
-        let pretrained = match &self.model {
-            Some(model) => Some(Pretrained {
-                dir: polyclip_checkpoints::hub::resolve(model)?,
-                tokenizer: self.tokenizer.clone(),
-                allow_partial: self.allow_partial,
-            }),
-            None => None,
-        };
         Ok(RunOptions {
-            run_dir: self.run_dir.clone().unwrap_or_else(|| {
-                PathBuf::from("runs").join(format!(
-                    "{}-seed{:03}",
-                    recipe.recipe.name, recipe.recipe.seed
-                ))
-            }),
-            resume: self.resume,
-            policy: if self.skip_bad {
-                BadInputPolicy::Skip
-            } else {
-                BadInputPolicy::Fail
-            },
-            progress: !self.no_progress,
-            pretrained,
+            run_dir: self.common.run_dir(&recipe.recipe.name, recipe.recipe.seed),
+            resume: self.common.resume,
+            policy: self.common.policy(),
+            progress: !self.common.no_progress,
+            pretrained: self.common.pretrained()?,
         })
     }
 
@@ -150,39 +173,16 @@ pub fn main_with(
     built_in_name: &Path,
 ) -> Result<(), RecipeError> {
     let recipe = args.recipe(built_in, built_in_name)?;
-    if args.print_recipe {
+    if args.common.print_recipe {
         print!("{}", recipe.to_toml()?);
         return Ok(());
     }
     args.check_supported()?;
     let options = args.options(&recipe)?;
-    let outcome = run_job(args.backend, RecipeJob { recipe, options })??;
+    let outcome = run_job(args.common.backend, RecipeJob { recipe, options })??;
     println!("{}", outcome.report.markdown());
     for stage in &outcome.stages {
-        if stage.steps == 0 {
-            println!("stage {}", stage.name);
-            continue;
-        }
-        let how = if stage.reused {
-            "reused from the run folder".to_string()
-        } else {
-            format!(
-                "{:.0}s, {:.0} samples/s",
-                stage.seconds,
-                stage.samples_per_s.unwrap_or_default()
-            )
-        };
-        println!(
-            "stage {}: {} steps, final loss {:.4} ({how}){}",
-            stage.name,
-            stage.steps,
-            stage.final_loss.unwrap_or(f32::NAN),
-            if stage.skipped_inputs > 0 {
-                format!(", {} bad inputs skipped", stage.skipped_inputs)
-            } else {
-                String::new()
-            }
-        );
+        println!("{}", stage.line());
     }
     println!(
         "run folder: {} (report.json, report.md, curves.png)",

@@ -112,11 +112,7 @@ fn default_eval_batch() -> usize {
 impl Recipe {
     /// Parses recipe TOML; `source` names it in errors.
     pub fn parse(text: &str, source: &Path) -> Result<Self, RecipeError> {
-        toml::from_str(text).map_err(|e| RecipeError::Parse {
-            path: source.to_owned(),
-            reason: e.message().to_owned(),
-            location: e.span().map(|span| line_of(text, span.start)),
-        })
+        parse_toml(text, source)
     }
 
     /// Reads and parses a recipe file.
@@ -130,12 +126,29 @@ impl Recipe {
 
     /// The recipe as TOML.
     pub fn to_toml(&self) -> Result<String, RecipeError> {
-        toml::to_string_pretty(self).map_err(|e| RecipeError::Parse {
-            path: PathBuf::from("<recipe>"),
-            reason: e.to_string(),
-            location: None,
-        })
+        to_toml(self)
     }
+}
+
+/// Parses a recipe file's TOML into `T`; errors name the file, the line and the key.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    source: &Path,
+) -> Result<T, RecipeError> {
+    toml::from_str(text).map_err(|e| RecipeError::Parse {
+        path: source.to_owned(),
+        reason: e.message().to_owned(),
+        location: e.span().map(|span| line_of(text, span.start)),
+    })
+}
+
+/// Writes a recipe as TOML.
+pub fn to_toml<T: Serialize>(recipe: &T) -> Result<String, RecipeError> {
+    toml::to_string_pretty(recipe).map_err(|e| RecipeError::Parse {
+        path: PathBuf::from("<recipe>"),
+        reason: e.to_string(),
+        location: None,
+    })
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

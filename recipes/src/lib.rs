@@ -1,6 +1,7 @@
 //! polyclip recipes: the published methods as data (TOML recipe files) over one runner, and the binaries
 //! that run them (`capivara`, …).
 
+pub mod captioner;
 pub mod cli;
 pub mod config;
 pub mod error;

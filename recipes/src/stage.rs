@@ -55,6 +55,35 @@ pub struct StageSummary {
     pub skipped_inputs: usize,
 }
 
+impl StageSummary {
+    /// The stage in one line for the terminal.
+    pub fn line(&self) -> String {
+        if self.steps == 0 {
+            return format!("stage {}", self.name);
+        }
+        let how = if self.reused {
+            "reused from the run folder".to_string()
+        } else {
+            format!(
+                "{:.0}s, {:.0} samples/s",
+                self.seconds,
+                self.samples_per_s.unwrap_or_default()
+            )
+        };
+        let skipped = if self.skipped_inputs > 0 {
+            format!(", {} bad inputs skipped", self.skipped_inputs)
+        } else {
+            String::new()
+        };
+        format!(
+            "stage {}: {} steps, final loss {:.4} ({how}){skipped}",
+            self.name,
+            self.steps,
+            self.final_loss.unwrap_or(f32::NAN)
+        )
+    }
+}
+
 impl StagePlan<'_> {
     fn weights_path(&self) -> PathBuf {
         self.dir.join("model")

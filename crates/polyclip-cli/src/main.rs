@@ -8,6 +8,7 @@ mod error;
 mod model;
 mod npy;
 mod run;
+mod seq2seq;
 
 use std::path::PathBuf;
 
@@ -108,6 +109,60 @@ pub enum Command {
         #[arg(long, num_args = 1.., required = true)]
         texts: Vec<String>,
     },
+    /// Caption images with an image captioner: an HF VisionEncoderDecoder folder (CLIP vision + mBART decoder),
+    /// seed 002's Flax folder (config.json + flax_model.msgpack) or a polyclip captioner. Prints
+    /// `image<TAB>caption` per image.
+    Caption {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        generation: seq2seq::GenerateArgs,
+        #[arg(long, num_args = 1.., required = true)]
+        images: Vec<PathBuf>,
+        /// The caption's language (ISO `es` or mBART-50 `es_XX`), forced as the first token.
+        #[arg(long)]
+        lang: String,
+    },
+    /// Translate texts with an mBART-50 many-to-many model (e.g. facebook/mbart-large-50-many-to-many-mmt):
+    /// the source language code leads the input, the target code is forced first. One line per text.
+    Translate {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        generation: seq2seq::GenerateArgs,
+        /// Source language (`en` or `en_XX`).
+        #[arg(long)]
+        src: String,
+        /// Target language (`pt` or `pt_XX`).
+        #[arg(long)]
+        tgt: String,
+        #[arg(long, num_args = 1..)]
+        texts: Vec<String>,
+        /// A file with one text per line.
+        #[arg(long)]
+        text_file: Option<PathBuf>,
+    },
+    /// Translate every caption of a manifest (JSONL with `captions`, or the captioner seed's TSV) in batches,
+    /// with a progress bar, and write it in the same format (by --output's extension) in the target language.
+    TranslateManifest {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        generation: seq2seq::GenerateArgs,
+        #[arg(long)]
+        src: String,
+        #[arg(long)]
+        tgt: String,
+        /// The manifest to translate.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write the translated manifest (.jsonl, or .tsv for the seed's format).
+        #[arg(long)]
+        output: PathBuf,
+        /// Count and skip bad manifest lines instead of stopping.
+        #[arg(long)]
+        skip_bad: bool,
+    },
     /// Write the model in a layout the Python references load: `hf` (transformers CLIPModel or
     /// VisionTextDualEncoder, by text tower), `open-clip`, or `natural` (the model's own kind; M-CLIP text
     /// encoders always use M-CLIP's layout).
@@ -128,7 +183,10 @@ impl Command {
             Command::Embed { model, .. }
             | Command::Classify { model, .. }
             | Command::Similarity { model, .. }
-            | Command::Export { model, .. } => model,
+            | Command::Export { model, .. }
+            | Command::Caption { model, .. }
+            | Command::Translate { model, .. }
+            | Command::TranslateManifest { model, .. } => model,
         }
     }
 }

@@ -208,6 +208,55 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
             }
             Ok(())
         }
+        Command::Caption {
+            model,
+            generation,
+            images,
+            lang,
+        } => crate::seq2seq::caption::<B>(&model, &generation, &images, &lang, device),
+        Command::Translate {
+            model,
+            generation,
+            src,
+            tgt,
+            mut texts,
+            text_file,
+        } => {
+            if let Some(file) = &text_file {
+                texts.extend(read_lines(file)?);
+            }
+            if texts.is_empty() {
+                return Err(CliError::Usage(
+                    "translate: give --texts or --text-file".into(),
+                ));
+            }
+            crate::seq2seq::translate::<B>(&model, &generation, &texts, &src, &tgt, device)
+        }
+        Command::TranslateManifest {
+            model,
+            generation,
+            src,
+            tgt,
+            input,
+            output,
+            skip_bad,
+        } => {
+            let policy = if skip_bad {
+                polyclip_data::BadInputPolicy::Skip
+            } else {
+                polyclip_data::BadInputPolicy::Fail
+            };
+            crate::seq2seq::translate_manifest::<B>(
+                &model,
+                &generation,
+                &input,
+                &output,
+                &src,
+                &tgt,
+                policy,
+                device,
+            )
+        }
         Command::Export { model, out, format } => {
             let encoder = Encoder::<B>::load(&model, device)?;
             let loaded = &encoder.loaded;

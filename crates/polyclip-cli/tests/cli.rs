@@ -467,3 +467,238 @@ fn a_text_encoder_pairs_with_the_image_tower_of_image_model() {
         "{cosine:?} vs {expected:?}"
     );
 }
+
+fn mbart_tokenizer() -> String {
+    fixtures()
+        .join("tokenizers/mbart50/tokenizer.json")
+        .display()
+        .to_string()
+}
+
+#[derive(serde::Deserialize)]
+struct Generation {
+    #[serde(default)]
+    input_ids: Vec<Vec<i64>>,
+    cases: Vec<GenerationCase>,
+    #[serde(default)]
+    photos: Vec<PhotoCaptions>,
+}
+
+#[derive(serde::Deserialize)]
+struct GenerationCase {
+    settings: serde_json::Value,
+    lang: String,
+    sequences: Vec<Vec<i64>>,
+}
+
+#[derive(serde::Deserialize)]
+struct PhotoCaptions {
+    lang: String,
+    photos: Vec<String>,
+    max_length: usize,
+    captions: Vec<String>,
+}
+
+fn generation(model: &str) -> Generation {
+    let path = fixtures()
+        .join("models")
+        .join(model)
+        .join("generation.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("generation.json")).expect("json")
+}
+
+/// The texts transformers decoded the references from: the fixture's sources, as `translate` reads them.
+const SOURCES: [&str; 3] = [
+    "a red circle",
+    "a white cross on a black background",
+    "two red stars",
+];
+
+#[test]
+fn translate_prints_what_transformers_generates() {
+    let tokenizer_path = mbart_tokenizer();
+    let tokenizer = polyclip_data::MBartTokenizer::from_file(Path::new(&tokenizer_path), 40)
+        .expect("tokenizer");
+    let reference = generation("mbart");
+    // The sources of generation.json are these texts in English.
+    let sources: Vec<i64> = SOURCES
+        .iter()
+        .flat_map(|text| tokenizer.encode(text, "en").expect("encode"))
+        .map(i64::from)
+        .collect();
+    let flat: Vec<i64> = reference
+        .input_ids
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|&id| id != 1)
+        .collect();
+    assert_eq!(sources, flat);
+    let model = fixtures().join("models/mbart").display().to_string();
+    let mut checked = 0;
+    for case in &reference.cases {
+        let beams = case.settings["num_beams"]
+            .as_u64()
+            .expect("beams")
+            .to_string();
+        let max_length = case.settings["max_length"]
+            .as_u64()
+            .expect("max_length")
+            .to_string();
+        if case.settings.get("length_penalty").is_some()
+            || case.settings.get("early_stopping").is_some()
+            || case.settings.get("no_repeat_ngram_size").is_some()
+        {
+            continue;
+        }
+        let mut args = vec![
+            "translate",
+            "--model",
+            &model,
+            "--tokenizer",
+            &tokenizer_path,
+            "--src",
+            "en",
+            "--tgt",
+            &case.lang,
+            "--num-beams",
+            &beams,
+            "--max-length",
+            &max_length,
+            "--texts",
+        ];
+        args.extend(SOURCES);
+        let (ok, stdout, stderr) = polyclip(&args, &[]);
+        assert!(ok, "{stderr}");
+        let expected: Vec<String> = case
+            .sequences
+            .iter()
+            .map(|ids| tokenizer.decode(ids).expect("decode"))
+            .collect();
+        assert_eq!(
+            stdout.lines().collect::<Vec<_>>(),
+            expected,
+            "{}",
+            case.settings
+        );
+        checked += 1;
+    }
+    assert!(checked >= 4, "greedy and beam cases in two languages");
+}
+
+#[test]
+fn caption_prints_what_transformers_generates_for_real_photos() {
+    let model = fixtures().join("models/vision_mbart").display().to_string();
+    let tokenizer = mbart_tokenizer();
+    for case in generation("vision_mbart").photos {
+        let photos: Vec<String> = case
+            .photos
+            .iter()
+            .map(|name| fixtures().join("photos").join(name).display().to_string())
+            .collect();
+        let max_length = case.max_length.to_string();
+        let mut args = vec![
+            "caption",
+            "--model",
+            &model,
+            "--tokenizer",
+            &tokenizer,
+            "--lang",
+            &case.lang,
+            "--max-length",
+            &max_length,
+            "--images",
+        ];
+        args.extend(photos.iter().map(String::as_str));
+        let (ok, stdout, stderr) = polyclip(&args, &[]);
+        assert!(ok, "{stderr}");
+        let printed: Vec<(String, String)> = stdout
+            .lines()
+            .map(|line| {
+                let (image, caption) = line.split_once('\t').expect("image<TAB>caption");
+                (image.to_string(), caption.to_string())
+            })
+            .collect();
+        let expected: Vec<(String, String)> = photos.into_iter().zip(case.captions).collect();
+        assert_eq!(printed, expected, "{}", case.lang);
+    }
+}
+
+#[test]
+fn translate_manifest_translates_every_caption_and_keeps_the_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["chelsea.png", "horse.png"] {
+        std::fs::copy(fixtures().join("photos").join(name), dir.path().join(name)).expect("copy");
+    }
+    let input = dir.path().join("captions.en.jsonl");
+    std::fs::write(
+        &input,
+        format!(
+            "{}\n{}\n",
+            serde_json::json!({"image": "chelsea.png", "captions": [SOURCES[0], SOURCES[1]], "lang": "en"}),
+            serde_json::json!({"image": "horse.png", "captions": [SOURCES[2]], "lang": "en"}),
+        ),
+    )
+    .expect("write");
+    let model = fixtures().join("models/mbart").display().to_string();
+    let tokenizer = mbart_tokenizer();
+    let mut args = vec![
+        "translate",
+        "--model",
+        &model,
+        "--tokenizer",
+        &tokenizer,
+        "--src",
+        "en",
+        "--tgt",
+        "pt",
+        "--max-length",
+        "16",
+        "--texts",
+    ];
+    args.extend(SOURCES);
+    let (ok, stdout, stderr) = polyclip(&args, &[]);
+    assert!(ok, "{stderr}");
+    let expected: Vec<&str> = stdout.lines().collect();
+
+    for output in ["captions.pt.jsonl", "captions.pt.tsv"] {
+        let output = dir.path().join(output);
+        let (ok, _, stderr) = polyclip(
+            &[
+                "translate-manifest",
+                "--model",
+                &model,
+                "--tokenizer",
+                &tokenizer,
+                "--src",
+                "en",
+                "--tgt",
+                "pt",
+                "--max-length",
+                "16",
+                "--batch-size",
+                "2",
+                "--input",
+                input.to_str().expect("utf-8"),
+                "--output",
+                output.to_str().expect("utf-8"),
+            ],
+            &[],
+        );
+        assert!(ok, "{stderr}");
+        let manifest = polyclip_data::Manifest::load(&output, polyclip_data::BadInputPolicy::Fail)
+            .expect("readable");
+        let captions: Vec<&str> = manifest
+            .entries
+            .iter()
+            .flat_map(|e| e.captions.iter().map(String::as_str))
+            .collect();
+        assert_eq!(captions, expected, "{}", output.display());
+        assert!(
+            manifest
+                .entries
+                .iter()
+                .all(|e| e.lang.as_deref() == Some("pt"))
+        );
+    }
+}

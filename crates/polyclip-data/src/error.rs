@@ -40,7 +40,7 @@ pub enum DataError {
         line: usize,
         image: PathBuf,
         #[source]
-        source: image::ImageError,
+        source: Box<image::ImageError>,
     },
     #[error("{path}: manifest holds no usable example")]
     EmptyManifest { path: PathBuf },

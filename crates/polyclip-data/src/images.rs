@@ -89,7 +89,7 @@ impl ImageBatcher {
                         path: draw.item.manifest.as_ref().clone(),
                         line: entry.line,
                         image: entry.image.clone(),
-                        source,
+                        source: Box::new(source),
                     };
                     match self.policy {
                         BadInputPolicy::Fail => return Err(error),

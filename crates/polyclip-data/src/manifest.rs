@@ -256,7 +256,7 @@ fn check(
             path: path.to_owned(),
             line,
             image,
-            source,
+            source: Box::new(source),
         });
     }
     Ok(ManifestEntry {

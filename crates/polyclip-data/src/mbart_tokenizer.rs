@@ -199,6 +199,14 @@ impl MBartTokenizer {
         })
     }
 
+    /// Writes the tokenizer (language codes included) as a tokenizer.json file.
+    pub fn save(&self, path: &std::path::Path) -> Result<(), DataError> {
+        self.inner.save(path, false).map_err(|e| DataError::Write {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
     /// The text of generated ids, without special tokens (language codes, `</s>`, `<pad>`).
     pub fn decode(&self, ids: &[i64]) -> Result<String, DataError> {
         let ids: Vec<u32> = ids

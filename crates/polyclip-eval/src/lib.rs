@@ -4,6 +4,7 @@
 //! tokens), and the run artefacts: `report.json`, a markdown table and a PNG of the training curves.
 
 pub mod bleu;
+pub mod captioning;
 pub mod cider;
 pub mod encode;
 pub mod error;

@@ -3,8 +3,10 @@
 
 use crate::activation::Activation;
 use crate::bert::BertConfig;
+use crate::captioner::{CaptionerConfig, CaptionerLayout};
 use crate::clip::{ClipTextConfig, ClipVisionConfig};
 use crate::dual_encoder::{ClipModelConfig, LogitScaleConfig};
+use crate::mbart::MBartConfig;
 use crate::pooling::Pooling;
 use crate::projection::ProjectionType;
 use crate::text_tower::TextTowerConfig;
@@ -140,5 +142,37 @@ pub fn vit_b32_xlm_roberta_base() -> ClipModelConfig {
             teacher_width: None,
         },
         logit_scale: LogitScaleConfig::default(),
+    }
+}
+
+/// The tiny captioner of the embedded default, in seed 002's layout: tiny ViT (width 64) → `visual_projection`
+/// → a two-layer mBART decoder (width 64) with `final_logits_bias`.
+pub fn tiny_captioner(vocab_size: usize, max_tokens: usize, image_size: usize) -> CaptionerConfig {
+    CaptionerConfig {
+        encoder: tiny_vision(image_size, 8),
+        decoder: MBartConfig {
+            vocab_size,
+            d_model: 64,
+            encoder_layers: 0,
+            decoder_layers: 2,
+            encoder_attention_heads: 4,
+            decoder_attention_heads: 4,
+            encoder_ffn_dim: 256,
+            decoder_ffn_dim: 256,
+            max_position_embeddings: max_tokens,
+            activation_function: Activation::Gelu,
+            dropout: 0.1,
+            attention_dropout: 0.0,
+            activation_dropout: 0.0,
+            init_std: 0.02,
+            scale_embedding: true,
+            pad_token_id: 1,
+            bos_token_id: 0,
+            eos_token_id: 2,
+            decoder_start_token_id: 2,
+            forced_bos_token_id: None,
+            forced_eos_token_id: Some(2),
+        },
+        layout: CaptionerLayout::ClipVisionMbart,
     }
 }

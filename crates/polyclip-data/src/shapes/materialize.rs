@@ -18,7 +18,8 @@ use crate::classification::ClassificationSet;
 use crate::dataset::ImageTextDataset;
 use crate::error::DataError;
 use crate::loader::mix_seed;
-use crate::manifest::{Manifest, ManifestEntry};
+use crate::manifest::{BadInputPolicy, Manifest, ManifestEntry};
+use crate::mbart_tokenizer::MBartTokenizer;
 use crate::tokenizer::TextTokenizer;
 
 /// The shipped tokenizer of the embedded dataset (datasets/shapes/tokenizer.json).
@@ -112,6 +113,31 @@ impl ShapesDataset {
     /// The manifest of a split (`train`, `test`) in a language.
     pub fn manifest(&self, split: &str, lang: &str) -> PathBuf {
         self.root.join(format!("{split}.{lang}.jsonl"))
+    }
+
+    /// A captioning manifest of a split in the captioner seed's format: a TSV with `image_file`, `caption`,
+    /// `lang_id`, a row per caption of every picture in every one of `languages` (written once, then reused).
+    pub fn captions_tsv(&self, split: &str, languages: &[String]) -> Result<PathBuf, DataError> {
+        let path = self
+            .root
+            .join(format!("{split}.captions.{}.tsv", languages.join("-")));
+        if path.is_file() {
+            return Ok(path);
+        }
+        let mut text = String::from("image_file\tcaption\tlang_id\n");
+        for language in languages {
+            let manifest = Manifest::load(&self.manifest(split, language), BadInputPolicy::Fail)?;
+            for entry in &manifest.entries {
+                let image = entry.image.strip_prefix(&self.root).unwrap_or(&entry.image);
+                for caption in &entry.captions {
+                    text.push_str(&format!("{}\t{caption}\t{language}\n", image.display()));
+                }
+            }
+        }
+        let partial = path.with_extension("tsv.partial");
+        fs::write(&partial, text).map_err(|e| DataError::io(&partial, e))?;
+        fs::rename(&partial, &path).map_err(|e| DataError::io(&path, e))?;
+        Ok(path)
     }
 
     /// The one-group test pictures and the shape, colour and count label sets in `lang`.
@@ -262,6 +288,22 @@ pub fn tokenizer_corpus() -> Vec<String> {
         }
     }
     corpus
+}
+
+/// The embedded dataset's tokenizer with mBART-50's language codes of its six languages, for captioning.
+pub fn shapes_mbart_tokenizer(max_tokens: usize) -> Result<MBartTokenizer, DataError> {
+    let inner =
+        tokenizers::Tokenizer::from_bytes(TOKENIZER_JSON).map_err(|e| DataError::Tokenizer {
+            path: "datasets/shapes/tokenizer.json".into(),
+            reason: e.to_string(),
+        })?;
+    let languages: Vec<&str> = Lang::ALL.iter().map(|lang| lang.code()).collect();
+    MBartTokenizer::with_language_codes(
+        inner,
+        &languages,
+        "datasets/shapes/tokenizer.json",
+        max_tokens,
+    )
 }
 
 /// The embedded dataset's tokenizer, truncating to `max_tokens`.

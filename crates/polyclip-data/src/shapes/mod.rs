@@ -14,6 +14,8 @@ pub mod scene;
 
 pub use captions::captions;
 pub use labels::{LabelSet, class_names, label_of, templates};
-pub use materialize::{ShapesDataset, ShapesSpec, shapes_tokenizer, tokenizer_corpus};
+pub use materialize::{
+    ShapesDataset, ShapesSpec, shapes_mbart_tokenizer, shapes_tokenizer, tokenizer_corpus,
+};
 pub use render::render;
 pub use scene::{Lang, Scene, SceneSampler, Split};

@@ -1,0 +1,98 @@
+//! The captioner recipe file (`recipes/mbart-captioner.toml`).
+
+use std::path::Path;
+
+use polyclip_train::TrainConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{DataSource, LoaderSettings, RecipeInfo, parse_toml};
+use crate::error::RecipeError;
+
+/// A whole captioner recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptionerRecipe {
+    pub recipe: RecipeInfo,
+    pub data: CaptionData,
+    pub model: CaptionerModel,
+    pub loader: LoaderSettings,
+    pub train: TrainConfig,
+    pub eval: CaptionEval,
+}
+
+/// The captions to train on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptionData {
+    /// `embedded-shapes`: generated on first use into the run folder, written as the seed's TSV.
+    pub source: DataSource,
+    pub train_images: usize,
+    pub test_images: usize,
+    pub image_px: u32,
+    /// The languages of the training captions (mixed in every batch).
+    pub languages: Vec<String>,
+}
+
+/// Which captioner to build when no `--model` is given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptionerModel {
+    pub preset: CaptionerPreset,
+    /// Input side in pixels.
+    pub image_size: usize,
+    /// Longest caption in tokens, language code and `</s>` included.
+    pub max_tokens: usize,
+}
+
+/// Captioner presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CaptionerPreset {
+    /// Tiny ViT → `visual_projection` → two-layer mBART decoder, in seed 002's layout.
+    TinyCaptioner,
+}
+
+/// How to evaluate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptionEval {
+    /// The languages to caption the test pictures in (a row of the table each).
+    pub languages: Vec<String>,
+    /// Beams (the seed: 4).
+    pub num_beams: usize,
+    /// Longest generated caption in tokens (the seed: 64).
+    pub max_length: usize,
+    #[serde(default = "default_length_penalty")]
+    pub length_penalty: f64,
+    #[serde(default)]
+    pub no_repeat_ngram_size: usize,
+    /// Pictures per BLEU batch, averaged as the seed did (512).
+    pub bleu_batch_size: usize,
+    /// Pictures per generation batch.
+    #[serde(default = "default_eval_batch")]
+    pub batch_size: usize,
+}
+
+fn default_length_penalty() -> f64 {
+    1.0
+}
+
+fn default_eval_batch() -> usize {
+    64
+}
+
+impl CaptionerRecipe {
+    /// Parses recipe TOML; `source` names it in errors.
+    pub fn parse(text: &str, source: &Path) -> Result<Self, RecipeError> {
+        parse_toml(text, source)
+    }
+
+    /// Reads and parses a recipe file.
+    pub fn load(path: &Path) -> Result<Self, RecipeError> {
+        let text = std::fs::read_to_string(path).map_err(|e| RecipeError::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        Self::parse(&text, path)
+    }
+}

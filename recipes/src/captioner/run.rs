@@ -1,0 +1,424 @@
+//! Running the captioner recipe: data (the embedded dataset written as the seed's TSV, or `--data`), the
+//! captioner (the tiny preset, or `--model`: HF VisionEncoderDecoder, seed 002's Flax folder, a polyclip
+//! captioner), training, evaluation per language, and the report.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module};
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::backend::AutodiffBackend;
+use polyclip_backend::{BackendJob, BackendKind};
+use polyclip_checkpoints::families::seq2seq::CAPTIONER_CONFIG;
+use polyclip_checkpoints::load_seq2seq::CAPTIONER_WEIGHTS;
+use polyclip_checkpoints::{Seq2SeqModel, load_seq2seq};
+use polyclip_data::loader::mix_seed;
+use polyclip_data::shapes::{ShapesDataset, ShapesSpec, shapes_mbart_tokenizer};
+use polyclip_data::{
+    BadInputPolicy, CaptionBatcher, CaptionChoice, ClipPreprocess, DataLoader, ImageBatcher,
+    ImageTextDataset, LoaderConfig, MBartTokenizer, Manifest, Order,
+};
+use polyclip_eval::captioning::{caption_metrics, generate_captions};
+use polyclip_eval::plot::{Panel, Series, save_panels};
+use polyclip_models::captioner::{Captioner, CaptionerConfig};
+use polyclip_models::generation::GenerationConfig;
+use polyclip_models::presets;
+use polyclip_train::Trainer;
+use polyclip_train::checkpoint::write_json;
+use polyclip_train::metrics_log::read_metrics;
+use serde_json::json;
+
+use super::config::{CaptionerPreset, CaptionerRecipe};
+use super::report::{CaptionExample, CaptionReport, LanguageResult};
+use crate::error::RecipeError;
+use crate::pipeline::Pretrained;
+use crate::stage::StageSummary;
+
+/// How to run a captioner recipe (everything not in the recipe file).
+#[derive(Debug, Clone)]
+pub struct CaptionerOptions {
+    pub run_dir: PathBuf,
+    pub resume: bool,
+    pub policy: BadInputPolicy,
+    pub progress: bool,
+    pub pretrained: Option<Pretrained>,
+    /// A training manifest (the seed's TSV, or JSONL with `lang`) instead of the embedded dataset.
+    pub data: Option<PathBuf>,
+    /// An evaluation manifest (each picture's captions with their language) instead of the embedded test split.
+    pub eval_data: Option<PathBuf>,
+}
+
+/// What a finished run leaves behind.
+#[derive(Debug, Clone)]
+pub struct CaptionOutcome {
+    pub report: CaptionReport,
+    pub stage: StageSummary,
+    pub run_dir: PathBuf,
+}
+
+/// A captioner recipe run as a [`BackendJob`].
+pub struct CaptionerJob {
+    pub recipe: CaptionerRecipe,
+    pub options: CaptionerOptions,
+}
+
+impl BackendJob for CaptionerJob {
+    type Output = Result<CaptionOutcome, RecipeError>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, backend: BackendKind) -> Self::Output {
+        run_captioner::<B>(&self.recipe, &self.options, backend, &device)
+    }
+}
+
+type WeightsRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
+
+/// The model to train, its config and its tokenizer.
+struct Start<B: AutodiffBackend> {
+    model: Captioner<B>,
+    config: CaptionerConfig,
+    tokenizer: MBartTokenizer,
+    origin: String,
+}
+
+fn start<B: AutodiffBackend>(
+    recipe: &CaptionerRecipe,
+    pretrained: Option<&Pretrained>,
+    device: &B::Device,
+) -> Result<Start<B>, RecipeError> {
+    let max_tokens = recipe.model.max_tokens;
+    let Some(pretrained) = pretrained else {
+        let tokenizer = shapes_mbart_tokenizer(max_tokens)?;
+        let config = match recipe.model.preset {
+            CaptionerPreset::TinyCaptioner => {
+                presets::tiny_captioner(tokenizer.vocab_size(), max_tokens, recipe.model.image_size)
+            }
+        };
+        return Ok(Start {
+            model: config.init(recipe.recipe.seed, device)?,
+            config,
+            tokenizer,
+            origin: format!("{:?} preset", recipe.model.preset),
+        });
+    };
+    let loaded = load_seq2seq::<B>(&pretrained.dir, pretrained.allow_partial, device)?;
+    if !loaded.report.is_complete() {
+        eprintln!(
+            "polyclip: partial load of {}: {}",
+            pretrained.dir.display(),
+            loaded.report.summary()
+        );
+    }
+    let (
+        Seq2SeqModel::Captioner(model),
+        polyclip_checkpoints::families::seq2seq::Seq2SeqArchitecture::Captioner(config),
+    ) = (loaded.model, loaded.spec.architecture)
+    else {
+        return Err(RecipeError::NotSupported {
+            option: "--model",
+            reason: format!(
+                "{} is a text-to-text model; the captioner needs an image encoder (VisionEncoderDecoder, \
+                 clip-vision-mbart or a polyclip captioner)",
+                pretrained.dir.display()
+            ),
+        });
+    };
+    let path = pretrained
+        .tokenizer
+        .clone()
+        .or(loaded.spec.tokenizer)
+        .ok_or_else(|| RecipeError::NotSupported {
+            option: "--model",
+            reason: format!(
+                "{} has no tokenizer.json; pass the mBART-50 tokenizer with --tokenizer FILE",
+                pretrained.dir.display()
+            ),
+        })?;
+    Ok(Start {
+        model,
+        config,
+        tokenizer: MBartTokenizer::from_file(&path, max_tokens)?,
+        origin: format!("{} ({:?})", pretrained.dir.display(), loaded.spec.family),
+    })
+}
+
+/// Trains, evaluates and reports.
+pub fn run_captioner<B: AutodiffBackend>(
+    recipe: &CaptionerRecipe,
+    options: &CaptionerOptions,
+    backend: BackendKind,
+    device: &B::Device,
+) -> Result<CaptionOutcome, RecipeError> {
+    let started = Instant::now();
+    let seed = recipe.recipe.seed;
+    B::seed(device, seed);
+    let Start {
+        model,
+        config,
+        tokenizer,
+        origin,
+    } = start::<B>(recipe, options.pretrained.as_ref(), device)?;
+    eprintln!("polyclip: captioner from {origin}");
+    let spec = ShapesSpec {
+        seed,
+        train_images: recipe.data.train_images,
+        test_images: recipe.data.test_images,
+        image_px: recipe.data.image_px,
+    };
+    let embedded = if options.data.is_none() || options.eval_data.is_none() {
+        Some(ShapesDataset::materialize(
+            &spec,
+            &options.run_dir.join("data"),
+        )?)
+    } else {
+        None
+    };
+    let preprocess = ClipPreprocess::new(config.encoder.image_size as u32);
+
+    // Training on captions of every language, mixed in each batch.
+    let train_dir = options.run_dir.join("train");
+    let (model, stage) = if recipe.train.steps == 0 {
+        let stage = StageSummary {
+            name: "train (skipped: 0 steps)".into(),
+            reused: false,
+            steps: 0,
+            final_loss: None,
+            seconds: 0.0,
+            samples_per_s: None,
+            skipped_inputs: 0,
+        };
+        (model, stage)
+    } else {
+        let manifest = match (&options.data, &embedded) {
+            (Some(path), _) => path.clone(),
+            (None, Some(data)) => data.captions_tsv("train", &recipe.data.languages)?,
+            (None, None) => unreachable_data()?,
+        };
+        train(
+            recipe, options, &config, &tokenizer, preprocess, &manifest, model, &train_dir, device,
+        )?
+    };
+    let model_dir = options.run_dir.join("captioner");
+    save_captioner(&model, &config, &tokenizer, &model_dir)?;
+
+    // Evaluation per language.
+    eprintln!("polyclip: captioning the test pictures");
+    let generation = GenerationConfig {
+        num_beams: recipe.eval.num_beams,
+        max_length: recipe.eval.max_length,
+        length_penalty: recipe.eval.length_penalty,
+        no_repeat_ngram_size: recipe.eval.no_repeat_ngram_size,
+        ..GenerationConfig::for_mbart(&config.decoder)
+    };
+    let inference = model.valid();
+    let images = Arc::new(ImageBatcher::new(preprocess, options.policy));
+    let mut languages = Vec::new();
+    for language in &recipe.eval.languages {
+        let manifest = match (&options.eval_data, &embedded) {
+            (Some(path), _) => language_subset(&Manifest::load(path, options.policy)?, language)?,
+            (None, Some(data)) => Manifest::load(&data.manifest("test", language), options.policy)?,
+            (None, None) => unreachable_data()?,
+        };
+        let references: Vec<Vec<String>> = manifest
+            .entries
+            .iter()
+            .map(|e| e.captions.clone())
+            .collect();
+        let pictures: Vec<String> = manifest
+            .entries
+            .iter()
+            .map(|e| e.image.display().to_string())
+            .collect();
+        let dataset = ImageTextDataset::new(manifest);
+        let captions = generate_captions(
+            &inference,
+            &dataset,
+            images.clone(),
+            &tokenizer,
+            &generation,
+            language,
+            recipe.eval.batch_size,
+            recipe.loader.num_workers,
+            device,
+        )?;
+        let metrics = caption_metrics(&captions, &references, recipe.eval.bleu_batch_size);
+        let examples = captions
+            .iter()
+            .zip(&references)
+            .zip(&pictures)
+            .take(3)
+            .map(|((generated, refs), image)| CaptionExample {
+                image: image.clone(),
+                generated: generated.clone(),
+                reference: refs.first().cloned().unwrap_or_default(),
+            })
+            .collect();
+        languages.push(LanguageResult {
+            language: language.clone(),
+            metrics,
+            examples,
+        });
+    }
+
+    let mut details = BTreeMap::new();
+    details.insert("recipe".into(), json!(recipe.recipe.name));
+    details.insert("seed".into(), json!(seed));
+    details.insert("backend".into(), json!(backend.to_string()));
+    details.insert("model".into(), json!(origin));
+    details.insert("train_languages".into(), json!(recipe.data.languages));
+    details.insert("bleu_batch_size".into(), json!(recipe.eval.bleu_batch_size));
+    details.insert("generation".into(), json!(generation));
+    details.insert("stage".into(), json!(stage));
+    details.insert("seconds".into(), json!(started.elapsed().as_secs_f64()));
+    let report = CaptionReport {
+        title: format!("{} (seed {seed:03})", recipe.recipe.title),
+        details,
+        languages,
+    };
+    report.save_json(&options.run_dir.join("report.json"))?;
+    let markdown = report.markdown();
+    std::fs::write(options.run_dir.join("report.md"), &markdown).map_err(|e| RecipeError::Io {
+        path: options.run_dir.join("report.md"),
+        source: e,
+    })?;
+    if train_dir.join("metrics.jsonl").is_file() {
+        let metrics = read_metrics(&train_dir.join("metrics.jsonl"))?;
+        let panel = Panel {
+            title: "captioner (masked cross-entropy)".into(),
+            x_label: "step".into(),
+            y_label: "loss".into(),
+            series: vec![Series {
+                label: "loss".into(),
+                points: metrics
+                    .iter()
+                    .map(|m| (m.step as f64, m.loss as f64))
+                    .collect(),
+                color: [31, 119, 180],
+            }],
+        };
+        save_panels(&[panel], &options.run_dir.join("curves.png"))?;
+    }
+    Ok(CaptionOutcome {
+        report,
+        stage,
+        run_dir: options.run_dir.clone(),
+    })
+}
+
+fn unreachable_data<T>() -> Result<T, RecipeError> {
+    Err(RecipeError::NotSupported {
+        option: "--data",
+        reason: "no dataset to read: the embedded dataset was not generated".into(),
+    })
+}
+
+/// The entries of `manifest` in `language`.
+fn language_subset(manifest: &Manifest, language: &str) -> Result<Manifest, RecipeError> {
+    let entries: Vec<_> = manifest
+        .entries
+        .iter()
+        .filter(|e| e.lang.as_deref() == Some(language))
+        .cloned()
+        .collect();
+    if entries.is_empty() {
+        return Err(RecipeError::Invalid {
+            key: "eval.languages",
+            value: format!("{language:?}"),
+            reason: format!(
+                "{} has no caption in that language",
+                manifest.path.display()
+            ),
+        });
+    }
+    Ok(Manifest {
+        path: manifest.path.clone(),
+        entries,
+        skipped: Vec::new(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train<B: AutodiffBackend>(
+    recipe: &CaptionerRecipe,
+    options: &CaptionerOptions,
+    config: &CaptionerConfig,
+    tokenizer: &MBartTokenizer,
+    preprocess: ClipPreprocess,
+    manifest: &Path,
+    model: Captioner<B>,
+    dir: &Path,
+    device: &B::Device,
+) -> Result<(Captioner<B>, StageSummary), RecipeError> {
+    let started = Instant::now();
+    let resume = options.resume && dir.join("checkpoints").join("latest").is_file();
+    if !resume && dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| RecipeError::Io {
+            path: dir.to_owned(),
+            source: e,
+        })?;
+    }
+    let manifest = Manifest::load(manifest, options.policy)?;
+    let mut skipped = manifest.skipped.len();
+    eprintln!(
+        "polyclip: training the captioner on {} captions of {} ({} steps)",
+        manifest.entries.len(),
+        manifest.path.display(),
+        recipe.train.steps
+    );
+    let batcher = Arc::new(CaptionBatcher::new(
+        ImageBatcher::new(preprocess, options.policy),
+        tokenizer.clone(),
+        CaptionChoice::Random,
+        config.decoder.decoder_start_token_id as u32,
+    ));
+    let loader = DataLoader::new(
+        Arc::new(ImageTextDataset::new(manifest)),
+        batcher.clone(),
+        LoaderConfig {
+            batch_size: recipe.loader.batch_size,
+            num_workers: recipe.loader.num_workers,
+            seed: mix_seed(&[recipe.recipe.seed, 2]),
+            order: Order::Shuffled,
+        },
+        device.clone(),
+    );
+    let mut trainer = Trainer::new(recipe.train.clone(), dir);
+    trainer.progress = options.progress;
+    let outcome = trainer.fit(model, &loader, resume, device)?;
+    skipped += batcher.images.take_skipped().len();
+    let stage = StageSummary {
+        name: "train".into(),
+        reused: false,
+        steps: recipe.train.steps,
+        final_loss: outcome.losses.last().copied(),
+        seconds: started.elapsed().as_secs_f64(),
+        samples_per_s: Some(outcome.samples_per_s),
+        skipped_inputs: skipped,
+    };
+    Ok((outcome.model, stage))
+}
+
+/// Writes a polyclip captioner folder: `captioner.json`, `model.mpk`, `tokenizer.json`.
+fn save_captioner<B: AutodiffBackend>(
+    model: &Captioner<B>,
+    config: &CaptionerConfig,
+    tokenizer: &MBartTokenizer,
+    dir: &Path,
+) -> Result<(), RecipeError> {
+    std::fs::create_dir_all(dir).map_err(|e| RecipeError::Io {
+        path: dir.to_owned(),
+        source: e,
+    })?;
+    let weights = dir.join(CAPTIONER_WEIGHTS);
+    model
+        .clone()
+        .save_file(weights.with_extension(""), &WeightsRecorder::new())
+        .map_err(|e| polyclip_train::TrainError::Checkpoint {
+            path: weights.clone(),
+            reason: e.to_string(),
+        })?;
+    write_json(&dir.join(CAPTIONER_CONFIG), config)?;
+    tokenizer.save(&dir.join("tokenizer.json"))?;
+    Ok(())
+}
