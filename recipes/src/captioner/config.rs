@@ -31,6 +31,14 @@ pub struct CaptionData {
     pub image_px: u32,
     /// The languages of the training captions (mixed in every batch).
     pub languages: Vec<String>,
+    /// Captions per picture and language in the training TSV, the dataset's first phrasings (1, the seed's:
+    /// one caption per picture and language; up to 5).
+    #[serde(default = "one")]
+    pub captions_per_picture: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Which captioner to build when no `--model` is given.

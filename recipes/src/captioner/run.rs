@@ -192,7 +192,11 @@ pub fn run_captioner<B: AutodiffBackend>(
     } else {
         let manifest = match (&options.data, &embedded) {
             (Some(path), _) => path.clone(),
-            (None, Some(data)) => data.captions_tsv("train", &recipe.data.languages)?,
+            (None, Some(data)) => data.captions_tsv(
+                "train",
+                &recipe.data.languages,
+                recipe.data.captions_per_picture,
+            )?,
             (None, None) => unreachable_data()?,
         };
         train(

@@ -116,11 +116,18 @@ impl ShapesDataset {
     }
 
     /// A captioning manifest of a split in the captioner seed's format: a TSV with `image_file`, `caption`,
-    /// `lang_id`, a row per caption of every picture in every one of `languages` (written once, then reused).
-    pub fn captions_tsv(&self, split: &str, languages: &[String]) -> Result<PathBuf, DataError> {
-        let path = self
-            .root
-            .join(format!("{split}.captions.{}.tsv", languages.join("-")));
+    /// `lang_id`, a row for each of the first `per_picture` captions of every picture in every one of
+    /// `languages` (written once, then reused).
+    pub fn captions_tsv(
+        &self,
+        split: &str,
+        languages: &[String],
+        per_picture: usize,
+    ) -> Result<PathBuf, DataError> {
+        let path = self.root.join(format!(
+            "{split}.captions.{}.{per_picture}.tsv",
+            languages.join("-")
+        ));
         if path.is_file() {
             return Ok(path);
         }
@@ -129,7 +136,7 @@ impl ShapesDataset {
             let manifest = Manifest::load(&self.manifest(split, language), BadInputPolicy::Fail)?;
             for entry in &manifest.entries {
                 let image = entry.image.strip_prefix(&self.root).unwrap_or(&entry.image);
-                for caption in &entry.captions {
+                for caption in entry.captions.iter().take(per_picture.max(1)) {
                     text.push_str(&format!("{}\t{caption}\t{language}\n", image.display()));
                 }
             }

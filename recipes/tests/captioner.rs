@@ -1,0 +1,104 @@
+//! The mbart-captioner binary: a very short run on a small embedded dataset writes the seed's BLEU table, the
+//! report and the captioner folder, which `polyclip`'s loader reads back; and it starts from the seed's Flax
+//! checkpoint with --model.
+
+use std::process::Command;
+
+fn captioner(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_mbart-captioner"))
+        .args(args)
+        .output()
+        .expect("run mbart-captioner");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+/// The built-in recipe on few pictures.
+fn small_recipe(dir: &std::path::Path) -> std::path::PathBuf {
+    let (ok, built_in, stderr) = captioner(&["--print-recipe"]);
+    assert!(ok, "{stderr}");
+    let small = built_in
+        .replace("train_images = 4000", "train_images = 64")
+        .replace("test_images = 500", "test_images = 8")
+        .replace("max_length = 40", "max_length = 8");
+    let path = dir.join("small.toml");
+    std::fs::write(&path, small).expect("write");
+    path
+}
+
+#[test]
+fn a_short_run_writes_the_bleu_table_report_and_captioner() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recipe = small_recipe(dir.path());
+    let run = dir.path().join("run");
+    let (ok, stdout, stderr) = captioner(&[
+        "--recipe",
+        recipe.to_str().expect("utf-8"),
+        "--run-dir",
+        run.to_str().expect("utf-8"),
+        "--steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--no-progress",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("|Language |BLEU-1|BLEU-2|BLEU-3|BLEU-4|"),
+        "{stdout}"
+    );
+    for language in ["English", "Spanish", "German", "French"] {
+        assert!(stdout.contains(&format!("|{language} |")), "{stdout}");
+    }
+    assert!(run.join("data/train.captions.en-es-de-fr.1.tsv").is_file());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).expect("report"))
+            .expect("json");
+    assert_eq!(report["languages"].as_array().map(Vec::len), Some(4));
+    assert_eq!(report["languages"][0]["pictures"], 8);
+    let captioner = run.join("captioner");
+    for file in ["captioner.json", "model.mpk", "tokenizer.json"] {
+        assert!(captioner.join(file).is_file(), "{file} missing");
+    }
+    assert!(run.join("curves.png").is_file());
+}
+
+#[test]
+fn it_starts_from_the_seeds_flax_checkpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recipe = small_recipe(dir.path());
+    let model = fixtures().join("models/clip_vision_mbart");
+    let tokenizer = fixtures().join("tokenizers/mbart50/tokenizer.json");
+    let (ok, stdout, stderr) = captioner(&[
+        "--recipe",
+        recipe.to_str().expect("utf-8"),
+        "--run-dir",
+        dir.path().join("run").to_str().expect("utf-8"),
+        "--model",
+        model.to_str().expect("utf-8"),
+        "--tokenizer",
+        tokenizer.to_str().expect("utf-8"),
+        "--steps",
+        "0",
+        "--no-progress",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("ClipVisionMbart"), "{stderr}");
+    assert!(stdout.contains("|German |"), "{stdout}");
+}
+
+#[test]
+fn a_translation_model_cannot_caption() {
+    let model = fixtures().join("models/mbart");
+    let (ok, _, stderr) = captioner(&["--model", model.to_str().expect("utf-8"), "--steps", "0"]);
+    assert!(!ok);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("text-to-text"), "{stderr}");
+}
