@@ -1,6 +1,8 @@
 //! `polyclip-bench`: train-step and inference throughput of the tiny preset and of a ViT-B/32 + XLM-R-base
 //! shaped model with random weights, on the backend chosen with `--backend`. Prints figures; asserts nothing.
 
+mod generation;
+
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
@@ -43,6 +45,19 @@ struct Args {
     /// With --checkpoint: texts per batch.
     #[arg(long, default_value_t = 32)]
     text_batch: usize,
+    /// Instead of the presets: generation throughput of captioners (greedy and beam-4, with and without
+    /// the key/value cache).
+    #[arg(long)]
+    generation: bool,
+    /// With --generation: pictures per batch.
+    #[arg(long, default_value_t = 4)]
+    generation_batch: usize,
+    /// With --generation: positions decoded per picture.
+    #[arg(long, default_value_t = 32)]
+    generation_length: usize,
+    /// With --generation: also the real size (CLIP ViT-B/32 + mBART-large-50's decoder, 0.5 B parameters).
+    #[arg(long)]
+    large: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -72,6 +87,19 @@ impl BackendJob for Bench {
         let args = self.0;
         if let Some(dir) = &args.checkpoint {
             return measure_checkpoint::<B::InnerBackend>(dir, &args, backend, &device);
+        }
+        if args.generation {
+            println!("backend {backend}, generation throughput");
+            for (name, config) in generation::captioners(args.large) {
+                generation::measure_generation::<B::InnerBackend>(
+                    name,
+                    &config,
+                    args.generation_batch,
+                    args.generation_length,
+                    &device,
+                )?;
+            }
+            return Ok(());
         }
         println!(
             "backend {backend}, {} threads available, text length {} tokens, {} timed iterations",

@@ -97,6 +97,35 @@ mod defaults {
     }
 }
 
+impl Default for MBartConfig {
+    /// `facebook/mbart-large-50`'s config.
+    fn default() -> Self {
+        Self {
+            vocab_size: defaults::vocab_size(),
+            d_model: defaults::d_model(),
+            encoder_layers: defaults::layers(),
+            decoder_layers: defaults::layers(),
+            encoder_attention_heads: defaults::heads(),
+            decoder_attention_heads: defaults::heads(),
+            encoder_ffn_dim: defaults::ffn_dim(),
+            decoder_ffn_dim: defaults::ffn_dim(),
+            max_position_embeddings: defaults::max_position_embeddings(),
+            activation_function: Activation::default(),
+            dropout: defaults::dropout(),
+            attention_dropout: 0.0,
+            activation_dropout: 0.0,
+            init_std: defaults::init_std(),
+            scale_embedding: defaults::scale_embedding(),
+            pad_token_id: defaults::pad_token_id(),
+            bos_token_id: 0,
+            eos_token_id: defaults::eos_token_id(),
+            decoder_start_token_id: defaults::eos_token_id(),
+            forced_bos_token_id: None,
+            forced_eos_token_id: defaults::forced_eos_token_id(),
+        }
+    }
+}
+
 /// mBART's learned positions start at this row of `embed_positions` (fairseq's padding offset).
 pub const POSITION_OFFSET: usize = 2;
 

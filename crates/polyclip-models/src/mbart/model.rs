@@ -62,12 +62,22 @@ impl MBartConfig {
 }
 
 /// `states @ table.T (+ bias)`: the tied LM head, `[batch, length, vocab]`.
+///
+/// Computed as `(table @ states.T).T`: the table `[vocab, d_model]` is used in its stored layout (for
+/// mBART-50, 250 054 × 1024); transposing it instead made CPU backends copy all of it at every decoding step.
 pub fn tied_logits<B: Backend>(
     states: Tensor<B, 3>,
     table: &Embedding<B>,
     bias: Option<&Param<Tensor<B, 2>>>,
 ) -> Tensor<B, 3> {
-    let logits = states.matmul(table.weight.val().transpose().unsqueeze_dim(0));
+    let [batch, length, width] = states.dims();
+    let vocab = table.weight.dims()[0];
+    let logits = table
+        .weight
+        .val()
+        .matmul(states.reshape([batch * length, width]).transpose())
+        .transpose()
+        .reshape([batch, length, vocab]);
     match bias {
         Some(bias) => logits + bias.val().unsqueeze_dim(0),
         None => logits,
