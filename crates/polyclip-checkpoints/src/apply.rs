@@ -14,6 +14,13 @@ use crate::error::CheckpointError;
 use crate::keymap::KeyMap;
 
 const LINEAR: &str = "Struct:Linear";
+/// polyclip-models' `LoraLinear`: a Linear that can carry a LoRA adapter, with the same parameter names.
+const LORA_LINEAR: &str = "Struct:LoraLinear";
+
+/// Whether a module type stores its `weight` `[in, out]` (burn) where PyTorch stores `[out, in]`.
+fn is_linear(kind: &str) -> bool {
+    kind == LINEAR || kind == LORA_LINEAR
+}
 const LAYER_NORM: &str = "Struct:LayerNorm";
 
 /// Checkpoint tensors renamed to model paths, still in the checkpoint's (PyTorch) layout.
@@ -105,7 +112,7 @@ pub fn apply_tensors<B: Backend, M: Module<B>>(
     for (path, data) in std::mem::take(&mut mapped.tensors) {
         let (target, data) = match targets.get(&path) {
             Some(Some(kind))
-                if kind == LINEAR && path.ends_with(".weight") && data.shape.len() == 2 =>
+                if is_linear(kind) && path.ends_with(".weight") && data.shape.len() == 2 =>
             {
                 let data = transpose(data, &mapped.source, &path)?;
                 (path, data)
@@ -152,7 +159,7 @@ pub fn apply_tensors<B: Backend, M: Module<B>>(
                 // Shapes in the checkpoint's layout: burn stores Linear weights transposed.
                 let linear = targets
                     .get(path)
-                    .is_some_and(|kind| kind.as_deref() == Some(LINEAR));
+                    .is_some_and(|kind| kind.as_deref().is_some_and(is_linear));
                 let layout = |shape: &[usize]| {
                     let mut shape = shape.to_vec();
                     if linear && shape.len() == 2 {
@@ -246,7 +253,7 @@ pub fn collect_tensors<B: Backend, M: Module<B>>(
         })?;
         let data = crate::tensors::to_f32(data);
         let kind = snapshot.module_type();
-        let data = if kind.as_deref() == Some(LINEAR)
+        let data = if kind.as_deref().is_some_and(is_linear)
             && path.ends_with(".weight")
             && data.shape.len() == 2
         {

@@ -114,6 +114,9 @@ pub fn export_dual<B: Backend>(
     dir: &Path,
 ) -> Result<(), CheckpointError> {
     create_dir(dir)?;
+    // LoRA adapters are folded into their layers: the exported model is a plain one of its family.
+    let merged = model.clone().with_merged_lora();
+    let model = &merged;
     let vision = with_model_type(&config.vision_config, "clip_vision_model")?;
     let logit_scale = ln_logit_scale(model);
     match (format, &config.text) {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::clip::ClipVisionConfig;
 use crate::error::ModelError;
 use crate::init::Initializer;
+use crate::lora::{LoraConfig, attach_lora, merge_lora};
 use crate::text_tower::{TextTower, TextTowerConfig};
 use crate::vision_tower::VisionTower;
 
@@ -167,6 +168,24 @@ impl<B: Backend> ClipModel<B> {
         text_embeds: Tensor<B, 2>,
     ) -> Tensor<B, 2> {
         image_embeds.matmul(text_embeds.transpose()) * self.logit_multiplier().unsqueeze_dim(0)
+    }
+}
+
+impl<B: Backend> ClipModel<B> {
+    /// CAPIVARA + Opt.: freezes the text encoder and attaches LoRA adapters to the layers `config` targets
+    /// (key paths like `text.transformer.encoder.layer.0.attention.self.query`); the projection head and the
+    /// logit scale keep training in full. Returns the adapted layers' paths.
+    pub fn attach_text_lora(&mut self, config: &LoraConfig) -> Result<Vec<String>, ModelError> {
+        if let TextTower::Encoder(tower) = &mut self.text {
+            tower.transformer = tower.transformer.clone().no_grad();
+        }
+        attach_lora(&mut self.text, config, "text")
+    }
+
+    /// The model with every adapter folded into its layer's weight (what export writes).
+    pub fn with_merged_lora(mut self) -> Self {
+        merge_lora(&mut self.text);
+        self
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`dual_encoder`]: the two towers and the logit scale, i.e. the CLIP model trained contrastively.
 //! - [`mbart`]: mBART-50 (encoder, decoder with a key/value cache, tied LM head); [`captioner`]: CLIP vision
 //!   tokens into an mBART decoder; [`generation`]: greedy and beam search over either.
+//! - [`lora`]: LoRA adapters on the encoder's linear layers, attached by key path, merged for export.
 //! - [`presets`]: tiny configurations for tests and the embedded default run.
 
 pub mod activation;
@@ -21,6 +22,7 @@ pub mod dual_encoder;
 pub mod error;
 pub mod generation;
 pub mod init;
+pub mod lora;
 pub mod mbart;
 pub mod pooling;
 pub mod presets;

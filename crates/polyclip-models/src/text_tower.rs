@@ -10,6 +10,7 @@ use crate::bert::{BertConfig, BertModel};
 use crate::clip::{ClipTextConfig, ClipTextTransformer};
 use crate::error::ModelError;
 use crate::init::Initializer;
+use crate::lora::{LoraLayers, LoraLinear};
 use crate::pooling::{Pooling, first_token, masked_mean};
 use crate::projection::{ProjectionHead, ProjectionType};
 
@@ -156,6 +157,22 @@ impl<B: Backend> TextTower<B> {
                 };
                 tower.proj.forward(pooled)
             }
+        }
+    }
+}
+
+impl<B: Backend> LoraLayers<B> for TextTower<B> {
+    /// The encoder's layers under open_clip's names (`transformer.encoder.layer.{i}.attention.self.query`, …);
+    /// a CLIP text transformer has none yet.
+    fn lora_layers(&mut self) -> Vec<(String, &mut LoraLinear<B>)> {
+        match self {
+            Self::Clip(_) => Vec::new(),
+            Self::Encoder(tower) => tower
+                .transformer
+                .lora_layers()
+                .into_iter()
+                .map(|(path, layer)| (format!("transformer.{path}"), layer))
+                .collect(),
         }
     }
 }

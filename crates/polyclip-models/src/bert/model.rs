@@ -8,6 +8,7 @@ use super::config::BertConfig;
 use crate::activation::Activation;
 use crate::attention::{merge_heads, padding_block, scaled_dot_product, split_heads};
 use crate::init::Initializer;
+use crate::lora::{LoraLayers, LoraLinear};
 use crate::pooling::first_token;
 
 /// `embeddings`: word + position + token type, then `LayerNorm` and dropout.
@@ -55,16 +56,16 @@ impl<B: Backend> BertEmbeddings<B> {
 /// `attention.self`: `query`, `key`, `value`.
 #[derive(Module, Debug)]
 pub struct BertSelfAttention<B: Backend> {
-    pub query: Linear<B>,
-    pub key: Linear<B>,
-    pub value: Linear<B>,
+    pub query: LoraLinear<B>,
+    pub key: LoraLinear<B>,
+    pub value: LoraLinear<B>,
     pub num_heads: usize,
 }
 
 /// `attention.output` / `output`: `dense`, dropout, residual, `LayerNorm`.
 #[derive(Module, Debug)]
 pub struct BertResidualOutput<B: Backend> {
-    pub dense: Linear<B>,
+    pub dense: LoraLinear<B>,
     /// HF key `LayerNorm`.
     pub layer_norm: LayerNorm<B>,
     pub dropout: Dropout,
@@ -88,7 +89,7 @@ pub struct BertAttention<B: Backend> {
 /// `intermediate`: `dense` and the activation.
 #[derive(Module, Debug)]
 pub struct BertIntermediate<B: Backend> {
-    pub dense: Linear<B>,
+    pub dense: LoraLinear<B>,
     #[module(skip)]
     pub activation: Activation,
 }
@@ -159,7 +160,7 @@ impl<B: Backend> BertModel<B> {
         let eps = config.layer_norm_eps;
         let hidden_dropout = DropoutConfig::new(config.hidden_dropout_prob).init();
         let residual = |init: &mut Initializer<B>, d_in: usize| BertResidualOutput {
-            dense: init.linear(d_in, d, true, std),
+            dense: init.linear(d_in, d, true, std).into(),
             layer_norm: init.layer_norm(d, eps),
             dropout: hidden_dropout.clone(),
         };
@@ -177,15 +178,15 @@ impl<B: Backend> BertModel<B> {
             .map(|_| BertLayer {
                 attention: BertAttention {
                     self_attention: BertSelfAttention {
-                        query: init.linear(d, d, true, std),
-                        key: init.linear(d, d, true, std),
-                        value: init.linear(d, d, true, std),
+                        query: init.linear(d, d, true, std).into(),
+                        key: init.linear(d, d, true, std).into(),
+                        value: init.linear(d, d, true, std).into(),
                         num_heads: config.num_attention_heads,
                     },
                     output: residual(init, d),
                 },
                 intermediate: BertIntermediate {
-                    dense: init.linear(d, config.intermediate_size, true, std),
+                    dense: init.linear(d, config.intermediate_size, true, std).into(),
                     activation: config.hidden_act,
                 },
                 output: residual(init, config.intermediate_size),
@@ -220,5 +221,31 @@ impl<B: Backend> BertModel<B> {
             last_hidden_state: x,
             pooler_output,
         }
+    }
+}
+
+impl<B: Backend> LoraLayers<B> for BertModel<B> {
+    /// The attention (`query`, `key`, `value`, `attention.output.dense`) and feed-forward
+    /// (`intermediate.dense`, `output.dense`) layers of every block, by HF key path; never the embeddings or
+    /// the pooler.
+    fn lora_layers(&mut self) -> Vec<(String, &mut LoraLinear<B>)> {
+        let mut layers = Vec::new();
+        for (index, layer) in self.encoder.layer.iter_mut().enumerate() {
+            let at = |name: &str| format!("encoder.layer.{index}.{name}");
+            let attention = &mut layer.attention;
+            layers.push((
+                at("attention.self.query"),
+                &mut attention.self_attention.query,
+            ));
+            layers.push((at("attention.self.key"), &mut attention.self_attention.key));
+            layers.push((
+                at("attention.self.value"),
+                &mut attention.self_attention.value,
+            ));
+            layers.push((at("attention.output.dense"), &mut attention.output.dense));
+            layers.push((at("intermediate.dense"), &mut layer.intermediate.dense));
+            layers.push((at("output.dense"), &mut layer.output.dense));
+        }
+        layers
     }
 }
