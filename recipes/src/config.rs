@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use polyclip_models::lora::LoraConfig;
 use polyclip_train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +89,10 @@ fn default_workers() -> usize {
 pub struct Stage {
     pub language: String,
     pub train: TrainConfig,
+    /// LoRA adapters on the text encoder (CAPIVARA + Opt.): the encoder is frozen, the adapters, the
+    /// projection head and the logit scale train.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraConfig>,
 }
 
 /// What to evaluate and how to name the table's rows.

@@ -173,6 +173,18 @@ pub fn run_recipe<B: AutodiffBackend>(
         "fine-tuning on `{}` captions ({} steps)",
         recipe.finetune.language, recipe.finetune.train.steps
     ));
+    let mut base_model = base_model;
+    if let Some(lora) = &recipe.finetune.lora {
+        let adapted = base_model.attach_text_lora(lora)?;
+        announce(&format!(
+            "LoRA r={} alpha={} on {} layers of the text encoder (frozen): {} … {}",
+            lora.r,
+            lora.lora_alpha,
+            adapted.len(),
+            adapted.first().map_or("", String::as_str),
+            adapted.last().map_or("", String::as_str),
+        ));
+    }
     let (tuned, finetune_summary) = finetune.run(base_model, device)?;
 
     // (d) Evaluation of the fine-tuned model.

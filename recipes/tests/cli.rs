@@ -209,3 +209,63 @@ fn a_short_run_writes_the_report_table_plot_and_metrics() {
         "{stdout}"
     );
 }
+
+/// capivara-opt: its built-in recipe carries the paper's LoRA settings, and a two-step run from open_clip's
+/// xlm-roberta-base-ViT-B-32 layout attaches adapters to `query` and `value` of every encoder layer.
+#[test]
+fn capivara_opt_fine_tunes_lora_adapters_of_an_open_clip_checkpoint() {
+    let opt = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_capivara-opt"))
+            .args(args)
+            .output()
+            .expect("run capivara-opt");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, built_in, _) = opt(&["--print-recipe"]);
+    assert!(ok);
+    assert!(
+        built_in.contains("[finetune.lora]")
+            && built_in.contains("r = 8")
+            && built_in.contains("target_modules = [\n    \"query\",\n    \"value\",\n]"),
+        "{built_in}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recipe = dir.path().join("small.toml");
+    std::fs::write(
+        &recipe,
+        built_in
+            .replace("train_images = 4000", "train_images = 96")
+            .replace("test_images = 500", "test_images = 24"),
+    )
+    .expect("write");
+    let model = fixtures().join("models/openclip_xlmr");
+    let tokenizer = fixtures().join("tokenizers/xlmr_unigram/tokenizer.json");
+    let run = dir.path().join("run");
+    let (ok, stdout, stderr) = opt(&[
+        "--recipe",
+        recipe.to_str().expect("utf-8"),
+        "--run-dir",
+        run.to_str().expect("utf-8"),
+        "--model",
+        model.to_str().expect("utf-8"),
+        "--tokenizer",
+        tokenizer.to_str().expect("utf-8"),
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--no-progress",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("LoRA r=8 alpha=8 on 4 layers")
+            && stderr.contains("text.transformer.encoder.layer.0.attention.self.query"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("CAPIVARA + Opt."), "{stdout}");
+    assert!(run.join("finetune/model.mpk").is_file());
+}
