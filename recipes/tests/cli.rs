@@ -3,15 +3,49 @@
 
 use std::process::Command;
 
-fn capivara(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_capivara"))
+/// Runs a recipe binary: (success, stdout, stderr).
+fn run_binary(binary: &str, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(binary)
         .args(args)
         .output()
-        .expect("run capivara");
+        .expect("run the recipe binary");
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn capivara(args: &[&str]) -> (bool, String, String) {
+    run_binary(env!("CARGO_BIN_EXE_capivara"), args)
+}
+
+/// A two-step fine-tune of `binary`'s `recipe` from a checkpoint fixture into `run`.
+fn short_fine_tune(
+    binary: &str,
+    recipe: &std::path::Path,
+    run: &std::path::Path,
+    fixture: &str,
+) -> (bool, String, String) {
+    let model = fixtures().join("models").join(fixture);
+    let tokenizer = fixtures().join("tokenizers/xlmr_unigram/tokenizer.json");
+    run_binary(
+        binary,
+        &[
+            "--recipe",
+            recipe.to_str().expect("utf-8"),
+            "--run-dir",
+            run.to_str().expect("utf-8"),
+            "--model",
+            model.to_str().expect("utf-8"),
+            "--tokenizer",
+            tokenizer.to_str().expect("utf-8"),
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--no-progress",
+        ],
     )
 }
 
@@ -68,24 +102,9 @@ fn small_recipe(dir: &std::path::Path) -> std::path::PathBuf {
 fn fine_tune_from(fixture: &str, family: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let recipe = small_recipe(dir.path());
-    let model = fixtures().join("models").join(fixture);
-    let tokenizer = fixtures().join("tokenizers/xlmr_unigram/tokenizer.json");
     let run = dir.path().join("run");
-    let (ok, stdout, stderr) = capivara(&[
-        "--recipe",
-        recipe.to_str().expect("utf-8"),
-        "--run-dir",
-        run.to_str().expect("utf-8"),
-        "--model",
-        model.to_str().expect("utf-8"),
-        "--tokenizer",
-        tokenizer.to_str().expect("utf-8"),
-        "--steps",
-        "2",
-        "--batch-size",
-        "8",
-        "--no-progress",
-    ]);
+    let (ok, stdout, stderr) =
+        short_fine_tune(env!("CARGO_BIN_EXE_capivara"), &recipe, &run, fixture);
     assert!(ok, "{stderr}");
     assert!(
         stderr.contains("starting from") && stderr.contains(family),
@@ -214,18 +233,8 @@ fn a_short_run_writes_the_report_table_plot_and_metrics() {
 /// xlm-roberta-base-ViT-B-32 layout attaches adapters to `query` and `value` of every encoder layer.
 #[test]
 fn capivara_opt_fine_tunes_lora_adapters_of_an_open_clip_checkpoint() {
-    let opt = |args: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_capivara-opt"))
-            .args(args)
-            .output()
-            .expect("run capivara-opt");
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
-    let (ok, built_in, _) = opt(&["--print-recipe"]);
+    let binary = env!("CARGO_BIN_EXE_capivara-opt");
+    let (ok, built_in, _) = run_binary(binary, &["--print-recipe"]);
     assert!(ok);
     assert!(
         built_in.contains("[finetune.lora]")
@@ -242,24 +251,8 @@ fn capivara_opt_fine_tunes_lora_adapters_of_an_open_clip_checkpoint() {
             .replace("test_images = 500", "test_images = 24"),
     )
     .expect("write");
-    let model = fixtures().join("models/openclip_xlmr");
-    let tokenizer = fixtures().join("tokenizers/xlmr_unigram/tokenizer.json");
     let run = dir.path().join("run");
-    let (ok, stdout, stderr) = opt(&[
-        "--recipe",
-        recipe.to_str().expect("utf-8"),
-        "--run-dir",
-        run.to_str().expect("utf-8"),
-        "--model",
-        model.to_str().expect("utf-8"),
-        "--tokenizer",
-        tokenizer.to_str().expect("utf-8"),
-        "--steps",
-        "2",
-        "--batch-size",
-        "8",
-        "--no-progress",
-    ]);
+    let (ok, stdout, stderr) = short_fine_tune(binary, &recipe, &run, "openclip_xlmr");
     assert!(ok, "{stderr}");
     assert!(
         stderr.contains("LoRA r=8 alpha=8 on 4 layers")
