@@ -122,11 +122,7 @@ impl Recipe {
 
     /// Reads and parses a recipe file.
     pub fn load(path: &Path) -> Result<Self, RecipeError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RecipeError::Io {
-            path: path.to_owned(),
-            source: e,
-        })?;
-        Self::parse(&text, path)
+        load_toml(path)
     }
 
     /// The recipe as TOML.
@@ -145,6 +141,15 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
         reason: e.message().to_owned(),
         location: e.span().map(|span| line_of(text, span.start)),
     })
+}
+
+/// Reads a recipe file and parses it into `T`.
+pub fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RecipeError> {
+    let text = std::fs::read_to_string(path).map_err(|e| RecipeError::Io {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    parse_toml(&text, path)
 }
 
 /// Writes a recipe as TOML.

@@ -56,6 +56,28 @@ pub struct Encoder<B: Backend> {
     device: B::Device,
 }
 
+/// Decodes and preprocesses `paths` into one `[n, 3, size, size]` batch; a file that cannot be decoded is
+/// named in the error.
+pub fn pixel_batch<B: Backend>(
+    paths: &[PathBuf],
+    preprocess: &ClipPreprocess,
+    device: &B::Device,
+) -> Result<Tensor<B, 4>, CliError> {
+    let size = preprocess.size as usize;
+    let image_len = preprocess.image_len();
+    let mut pixels = vec![0.0_f32; paths.len() * image_len];
+    for (path, slot) in paths.iter().zip(pixels.chunks_mut(image_len)) {
+        let image = decode_image(path).map_err(|reason| {
+            CliError::Usage(format!("{}: cannot be decoded: {reason}", path.display()))
+        })?;
+        preprocess.apply(&image, slot);
+    }
+    Ok(Tensor::from_data(
+        TensorData::new(pixels, [paths.len(), 3, size, size]),
+        device,
+    ))
+}
+
 fn to_host<B: Backend>(tensor: Tensor<B, 2>) -> Embeddings {
     let [rows, dim] = tensor.dims();
     Embeddings {
@@ -131,24 +153,9 @@ impl<B: Backend> Encoder<B> {
                 self.loaded.spec.dir.display()
             )));
         };
-        let size = preprocess.size as usize;
         let mut parts = Vec::new();
         for chunk in paths.chunks(self.batch_size) {
-            let mut pixels = vec![0.0_f32; chunk.len() * preprocess.image_len()];
-            for (row, path) in chunk.iter().enumerate() {
-                let image = decode_image(path).map_err(|reason| {
-                    CliError::Usage(format!("{}: cannot be decoded: {reason}", path.display()))
-                })?;
-                preprocess.apply(
-                    &image,
-                    &mut pixels[row * preprocess.image_len()..(row + 1) * preprocess.image_len()],
-                );
-            }
-            let tensor = Tensor::from_data(
-                TensorData::new(pixels, [chunk.len(), 3, size, size]),
-                &self.device,
-            );
-            parts.push(model.embed_images(tensor));
+            parts.push(model.embed_images(pixel_batch(chunk, preprocess, &self.device)?));
         }
         Ok(to_host(Tensor::cat(parts, 0)))
     }

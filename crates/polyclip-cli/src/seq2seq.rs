@@ -11,13 +11,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use polyclip_checkpoints::families::seq2seq::Seq2SeqSpec;
 use polyclip_checkpoints::hub::resolve;
 use polyclip_checkpoints::{LoadedSeq2Seq, Seq2SeqModel, load_seq2seq};
-use polyclip_data::preprocess::decode_image;
 use polyclip_data::{BadInputPolicy, ClipPreprocess, MBartTokenizer, Manifest};
 use polyclip_models::generation::{EarlyStopping, GenerationConfig, generate};
 use polyclip_models::mbart::MBartForConditionalGeneration;
 
 use crate::ModelArgs;
 use crate::error::CliError;
+use crate::model::pixel_batch;
 
 /// How to generate (defaults: the model folder's generation_config.json, else greedy).
 #[derive(Args, Debug, Clone)]
@@ -131,24 +131,9 @@ pub fn caption<B: Backend>(
     let config_generation =
         generation.config(&loaded.model.spec, loaded.tokenizer.language_id(language)?);
     let preprocess = ClipPreprocess::new(config.encoder.image_size as u32);
-    let size = preprocess.size as usize;
     let mut out = std::io::stdout().lock();
     for chunk in images.chunks(args.batch_size.max(1)) {
-        let mut pixels = vec![0.0_f32; chunk.len() * preprocess.image_len()];
-        for (row, path) in chunk.iter().enumerate() {
-            let image = decode_image(path).map_err(|reason| {
-                CliError::Usage(format!("{}: cannot be decoded: {reason}", path.display()))
-            })?;
-            preprocess.apply(
-                &image,
-                &mut pixels[row * preprocess.image_len()..(row + 1) * preprocess.image_len()],
-            );
-        }
-        let pixels = Tensor::from_data(
-            TensorData::new(pixels, [chunk.len(), 3, size, size]),
-            device,
-        );
-        let memory = model.encode(pixels);
+        let memory = model.encode(pixel_batch(chunk, &preprocess, device)?);
         let generated = generate(model, &memory, &config_generation);
         for (path, sequence) in chunk.iter().zip(&generated.sequences) {
             let text = loaded.tokenizer.decode(sequence)?;

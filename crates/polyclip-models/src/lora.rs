@@ -68,8 +68,9 @@ impl<B: Backend> LoraLinear<B> {
         (d_in, d_out)
     }
 
-    /// Attaches a fresh adapter (replacing any previous one), drawn from `rng`.
-    fn attach(mut self, config: &LoraConfig, rng: &mut Pcg64) -> Self {
+    /// Attaches a fresh adapter drawn from `rng` (replacing any previous one) and freezes the base weight and
+    /// bias, so that only the adapter trains (PEFT's default).
+    fn attach(&mut self, config: &LoraConfig, rng: &mut Pcg64) {
         let device = self.weight.device();
         let (d_in, d_out) = self.shape();
         let rank = config.r;
@@ -94,36 +95,20 @@ impl<B: Backend> LoraLinear<B> {
             lora_b,
             scaling: config.scaling(),
         });
-        self
+        self.weight = self.weight.clone().set_require_grad(false);
+        self.bias = self.bias.take().map(|bias| bias.set_require_grad(false));
     }
 
     /// Folds the adapter into the weight (`W + (alpha/r)·A·B`) and drops it: a plain layer again, for export.
-    pub fn merged(self) -> Self {
-        match self.adapter {
-            None => self,
-            Some(adapter) => {
-                let update = adapter
-                    .lora_a
-                    .weight
-                    .val()
-                    .matmul(adapter.lora_b.weight.val())
-                    * adapter.scaling;
-                let weight = Param::from_tensor(self.weight.val() + update);
-                Self {
-                    weight,
-                    bias: self.bias,
-                    adapter: None,
-                }
-            }
-        }
-    }
-
-    /// Freezes the base weight and bias, leaving only the adapter trainable (PEFT's default).
-    pub fn freeze_base(self) -> Self {
-        Self {
-            weight: self.weight.set_require_grad(false),
-            bias: self.bias.map(|bias| bias.set_require_grad(false)),
-            adapter: self.adapter,
+    pub fn merge(&mut self) {
+        if let Some(adapter) = self.adapter.take() {
+            let update = adapter
+                .lora_a
+                .weight
+                .val()
+                .matmul(adapter.lora_b.weight.val())
+                * adapter.scaling;
+            self.weight = Param::from_tensor(self.weight.val() + update);
         }
     }
 }
@@ -238,8 +223,7 @@ pub fn attach_lora<B: Backend, M: LoraLayers<B>>(
             format!("{prefix}.{path}")
         };
         if targets.matches(&full) {
-            let taken = std::mem::replace(layer, placeholder(layer));
-            *layer = taken.attach(config, &mut rng).freeze_base();
+            layer.attach(config, &mut rng);
             attached.push(full);
         }
     }
@@ -257,17 +241,7 @@ pub fn attach_lora<B: Backend, M: LoraLayers<B>>(
 /// Merges every adapter of `module` into its layer's weight.
 pub fn merge_lora<B: Backend, M: LoraLayers<B>>(module: &mut M) {
     for (_, layer) in module.lora_layers() {
-        let taken = std::mem::replace(layer, placeholder(layer));
-        *layer = taken.merged();
-    }
-}
-
-/// A cheap stand-in that shares `layer`'s tensors while it is moved out and rebuilt.
-fn placeholder<B: Backend>(layer: &LoraLinear<B>) -> LoraLinear<B> {
-    LoraLinear {
-        weight: layer.weight.clone(),
-        bias: None,
-        adapter: None,
+        layer.merge();
     }
 }
 

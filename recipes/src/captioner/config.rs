@@ -5,7 +5,7 @@ use std::path::Path;
 use polyclip_train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{DataSource, LoaderSettings, RecipeInfo, parse_toml};
+use crate::config::{DataSource, LoaderSettings, RecipeInfo, load_toml, parse_toml};
 use crate::error::RecipeError;
 
 /// A whole captioner recipe.
@@ -97,10 +97,6 @@ impl CaptionerRecipe {
 
     /// Reads and parses a recipe file.
     pub fn load(path: &Path) -> Result<Self, RecipeError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RecipeError::Io {
-            path: path.to_owned(),
-            source: e,
-        })?;
-        Self::parse(&text, path)
+        load_toml(path)
     }
 }
