@@ -5,7 +5,9 @@ use std::sync::Mutex;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::{Tensor, TensorData, backend::Backend};
+use image::DynamicImage;
 
+use crate::augment::AugmentChain;
 use crate::dataset::ImageTextExample;
 use crate::error::DataError;
 use crate::loader::Draw;
@@ -38,11 +40,13 @@ pub struct ImageBatch<B: Backend> {
     pub indices: Vec<usize>,
 }
 
-/// Decodes and preprocesses images; corrupt ones fail the batch or are skipped and remembered.
+/// Decodes, augments (training) and preprocesses images; corrupt ones fail the batch or are skipped and
+/// remembered.
 #[derive(Debug)]
 pub struct ImageBatcher {
     preprocess: ClipPreprocess,
     policy: BadInputPolicy,
+    augment: Option<AugmentChain>,
     skipped: Mutex<Vec<DataError>>,
 }
 
@@ -51,8 +55,20 @@ impl ImageBatcher {
         Self {
             preprocess,
             policy,
+            augment: None,
             skipped: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Runs `chain` on every decoded image (seeded by its draw) before the preprocessing; for training.
+    pub fn with_augment(mut self, chain: AugmentChain) -> Self {
+        self.augment = Some(chain);
+        self
+    }
+
+    /// The augmentation chain, if any.
+    pub fn augment(&self) -> Option<&AugmentChain> {
+        self.augment.as_ref()
     }
 
     /// The transform applied to every image.
@@ -78,10 +94,15 @@ impl ImageBatcher {
             match decode_image(&entry.image) {
                 Ok(image) => {
                     let kept = rows.len();
-                    self.preprocess.apply(
-                        &image,
-                        &mut pixels[kept * image_len..(kept + 1) * image_len],
-                    );
+                    let out = &mut pixels[kept * image_len..(kept + 1) * image_len];
+                    match &self.augment {
+                        Some(chain) => {
+                            let augmented = chain.apply(image.to_rgb8(), draw.seed);
+                            self.preprocess
+                                .apply(&DynamicImage::ImageRgb8(augmented), out);
+                        }
+                        None => self.preprocess.apply(&image, out),
+                    }
                     rows.push(position);
                 }
                 Err(source) => {

@@ -1,7 +1,9 @@
 //! Bicubic resizing computed exactly as Pillow does it (`Image.resize(..., BICUBIC)`, Pillow's Resample.c),
 //! which is what transformers' `CLIPImageProcessor` and open_clip's torchvision transforms call: a separable
-//! filter (Keys cubic, a = −0.5) widened by the scale when shrinking, normalised per output pixel, applied
-//! horizontally then vertically in 22-bit fixed point with an 8-bit intermediate image.
+//! filter (Keys cubic, a = −0.5) widened by the scale when shrinking, normalised per output pixel, applied in
+//! two passes in 22-bit fixed point with an 8-bit intermediate image. The passes run horizontally then
+//! vertically, except — as in Pillow 13 — when the height shrinks by more than twice as many pixels as the
+//! width does, which runs the vertical pass first (the order changes the rounding of the intermediate image).
 
 use image::RgbImage;
 
@@ -65,60 +67,85 @@ fn clip8(value: i64) -> u8 {
     (value >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
-/// Resizes to `width`×`height` with Pillow's bicubic filter.
-pub fn resize_bicubic(image: &RgbImage, width: u32, height: u32) -> RgbImage {
-    let (in_w, in_h) = (image.width() as usize, image.height() as usize);
-    let (out_w, out_h) = (width as usize, height as usize);
-    let horizontal = coefficients(in_w, out_w);
-    let vertical = coefficients(in_h, out_h);
-    let source = image.as_raw();
-    let half = 1_i64 << (PRECISION_BITS - 1);
+/// Whether Pillow 13 runs the vertical pass first: both passes needed, and the height shrinks by more than
+/// twice the number of pixels the width loses.
+fn vertical_first(in_w: u32, in_h: u32, out_w: u32, out_h: u32) -> bool {
+    let (dx, dy) = (in_w as i64 - out_w as i64, in_h as i64 - out_h as i64);
+    in_w != out_w && in_h != out_h && out_h < in_h && 2 * dx < dy
+}
 
-    // Horizontal pass over the rows the vertical pass reads.
-    let first_row = vertical.bounds.first().map_or(0, |b| b.0);
-    let last_row = vertical.bounds.last().map_or(0, |b| b.0 + b.1);
-    let rows = last_row - first_row;
-    let temp: Vec<u8> = if in_w == out_w {
-        source[first_row * in_w * 3..last_row * in_w * 3].to_vec()
-    } else {
-        let mut temp = vec![0_u8; rows * out_w * 3];
-        for y in 0..rows {
-            let row = &source[(y + first_row) * in_w * 3..(y + first_row + 1) * in_w * 3];
-            for x in 0..out_w {
-                let (min, count) = horizontal.bounds[x];
-                let weights = &horizontal.weights[x * horizontal.taps..x * horizontal.taps + count];
-                for channel in 0..3 {
-                    let sum: i64 = weights
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &w)| row[(min + i) * 3 + channel] as i64 * w as i64)
-                        .sum();
-                    temp[(y * out_w + x) * 3 + channel] = clip8(half + sum);
-                }
-            }
-        }
-        temp
-    };
-    if in_h == out_h {
-        return RgbImage::from_raw(width, height, temp)
-            .unwrap_or_else(|| RgbImage::new(width, height));
-    }
-    let mut out = vec![0_u8; out_h * out_w * 3];
-    for y in 0..out_h {
-        let (min, count) = vertical.bounds[y];
-        let weights = &vertical.weights[y * vertical.taps..y * vertical.taps + count];
+/// The horizontal pass over rows `rows` of a `width`-pixel-wide RGB buffer, to `out_w` pixels.
+fn horizontal(source: &[u8], width: usize, rows: std::ops::Range<usize>, out_w: usize) -> Vec<u8> {
+    let coefficients = coefficients(width, out_w);
+    let half = 1_i64 << (PRECISION_BITS - 1);
+    let mut out = vec![0_u8; rows.len() * out_w * 3];
+    for (y, source_y) in rows.enumerate() {
+        let row = &source[source_y * width * 3..(source_y + 1) * width * 3];
         for x in 0..out_w {
+            let (min, count) = coefficients.bounds[x];
+            let taps = coefficients.taps;
+            let weights = &coefficients.weights[x * taps..x * taps + count];
             for channel in 0..3 {
                 let sum: i64 = weights
                     .iter()
                     .enumerate()
-                    .map(|(i, &w)| {
-                        temp[((min - first_row + i) * out_w + x) * 3 + channel] as i64 * w as i64
-                    })
+                    .map(|(i, &w)| row[(min + i) * 3 + channel] as i64 * w as i64)
                     .sum();
                 out[(y * out_w + x) * 3 + channel] = clip8(half + sum);
             }
         }
     }
-    RgbImage::from_raw(width, height, out).unwrap_or_else(|| RgbImage::new(width, height))
+    out
+}
+
+/// The vertical pass of a `width`-pixel-wide RGB buffer whose first row is source row `first_row`, with the
+/// coefficients of a `in_h` → `out_h` resize.
+fn vertical(source: &[u8], width: usize, first_row: usize, vertical: &Coefficients) -> Vec<u8> {
+    let half = 1_i64 << (PRECISION_BITS - 1);
+    let out_h = vertical.bounds.len();
+    let mut out = vec![0_u8; out_h * width * 3];
+    for y in 0..out_h {
+        let (min, count) = vertical.bounds[y];
+        let weights = &vertical.weights[y * vertical.taps..y * vertical.taps + count];
+        for x in 0..width {
+            for channel in 0..3 {
+                let sum: i64 = weights
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &w)| {
+                        source[((min - first_row + i) * width + x) * 3 + channel] as i64 * w as i64
+                    })
+                    .sum();
+                out[(y * width + x) * 3 + channel] = clip8(half + sum);
+            }
+        }
+    }
+    out
+}
+
+/// Resizes to `width`×`height` with Pillow's bicubic filter.
+pub fn resize_bicubic(image: &RgbImage, width: u32, height: u32) -> RgbImage {
+    let (in_w, in_h) = (image.width() as usize, image.height() as usize);
+    let (out_w, out_h) = (width as usize, height as usize);
+    let source = image.as_raw();
+    let pixels = if vertical_first(image.width(), image.height(), width, height) {
+        let tall = vertical(source, in_w, 0, &coefficients(in_h, out_h));
+        horizontal(&tall, in_w, 0..out_h, out_w)
+    } else {
+        // Horizontal pass over the rows the vertical pass reads.
+        let rows = coefficients(in_h, out_h);
+        let first_row = rows.bounds.first().map_or(0, |b| b.0);
+        let last_row = rows.bounds.last().map_or(0, |b| b.0 + b.1);
+        let wide = if in_w == out_w {
+            source[first_row * in_w * 3..last_row * in_w * 3].to_vec()
+        } else {
+            horizontal(source, in_w, first_row..last_row, out_w)
+        };
+        if in_h == out_h {
+            wide
+        } else {
+            vertical(&wide, out_w, first_row, &rows)
+        }
+    };
+    RgbImage::from_raw(width, height, pixels).unwrap_or_else(|| RgbImage::new(width, height))
 }
