@@ -7,6 +7,7 @@
 //! - [`keymap`]: the declarative two-way key mapping; [`apply`]: layout conversion and key reports.
 //! - [`load`] and [`export`]; [`hub`]: `hf:ORG/NAME` through the Hugging Face cache.
 //! - [`load_seq2seq`]: encoder-decoders (mBART-50, HF VisionEncoderDecoder, seed 002's Flax captioner).
+//! - [`peft`]: adapter-only checkpoints in Hugging Face PEFT's LoRA format (CAPIVARA + Opt.), saved and loaded.
 
 pub mod apply;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod keymap;
 pub mod load;
 pub mod load_seq2seq;
 pub mod msgpack;
+pub mod peft;
 pub mod tensors;
 
 pub use apply::LoadReport;
@@ -24,3 +26,4 @@ pub use error::CheckpointError;
 pub use families::{Architecture, Family, ModelSpec};
 pub use load::{Loaded, LoadedModel, load};
 pub use load_seq2seq::{LoadedSeq2Seq, Seq2SeqModel, load_seq2seq};
+pub use peft::{PeftAdapter, PeftRoot, PeftSaveOptions, load_peft_adapter, save_peft_adapter};

@@ -5,7 +5,8 @@
 //! [`LoraLinear`] keeps `Linear`'s parameter names (`weight`, `bias`), so checkpoints load into it unchanged;
 //! the adapter, when attached, lives under `adapter.lora_a` / `adapter.lora_b`. Adapters are attached by key
 //! path ([`LoraTargets`]) to the layers a model lists in [`LoraLinear`] form (the BERT/XLM-R encoder's
-//! attention and feed-forward layers), never to embedding tables.
+//! attention and feed-forward layers), never to embedding tables. Trained adapters are set with
+//! [`LoraLinear::set_adapter`]; `polyclip_checkpoints::peft` reads and writes them as PEFT adapter folders.
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
@@ -25,6 +26,13 @@ pub struct LoraAdapter<B: Backend> {
     pub lora_b: Linear<B>,
     /// `alpha / r`.
     pub scaling: f64,
+}
+
+impl<B: Backend> LoraAdapter<B> {
+    /// The rank `r` of the update.
+    pub fn rank(&self) -> usize {
+        self.lora_a.weight.dims()[1]
+    }
 }
 
 /// A `Linear` that can carry a LoRA adapter.
@@ -95,6 +103,52 @@ impl<B: Backend> LoraLinear<B> {
             lora_b,
             scaling: config.scaling(),
         });
+        self.freeze_base();
+    }
+
+    /// Attaches an adapter with the given matrices in burn's layout (`lora_a` `[in, r]`, `lora_b` `[r, out]`,
+    /// the transposes of PEFT's `lora_A.weight` / `lora_B.weight`) and scaling, replacing any previous one, and
+    /// freezes the base weight and bias as [`attach_lora`] does: how trained adapters are loaded.
+    pub fn set_adapter(
+        &mut self,
+        lora_a: Tensor<B, 2>,
+        lora_b: Tensor<B, 2>,
+        scaling: f64,
+    ) -> Result<(), ModelError> {
+        let (d_in, d_out) = self.shape();
+        let [a_in, rank] = lora_a.dims();
+        let [b_rank, b_out] = lora_b.dims();
+        if a_in != d_in || b_rank != rank || b_out != d_out || rank == 0 {
+            return Err(ModelError::invalid(
+                "lora adapter",
+                format!("A [{a_in}, {rank}], B [{b_rank}, {b_out}]"),
+                format!(
+                    "a layer of {d_in} → {d_out} features takes A [{d_in}, r] and B [r, {d_out}] with r ≥ 1"
+                ),
+            ));
+        }
+        if !scaling.is_finite() {
+            return Err(ModelError::invalid(
+                "lora adapter scaling",
+                scaling,
+                "must be finite",
+            ));
+        }
+        let linear = |weight: Tensor<B, 2>| Linear {
+            weight: Param::from_tensor(weight),
+            bias: None,
+        };
+        self.adapter = Some(LoraAdapter {
+            lora_a: linear(lora_a),
+            lora_b: linear(lora_b),
+            scaling,
+        });
+        self.freeze_base();
+        Ok(())
+    }
+
+    /// Only the adapter trains in an adapted layer (PEFT's default).
+    fn freeze_base(&mut self) {
         self.weight = self.weight.clone().set_require_grad(false);
         self.bias = self.bias.take().map(|bias| bias.set_require_grad(false));
     }

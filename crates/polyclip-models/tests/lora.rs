@@ -160,3 +160,61 @@ fn the_frozen_encoder_trains_only_its_adapters_and_the_logit_scale() {
         "embedding table frozen"
     );
 }
+
+#[test]
+fn set_adapter_installs_given_matrices_checks_their_shapes_and_freezes_the_base() {
+    let device = NdArrayDevice::Cpu;
+    let (ids, mask) = texts::<AB>(&device);
+    let mut model = tiny::<AB>(&device);
+    let TextTower::Encoder(tower) = &mut model.text else {
+        panic!("encoder tower");
+    };
+    let query = &mut tower.transformer.encoder.layer[0]
+        .attention
+        .self_attention
+        .query;
+    let (d_in, d_out) = query.shape();
+    let random = |shape: [usize; 2]| Tensor::<AB, 2>::random(shape, Distribution::Default, &device);
+    let error = query
+        .set_adapter(random([d_in, 3]), random([2, d_out]), 1.0)
+        .expect_err("ranks differ");
+    assert!(
+        error.to_string().contains("[3, ") || error.to_string().contains(", 3]"),
+        "{error}"
+    );
+    assert!(
+        query
+            .set_adapter(random([d_out + 1, 2]), random([2, d_out]), 1.0)
+            .is_err()
+    );
+    query
+        .set_adapter(random([d_in, 2]), random([2, d_out]), 0.5)
+        .expect("matching shapes");
+    let adapter = query.adapter.as_ref().expect("adapter");
+    assert_eq!(adapter.rank(), 2);
+    assert_eq!(adapter.scaling, 0.5);
+
+    let x = random([3, d_in]);
+    let expected = x.clone().matmul(query.weight.val())
+        + query.bias.as_ref().expect("bias").val().unsqueeze_dim(0)
+        + x.clone()
+            .matmul(adapter.lora_a.weight.val())
+            .matmul(adapter.lora_b.weight.val())
+            * 0.5;
+    let diff: f32 = (query.forward(x) - expected).abs().max().into_scalar();
+    assert!(diff < 1e-5, "{diff}");
+
+    let loss = model.text_features(ids, mask).sum();
+    let grads = loss.backward();
+    let TextTower::Encoder(tower) = &model.text else {
+        panic!("encoder tower");
+    };
+    let query = &tower.transformer.encoder.layer[0]
+        .attention
+        .self_attention
+        .query;
+    let adapter = query.adapter.as_ref().expect("adapter");
+    assert!(adapter.lora_a.weight.grad(&grads).is_some());
+    assert!(adapter.lora_b.weight.grad(&grads).is_some());
+    assert!(query.weight.grad(&grads).is_none(), "base weight frozen");
+}
