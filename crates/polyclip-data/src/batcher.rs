@@ -6,6 +6,7 @@ use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 
+use crate::caption_strategy::CaptionStrategy;
 use crate::dataset::ImageTextExample;
 use crate::error::DataError;
 use crate::images::ImageBatcher;
@@ -26,12 +27,14 @@ pub struct ClipBatch<B: Backend> {
 }
 
 /// Which captions of an example a draw may pick.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CaptionChoice {
-    /// One caption uniformly at random per draw (CLIP, CAPIVARA, clip-italian).
+    /// One caption, original or generated, uniformly at random per draw (CLIP, clip-italian).
     Random,
     /// Always the first caption.
     First,
+    /// One of the strategy's candidates uniformly at random per draw (CAPIVARA's caption strategies).
+    Drawn(CaptionStrategy),
 }
 
 /// Builds [`ClipBatch`]es.
@@ -55,12 +58,18 @@ impl ClipBatcher {
 impl CaptionChoice {
     /// The caption of `example` this choice takes for a draw with `seed`.
     pub fn pick(self, example: &ImageTextExample, seed: u64) -> &str {
-        let captions = &example.entry.captions;
-        let index = match self {
-            CaptionChoice::Random => Pcg64::seed_from_u64(seed).random_range(0..captions.len()),
-            CaptionChoice::First => 0,
-        };
-        &captions[index]
+        let entry = &example.entry;
+        match self {
+            CaptionChoice::Random => Self::Drawn(CaptionStrategy::All).pick(example, seed),
+            CaptionChoice::First => &entry.captions[0],
+            CaptionChoice::Drawn(strategy) => {
+                let candidates = strategy.candidates(entry);
+                if candidates.is_empty() {
+                    return &entry.captions[0];
+                }
+                candidates[Pcg64::seed_from_u64(seed).random_range(0..candidates.len())]
+            }
+        }
     }
 }
 

@@ -56,6 +56,23 @@ pub enum DataError {
     },
     #[error("cannot write {path}: {reason}")]
     Write { path: PathBuf, reason: String },
+    /// A class-names file that does not parse or whose lists disagree.
+    #[error("{path}: {reason}")]
+    Classnames { path: PathBuf, reason: String },
+    /// Distillation pairs whose teacher targets differ in width.
+    #[error("distillation pair {index}: target has {len} values, the batch's first has {expected}")]
+    TargetWidth {
+        index: usize,
+        len: usize,
+        expected: usize,
+    },
+    /// An augmentation of a chain with a parameter it cannot run with (found when the chain is built).
+    #[error("augmentation `{op}`: `{field}` {reason}")]
+    InvalidAugmentation {
+        op: &'static str,
+        field: &'static str,
+        reason: String,
+    },
 }
 
 impl DataError {

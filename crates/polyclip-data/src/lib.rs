@@ -1,6 +1,8 @@
-//! Data for polyclip: manifests, image decoding and CLIP preprocessing, tokenization, burn `Dataset` +
-//! `Batcher`, a deterministic multi-worker loader, and the embedded synthetic multilingual dataset.
+//! Data for polyclip: manifests, image decoding, training augmentations and CLIP preprocessing, tokenization,
+//! burn `Dataset` + `Batcher`, a deterministic multi-worker loader, and the embedded synthetic multilingual
+//! dataset.
 
+pub mod augment;
 pub mod error;
 pub mod manifest;
 pub mod mbart_tokenizer;
@@ -9,6 +11,7 @@ pub mod resample;
 pub mod tokenizer;
 pub mod tokenizer_training;
 
+pub use augment::{AugmentChain, Augmentation};
 pub use error::DataError;
 pub use manifest::{BadInputPolicy, Manifest, ManifestEntry};
 pub use mbart_tokenizer::{MBartTokenizer, mbart_language_code};
@@ -16,15 +19,21 @@ pub use preprocess::ClipPreprocess;
 pub use tokenizer::{TextTokenizer, TokenBatch};
 pub mod batcher;
 pub mod caption_batcher;
+pub mod caption_strategy;
 pub mod classification;
+pub mod classnames;
 pub mod dataset;
+pub mod distill_batcher;
 pub mod images;
 pub mod loader;
 pub mod shapes;
 
 pub use batcher::{CaptionChoice, ClipBatch, ClipBatcher};
 pub use caption_batcher::{CaptionBatch, CaptionBatcher};
+pub use caption_strategy::CaptionStrategy;
 pub use classification::ClassificationSet;
+pub use classnames::ImagenetClassnames;
 pub use dataset::{ImageTextDataset, ImageTextExample};
+pub use distill_batcher::{DistillBatch, DistillBatcher, DistillDataset, DistillPair};
 pub use images::{ImageBatch, ImageBatcher};
 pub use loader::{DataLoader, Draw, LoaderConfig, Order};

@@ -22,7 +22,13 @@ use crate::error::DataError;
 pub struct ManifestEntry {
     /// Resolved image path.
     pub image: PathBuf,
+    /// Original captions.
     pub captions: Vec<String>,
+    /// Synthetic captions (a captioner's, or translations; CAPIVARA's `generated-captions-pt`).
+    pub generated_captions: Vec<String>,
+    /// One image–text similarity per caption, originals then generated (CAPIVARA's `similarities-pt`), when the
+    /// line has them: what `filter-by-ranking` ranks by.
+    pub similarities: Vec<f32>,
     pub lang: Option<String>,
     /// 1-based line in the manifest, for error messages.
     pub line: usize,
@@ -52,6 +58,10 @@ struct RawLine {
     #[serde(alias = "image_path")]
     image: PathBuf,
     captions: Vec<String>,
+    #[serde(default)]
+    generated_captions: Vec<String>,
+    #[serde(default)]
+    similarities: Vec<f32>,
     #[serde(default)]
     lang: Option<String>,
 }
@@ -169,6 +179,8 @@ impl Columns {
         Ok(RawLine {
             image: PathBuf::from(&fields[self.image]),
             captions: vec![fields[self.caption].clone()],
+            generated_captions: Vec::new(),
+            similarities: Vec::new(),
             lang: self
                 .lang
                 .map(|column| fields[column].trim().to_owned())
@@ -227,12 +239,39 @@ fn check(
     line: usize,
     parsed: RawLine,
 ) -> Result<ManifestEntry, DataError> {
-    let captions: Vec<String> = parsed
-        .captions
-        .into_iter()
-        .map(|c| c.trim().to_owned())
-        .filter(|c| !c.is_empty())
-        .collect();
+    let originals = parsed.captions.len();
+    let total = originals + parsed.generated_captions.len();
+    if !parsed.similarities.is_empty() && parsed.similarities.len() != total {
+        return Err(DataError::ManifestRow {
+            path: path.to_owned(),
+            line,
+            reason: format!(
+                "{} similarities for {total} captions ({originals} original + {} generated)",
+                parsed.similarities.len(),
+                total - originals
+            ),
+        });
+    }
+    // Empty captions are dropped together with their similarity.
+    let mut similarities = Vec::new();
+    let mut kept = |captions: Vec<String>, offset: usize| -> Vec<String> {
+        captions
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, caption)| {
+                let caption = caption.trim().to_owned();
+                if caption.is_empty() {
+                    return None;
+                }
+                if let Some(&similarity) = parsed.similarities.get(offset + index) {
+                    similarities.push(similarity);
+                }
+                Some(caption)
+            })
+            .collect()
+    };
+    let captions = kept(parsed.captions, 0);
+    let generated_captions = kept(parsed.generated_captions, originals);
     if captions.is_empty() {
         return Err(DataError::EmptyCaptions {
             path: path.to_owned(),
@@ -262,6 +301,8 @@ fn check(
     Ok(ManifestEntry {
         image,
         captions,
+        generated_captions,
+        similarities,
         lang: parsed.lang,
         line,
     })

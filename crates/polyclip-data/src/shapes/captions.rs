@@ -1,8 +1,10 @@
-//! Natural captions of a [`Scene`] in six languages, several phrasings each.
+//! Natural captions of a [`Scene`] in seven languages, several phrasings each.
 //!
 //! Every phrasing names, for every group, its count, colour and kind; size, region and background appear in
 //! some phrasings only. Captions start in lower case (German nouns keep their capital). The first two phrasings
 //! stand for a dataset's original captions, the rest for generated (synthetic) ones, as CAPIVARA mixes them.
+//! Hindi phrasings follow Hindi word order: places before what is there ("काली पृष्ठभूमि पर …", "बाईं ओर …"),
+//! postpositions after oblique noun phrases ("… की तस्वीर"), the copula last ("… है/हैं").
 
 use super::lexicon::{
     Case, Gender, Number, background_adjective, color_adjective, conjunction,
@@ -33,7 +35,7 @@ const PLAIN: Style = Style {
 };
 
 /// The noun phrase of one group, e.g. "two small red circles on the left", "uma estrela amarela",
-/// "einem großen gelben Stern".
+/// "einem großen gelben Stern", "बाईं ओर दो छोटे लाल वृत्त", "एक पीले तारे" (oblique).
 fn noun_phrase(lang: Lang, group: &Group, style: Style) -> String {
     let noun = shape_noun(lang, group.kind);
     let number = if group.count == 1 {
@@ -41,15 +43,18 @@ fn noun_phrase(lang: Lang, group: &Group, style: Style) -> String {
     } else {
         Number::Plural
     };
-    let color = color_adjective(lang, group.color).agree(noun.gender, number);
+    let color = color_adjective(lang, group.color).decline(noun.gender, number, style.case);
     let size = style
         .size
-        .then(|| size_adjective(lang, group.size).agree(noun.gender, number));
+        .then(|| size_adjective(lang, group.size).decline(noun.gender, number, style.case));
     let noun_word = match number {
+        Number::Singular if style.case == Case::Oblique => noun.oblique_singular,
         Number::Singular => noun.singular,
         Number::Plural if lang == Lang::De && style.case == Case::Dative => noun.dative_plural,
+        Number::Plural if style.case == Case::Oblique => noun.oblique_plural,
         Number::Plural => noun.plural,
     };
+    let mut region = style.region.then(|| region_phrase(lang, group.region));
     let mut words: Vec<String> = Vec::new();
     match lang {
         Lang::En => {
@@ -85,10 +90,16 @@ fn noun_phrase(lang: Lang, group: &Group, style: Style) -> String {
             words.push(noun_word.into());
             words.push(color.into());
         }
+        Lang::Hi => {
+            // The place comes first: "बाईं ओर दो छोटे लाल वृत्त".
+            words.extend(region.take().map(str::to_string));
+            words.push(numeral(lang, group.count, noun.gender).into());
+            words.extend(size.map(str::to_string));
+            words.push(color.into());
+            words.push(noun_word.into());
+        }
     }
-    if style.region {
-        words.push(region_phrase(lang, group.region).into());
-    }
+    words.extend(region.map(str::to_string));
     words.join(" ")
 }
 
@@ -102,9 +113,31 @@ fn groups(lang: Lang, scene: &Scene, style: Style) -> String {
     phrases.join(&format!(" {} ", conjunction(lang)))
 }
 
-/// More than one shape in the picture (verb agreement in "there is/are", "c'è/ci sono", "ist/sind").
+/// More than one shape in the picture (verb agreement in "there is/are", "c'è/ci sono", "ist/sind", "है/हैं").
 fn several(scene: &Scene) -> bool {
     scene.groups.iter().map(|g| g.count as usize).sum::<usize>() > 1
+}
+
+/// Hindi: the copula agreeing with a number of shapes, "है" for one, "हैं" for more.
+fn hindi_copula(several: bool) -> &'static str {
+    if several { "हैं" } else { "है" }
+}
+
+/// Hindi: one clause per group, each with its own copula, joined with "और": "बाईं ओर दो छोटे लाल वृत्त हैं और
+/// दाईं ओर एक बड़ा पीला तारा है".
+fn hindi_clauses(scene: &Scene, style: Style) -> String {
+    let clauses: Vec<String> = scene
+        .groups
+        .iter()
+        .map(|group| {
+            format!(
+                "{} {}",
+                noun_phrase(Lang::Hi, group, style),
+                hindi_copula(group.count > 1)
+            )
+        })
+        .collect();
+    clauses.join(&format!(" {} ", conjunction(Lang::Hi)))
 }
 
 /// [`PHRASINGS`] captions of `scene` in `lang`.
@@ -186,6 +219,23 @@ pub fn captions(scene: &Scene, lang: Lang) -> Vec<String> {
             format!("{} sur un fond {bg}", groups(lang, scene, sized)),
             format!("il y a {plain}"),
         ],
+        Lang::Hi => {
+            let oblique = groups(
+                lang,
+                scene,
+                Style {
+                    case: Case::Oblique,
+                    ..PLAIN
+                },
+            );
+            vec![
+                format!("{bg} पृष्ठभूमि पर {}", hindi_clauses(scene, full)),
+                format!("{oblique} वाली {bg} पृष्ठभूमि"),
+                format!("{oblique} की तस्वीर"),
+                format!("{bg} पृष्ठभूमि पर {}", groups(lang, scene, sized)),
+                format!("तस्वीर में {plain} {}", hindi_copula(several(scene))),
+            ]
+        }
     }
 }
 
@@ -248,6 +298,10 @@ mod tests {
                 Lang::Fr,
                 "deux petits cercles rouges à gauche et une grande étoile jaune à droite, sur un fond noir",
             ),
+            (
+                Lang::Hi,
+                "काली पृष्ठभूमि पर बाईं ओर दो छोटे लाल वृत्त हैं और दाईं ओर एक बड़ा पीला तारा है",
+            ),
         ];
         for (lang, first) in expected {
             let all = captions(&scene, lang);
@@ -265,6 +319,63 @@ mod tests {
         assert_eq!(
             captions(&scene, Lang::It)[4],
             "ci sono due cerchi rossi e una stella gialla"
+        );
+    }
+
+    #[test]
+    fn hindi_phrasings_of_a_two_group_and_a_one_group_scene() {
+        assert_eq!(
+            captions(&two_groups(), Lang::Hi),
+            [
+                "काली पृष्ठभूमि पर बाईं ओर दो छोटे लाल वृत्त हैं और दाईं ओर एक बड़ा पीला तारा है",
+                "दो लाल वृत्तों और एक पीले तारे वाली काली पृष्ठभूमि",
+                "दो लाल वृत्तों और एक पीले तारे की तस्वीर",
+                "काली पृष्ठभूमि पर दो छोटे लाल वृत्त और एक बड़ा पीला तारा",
+                "तस्वीर में दो लाल वृत्त और एक पीला तारा हैं",
+            ]
+        );
+        let one = Scene {
+            background: Background::Gray,
+            groups: vec![group(
+                ShapeKind::Circle,
+                Color::Blue,
+                1,
+                Size::Small,
+                Region::Center,
+            )],
+        };
+        assert_eq!(
+            captions(&one, Lang::Hi),
+            [
+                "स्लेटी पृष्ठभूमि पर बीच में एक छोटा नीला वृत्त है",
+                "एक नीले वृत्त वाली स्लेटी पृष्ठभूमि",
+                "एक नीले वृत्त की तस्वीर",
+                "स्लेटी पृष्ठभूमि पर एक छोटा नीला वृत्त",
+                "तस्वीर में एक नीला वृत्त है",
+            ]
+        );
+        let stars = Scene {
+            background: Background::Blue,
+            groups: vec![
+                group(ShapeKind::Star, Color::Yellow, 3, Size::Large, Region::Top),
+                group(
+                    ShapeKind::Cross,
+                    Color::White,
+                    1,
+                    Size::Small,
+                    Region::Bottom,
+                ),
+            ],
+        };
+        assert_eq!(
+            captions(&stars, Lang::Hi),
+            [
+                "नीली पृष्ठभूमि पर ऊपर तीन बड़े पीले तारे हैं और नीचे एक छोटा सफ़ेद क्रॉस है",
+                "तीन पीले तारों और एक सफ़ेद क्रॉस वाली नीली पृष्ठभूमि",
+                "तीन पीले तारों और एक सफ़ेद क्रॉस की तस्वीर",
+                "नीली पृष्ठभूमि पर तीन बड़े पीले तारे और एक छोटा सफ़ेद क्रॉस",
+                "तस्वीर में तीन पीले तारे और एक सफ़ेद क्रॉस हैं",
+            ]
         );
     }
 
@@ -380,6 +491,57 @@ mod tests {
             &one(ShapeKind::Square, Color::Purple, 3),
             Lang::Es,
             "tres cuadrados morados",
+        );
+        // Hindi: -आ adjectives agree (पीला तारा, पीले तारे; oblique पीले तारे की, पीले तारों की), लाल never
+        // changes, the copula agrees with the number of shapes.
+        has(
+            &one(ShapeKind::Star, Color::Yellow, 1),
+            Lang::Hi,
+            "तस्वीर में एक पीला तारा है",
+        );
+        has(
+            &one(ShapeKind::Star, Color::Yellow, 1),
+            Lang::Hi,
+            "एक पीले तारे की तस्वीर",
+        );
+        has(
+            &one(ShapeKind::Star, Color::Yellow, 2),
+            Lang::Hi,
+            "तस्वीर में दो पीले तारे हैं",
+        );
+        has(
+            &one(ShapeKind::Star, Color::Yellow, 2),
+            Lang::Hi,
+            "दो पीले तारों की तस्वीर",
+        );
+        has(
+            &one(ShapeKind::Square, Color::Blue, 3),
+            Lang::Hi,
+            "स्लेटी पृष्ठभूमि पर तीन छोटे नीले वर्ग",
+        );
+        has(
+            &one(ShapeKind::Square, Color::Blue, 3),
+            Lang::Hi,
+            "तीन नीले वर्गों वाली स्लेटी पृष्ठभूमि",
+        );
+        has(
+            &one(ShapeKind::Triangle, Color::Red, 2),
+            Lang::Hi,
+            "दो लाल त्रिभुजों की तस्वीर",
+        );
+        has(
+            &one(ShapeKind::Diamond, Color::Black, 1),
+            Lang::Hi,
+            "बीच में एक छोटा काला समचतुर्भुज है",
+        );
+        let feminine_background = Scene {
+            background: Background::Green,
+            ..one(ShapeKind::Circle, Color::Red, 1)
+        };
+        has(
+            &feminine_background,
+            Lang::Hi,
+            "हरी पृष्ठभूमि पर एक छोटा लाल वृत्त",
         );
     }
 }

@@ -1,5 +1,5 @@
 //! Zero-shot classification label sets of the embedded dataset: class names (noun phrases with their article,
-//! as ImageNet class names are written) and prompt templates, per language.
+//! as ImageNet class names are written; Hindi: with एक) and prompt templates, per language.
 
 use super::lexicon::{
     Case, Gender, Number, color_adjective, german_ending, numeral, shape_noun, shape_word,
@@ -55,7 +55,7 @@ pub fn class_names(set: LabelSet, lang: Lang) -> Vec<String> {
                 let noun = shape_word(lang);
                 let adjective = color_adjective(lang, color).agree(noun.gender, Number::Singular);
                 match lang {
-                    Lang::En => format!(
+                    Lang::En | Lang::Hi => format!(
                         "{} {adjective} {}",
                         article(lang, noun.gender, adjective),
                         noun.singular
@@ -88,7 +88,8 @@ pub fn class_names(set: LabelSet, lang: Lang) -> Vec<String> {
 }
 
 /// Prompt templates in `lang`, each with one `{}` for a class name (written so that nominative class names
-/// fit: German templates need no case, French ones avoid "de" + article).
+/// fit: German templates need no case, French ones avoid "de" + article, Hindi ones follow the name with no
+/// postposition, which would need the oblique "एक तारे", and with no verb, which would agree with it).
 pub fn templates(lang: Lang) -> Vec<&'static str> {
     match lang {
         Lang::En => vec![
@@ -126,6 +127,12 @@ pub fn templates(lang: Lang) -> Vec<&'static str> {
             "un dessin avec {}.",
             "{} sur une image.",
             "{} sur un fond uni.",
+        ],
+        Lang::Hi => vec![
+            "तस्वीर में {}।",
+            "चित्र: {}।",
+            "रेखाचित्र में {}।",
+            "सादी पृष्ठभूमि पर {}।",
         ],
     }
 }

@@ -1,8 +1,9 @@
-//! Words of the six languages with what agreement needs: noun genders and plurals, adjective forms, numerals.
+//! Words of the seven languages with what agreement needs: noun genders and plurals (Hindi: direct and oblique),
+//! adjective forms, numerals.
 
 use super::scene::{Background, Color, Lang, Region, ShapeKind, Size};
 
-/// Grammatical gender (German also has the neuter).
+/// Grammatical gender (German also has the neuter; Hindi has masculine and feminine only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gender {
     Masculine,
@@ -10,13 +11,16 @@ pub enum Gender {
     Neuter,
 }
 
-/// A noun: singular, plural, gender, and (German) the dative plural.
+/// A noun: singular, plural, gender, (German) the dative plural, and (Hindi) the oblique forms taken before a
+/// postposition (the plain forms in the other languages).
 #[derive(Debug, Clone, Copy)]
 pub struct Noun {
     pub singular: &'static str,
     pub plural: &'static str,
     pub gender: Gender,
     pub dative_plural: &'static str,
+    pub oblique_singular: &'static str,
+    pub oblique_plural: &'static str,
 }
 
 const fn noun(singular: &'static str, plural: &'static str, gender: Gender) -> Noun {
@@ -25,6 +29,8 @@ const fn noun(singular: &'static str, plural: &'static str, gender: Gender) -> N
         plural,
         gender,
         dative_plural: plural,
+        oblique_singular: singular,
+        oblique_plural: plural,
     }
 }
 
@@ -39,6 +45,27 @@ const fn german(
         plural,
         gender,
         dative_plural,
+        oblique_singular: singular,
+        oblique_plural: plural,
+    }
+}
+
+/// A Hindi noun: direct singular and plural (वृत्त, वृत्त; तारा, तारे), oblique singular and plural (वृत्त,
+/// वृत्तों; तारे, तारों).
+const fn hindi(
+    singular: &'static str,
+    plural: &'static str,
+    oblique_singular: &'static str,
+    oblique_plural: &'static str,
+    gender: Gender,
+) -> Noun {
+    Noun {
+        singular,
+        plural,
+        gender,
+        dative_plural: plural,
+        oblique_singular,
+        oblique_plural,
     }
 }
 
@@ -84,6 +111,12 @@ pub fn shape_noun(lang: Lang, kind: ShapeKind) -> Noun {
         (Lang::Fr, Star) => noun("étoile", "étoiles", F),
         (Lang::Fr, Diamond) => noun("losange", "losanges", M),
         (Lang::Fr, Cross) => noun("croix", "croix", F),
+        (Lang::Hi, Circle) => hindi("वृत्त", "वृत्त", "वृत्त", "वृत्तों", M),
+        (Lang::Hi, Square) => hindi("वर्ग", "वर्ग", "वर्ग", "वर्गों", M),
+        (Lang::Hi, Triangle) => hindi("त्रिभुज", "त्रिभुज", "त्रिभुज", "त्रिभुजों", M),
+        (Lang::Hi, Star) => hindi("तारा", "तारे", "तारे", "तारों", M),
+        (Lang::Hi, Diamond) => hindi("समचतुर्भुज", "समचतुर्भुज", "समचतुर्भुज", "समचतुर्भुजों", M),
+        (Lang::Hi, Cross) => hindi("क्रॉस", "क्रॉस", "क्रॉस", "क्रॉसों", M),
     }
 }
 
@@ -96,11 +129,13 @@ pub fn shape_word(lang: Lang) -> Noun {
         Lang::Es => noun("forma", "formas", F),
         Lang::De => german("Form", "Formen", "Formen", F),
         Lang::Fr => noun("forme", "formes", F),
+        Lang::Hi => hindi("आकृति", "आकृतियाँ", "आकृति", "आकृतियों", F),
     }
 }
 
-/// An adjective's forms. Romance languages: masculine/feminine × singular/plural; English: one form; German: the
-/// stem, declined by [`german_ending`].
+/// An adjective's forms. Romance languages and Hindi: masculine/feminine × singular/plural; English: one form;
+/// German: the stem, declined by [`german_ending`]. A Hindi adjective in -आ (नीला) has its masculine plural form
+/// (नीले) also as the masculine singular oblique, and one feminine form (नीली); others (लाल) never change.
 #[derive(Debug, Clone, Copy)]
 pub struct Adjective {
     pub forms: [&'static str; 4],
@@ -141,6 +176,17 @@ impl Adjective {
             (Number::Plural, true) => 3,
         };
         self.forms[index]
+    }
+
+    /// The form agreeing with a gender, number and case: as [`Adjective::agree`], except that a Hindi masculine
+    /// singular before a postposition takes the oblique form (एक नीले तारे की …), which is the plural's.
+    pub fn decline(self, gender: Gender, number: Number, case: Case) -> &'static str {
+        match (case, gender, number) {
+            (Case::Oblique, Gender::Masculine, Number::Singular) => {
+                self.agree(gender, Number::Plural)
+            }
+            _ => self.agree(gender, number),
+        }
     }
 }
 
@@ -196,6 +242,14 @@ pub fn color_adjective(lang: Lang, color: Color) -> Adjective {
         (Lang::Fr, Orange) => fixed("orange"),
         (Lang::Fr, White) => agreeing("blanc", "blanche", "blancs", "blanches"),
         (Lang::Fr, Black) => agreeing("noir", "noire", "noirs", "noires"),
+        (Lang::Hi, Red) => fixed("लाल"),
+        (Lang::Hi, Green) => agreeing("हरा", "हरी", "हरे", "हरी"),
+        (Lang::Hi, Blue) => agreeing("नीला", "नीली", "नीले", "नीली"),
+        (Lang::Hi, Yellow) => agreeing("पीला", "पीली", "पीले", "पीली"),
+        (Lang::Hi, Purple) => fixed("बैंगनी"),
+        (Lang::Hi, Orange) => fixed("नारंगी"),
+        (Lang::Hi, White) => fixed("सफ़ेद"),
+        (Lang::Hi, Black) => agreeing("काला", "काली", "काले", "काली"),
     }
 }
 
@@ -215,10 +269,13 @@ pub fn size_adjective(lang: Lang, size: Size) -> Adjective {
         (Lang::De, Size::Large) => fixed("groß"),
         (Lang::Fr, Size::Small) => agreeing("petit", "petite", "petits", "petites"),
         (Lang::Fr, Size::Large) => agreeing("grand", "grande", "grands", "grandes"),
+        (Lang::Hi, Size::Small) => agreeing("छोटा", "छोटी", "छोटे", "छोटी"),
+        (Lang::Hi, Size::Large) => agreeing("बड़ा", "बड़ी", "बड़े", "बड़ी"),
     }
 }
 
-/// The background's colour agreeing with the masculine noun "background" (German: the stem).
+/// The background's colour agreeing with the noun "background": masculine, except the Hindi पृष्ठभूमि, feminine
+/// (German: the stem).
 pub fn background_adjective(lang: Lang, background: Background) -> &'static str {
     use Background::*;
     match (lang, background) {
@@ -252,10 +309,15 @@ pub fn background_adjective(lang: Lang, background: Background) -> &'static str 
         (Lang::Fr, Black) => "noir",
         (Lang::Fr, Blue) => "bleu",
         (Lang::Fr, Green) => "vert",
+        (Lang::Hi, White) => "सफ़ेद",
+        (Lang::Hi, Gray) => "स्लेटी",
+        (Lang::Hi, Black) => "काली",
+        (Lang::Hi, Blue) => "नीली",
+        (Lang::Hi, Green) => "हरी",
     }
 }
 
-/// Where a group is, as an adverbial phrase.
+/// Where a group is, as an adverbial phrase (Hindi: placed before the noun phrase).
 pub fn region_phrase(lang: Lang, region: Region) -> &'static str {
     use Region::*;
     match (lang, region) {
@@ -289,10 +351,16 @@ pub fn region_phrase(lang: Lang, region: Region) -> &'static str {
         (Lang::Fr, Top) => "en haut",
         (Lang::Fr, Bottom) => "en bas",
         (Lang::Fr, Center) => "au centre",
+        (Lang::Hi, Left) => "बाईं ओर",
+        (Lang::Hi, Right) => "दाईं ओर",
+        (Lang::Hi, Top) => "ऊपर",
+        (Lang::Hi, Bottom) => "नीचे",
+        (Lang::Hi, Center) => "बीच में",
     }
 }
 
-/// The numeral for 1–3, agreeing in gender (the indefinite article for 1, except English "one").
+/// The numeral for 1–3, agreeing in gender (the indefinite article for 1, except English "one"; Hindi numerals,
+/// एक serving as the article, never change).
 pub fn numeral(lang: Lang, count: u8, gender: Gender) -> &'static str {
     let feminine = gender == Gender::Feminine;
     match (lang, count, feminine) {
@@ -322,25 +390,31 @@ pub fn numeral(lang: Lang, count: u8, gender: Gender) -> &'static str {
         (Lang::Fr, 1, true) => "une",
         (Lang::Fr, 2, _) => "deux",
         (Lang::Fr, _, _) => "trois",
+        (Lang::Hi, 1, _) => "एक",
+        (Lang::Hi, 2, _) => "दो",
+        (Lang::Hi, _, _) => "तीन",
     }
 }
 
-/// German grammatical case of a noun phrase.
+/// Grammatical case of a noun phrase: the nominative (Hindi: the direct case) or a case governed by a preposition
+/// or postposition, the German dative or the Hindi oblique.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Case {
     Nominative,
     Dative,
+    Oblique,
 }
 
 /// German adjective ending after `ein`/`eine` (mixed declension, singular) or after a numeral (strong, plural).
+/// German has no oblique case; it declines as the dative.
 pub fn german_ending(gender: Gender, number: Number, case: Case) -> &'static str {
     match (number, case, gender) {
         (Number::Singular, Case::Nominative, Gender::Masculine) => "er",
         (Number::Singular, Case::Nominative, Gender::Feminine) => "e",
         (Number::Singular, Case::Nominative, Gender::Neuter) => "es",
-        (Number::Singular, Case::Dative, _) => "en",
+        (Number::Singular, Case::Dative | Case::Oblique, _) => "en",
         (Number::Plural, Case::Nominative, _) => "e",
-        (Number::Plural, Case::Dative, _) => "en",
+        (Number::Plural, Case::Dative | Case::Oblique, _) => "en",
     }
 }
 
@@ -360,5 +434,6 @@ pub fn conjunction(lang: Lang) -> &'static str {
         Lang::Es => "y",
         Lang::De => "und",
         Lang::Fr => "et",
+        Lang::Hi => "और",
     }
 }

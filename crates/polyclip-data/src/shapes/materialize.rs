@@ -1,6 +1,7 @@
 //! Writing the embedded dataset to a folder in the formats real data comes in: PNG files, one JSONL manifest
 //! per split and language (`{"image", "captions", "lang"}`), the labels of the classification images, and
-//! `spec.json`. A folder whose `spec.json` matches is reused.
+//! `spec.v2.json`. A folder whose `spec.v2.json` matches and that holds every language's manifests is reused (one
+//! written before a language was added is written again, identically for the languages it had).
 
 use std::fs;
 use std::io::Write;
@@ -10,7 +11,7 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 
-use super::captions::captions;
+use super::captions::{ORIGINAL_PHRASINGS, captions};
 use super::labels::{LabelSet, class_names, label_of, templates};
 use super::render::render;
 use super::scene::{Lang, Scene, SceneSampler, Split};
@@ -73,11 +74,22 @@ fn write_error(path: &Path, error: impl ToString) -> DataError {
 }
 
 impl ShapesDataset {
-    /// Generates the dataset into `root`, or reuses it when `root/spec.json` matches `spec`.
+    /// Generates the dataset into `root`, or reuses it when `root/spec.v2.json` matches `spec` and every language's
+    /// manifests are there.
     pub fn materialize(spec: &ShapesSpec, root: &Path) -> Result<Self, DataError> {
-        let spec_path = root.join("spec.json");
+        // v2: training manifests split original and generated captions.
+        let spec_path = root.join("spec.v2.json");
+        let complete = || {
+            Lang::ALL.iter().all(|lang| {
+                [Split::Train, Split::Test].iter().all(|&split| {
+                    root.join(format!("{}.{}.jsonl", split_name(split), lang.code()))
+                        .is_file()
+                })
+            })
+        };
         if let Ok(text) = fs::read_to_string(&spec_path)
             && serde_json::from_str::<ShapesSpec>(&text).is_ok_and(|saved| &saved == spec)
+            && complete()
         {
             return Ok(Self {
                 root: root.to_owned(),
@@ -98,7 +110,7 @@ impl ShapesDataset {
         }
         fs::write(partial.join("README.md"), README).map_err(|e| write_error(&partial, e))?;
         let text = serde_json::to_string_pretty(spec).map_err(|e| write_error(&spec_path, e))?;
-        fs::write(partial.join("spec.json"), text).map_err(|e| write_error(&spec_path, e))?;
+        fs::write(partial.join("spec.v2.json"), text).map_err(|e| write_error(&spec_path, e))?;
         fs::rename(&partial, root).map_err(|e| DataError::io(root, e))?;
         Ok(Self {
             root: root.to_owned(),
@@ -136,7 +148,12 @@ impl ShapesDataset {
             let manifest = Manifest::load(&self.manifest(split, language), BadInputPolicy::Fail)?;
             for entry in &manifest.entries {
                 let image = entry.image.strip_prefix(&self.root).unwrap_or(&entry.image);
-                for caption in entry.captions.iter().take(per_picture.max(1)) {
+                for caption in entry
+                    .captions
+                    .iter()
+                    .chain(&entry.generated_captions)
+                    .take(per_picture.max(1))
+                {
                     text.push_str(&format!("{}\t{caption}\t{language}\n", image.display()));
                 }
             }
@@ -155,7 +172,7 @@ impl ShapesDataset {
         let language = Lang::from_code(lang).ok_or_else(|| DataError::UnknownLanguage {
             dataset: self.root.clone(),
             lang: lang.to_owned(),
-            available: "en, pt, it, es, de, fr".into(),
+            available: Lang::ALL.map(Lang::code).join(", "),
         })?;
         let path = self.root.join("test.labels.jsonl");
         let text = fs::read_to_string(&path).map_err(|e| DataError::io(&path, e))?;
@@ -171,6 +188,8 @@ impl ShapesDataset {
             entries.push(ManifestEntry {
                 image: self.root.join(&record.image),
                 captions: Vec::new(),
+                generated_captions: Vec::new(),
+                similarities: Vec::new(),
                 lang: None,
                 line: index + 1,
             });
@@ -211,7 +230,11 @@ struct LabelRecord {
 #[derive(Serialize)]
 struct ManifestLine<'a> {
     image: &'a str,
-    captions: Vec<String>,
+    /// Training pictures: the phrasings standing for original captions; test pictures: every phrasing.
+    captions: &'a [String],
+    /// Training pictures: the phrasings standing for generated (synthetic) captions.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    generated_captions: &'a [String],
     lang: &'a str,
 }
 
@@ -249,9 +272,16 @@ fn write_split(
             .save(&path)
             .map_err(|e| write_error(&path, e))?;
         for (lang, (path, file)) in Lang::ALL.iter().zip(manifests.iter_mut()) {
+            let phrasings = captions(scene, *lang);
+            let originals = match split {
+                Split::Train => ORIGINAL_PHRASINGS,
+                Split::Test => phrasings.len(),
+            };
+            let (original, generated) = phrasings.split_at(originals.min(phrasings.len()));
             let line = ManifestLine {
                 image: &relative,
-                captions: captions(scene, *lang),
+                captions: original,
+                generated_captions: generated,
                 lang: lang.code(),
             };
             let json = serde_json::to_string(&line).map_err(|e| write_error(path, e))?;
@@ -278,16 +308,22 @@ fn write_split(
     labels.flush().map_err(|e| DataError::io(&labels_path, e))
 }
 
-/// The texts the shipped tokenizer was trained on: every phrasing of 3000 training scenes (seed 0) and every
-/// zero-shot prompt, in all six languages.
+/// The texts the shipped tokenizer was trained on: [`tokenizer_corpus_for`] the six languages of
+/// [`Lang::SHIPPED_TOKENIZER`] (not Hindi).
 pub fn tokenizer_corpus() -> Vec<String> {
+    tokenizer_corpus_for(&Lang::SHIPPED_TOKENIZER)
+}
+
+/// The texts to train a tokenizer for `languages` on: every phrasing of 3000 training scenes (seed 0) in each
+/// language (scene by scene, languages in the given order), then every zero-shot prompt of each language.
+pub fn tokenizer_corpus_for(languages: &[Lang]) -> Vec<String> {
     let mut corpus = Vec::new();
     for scene in scenes(0, Split::Train, 3000) {
-        for lang in Lang::ALL {
+        for &lang in languages {
             corpus.extend(captions(&scene, lang));
         }
     }
-    for lang in Lang::ALL {
+    for &lang in languages {
         for set in LabelSet::ALL {
             for name in class_names(set, lang) {
                 corpus.extend(templates(lang).iter().map(|t| t.replacen("{}", &name, 1)));
@@ -297,14 +333,18 @@ pub fn tokenizer_corpus() -> Vec<String> {
     corpus
 }
 
-/// The embedded dataset's tokenizer with mBART-50's language codes of its six languages, for captioning.
+/// The embedded dataset's tokenizer with mBART-50's language codes of the six languages it was trained on
+/// ([`Lang::SHIPPED_TOKENIZER`], in that order, so that the codes' ids do not change), for captioning.
 pub fn shapes_mbart_tokenizer(max_tokens: usize) -> Result<MBartTokenizer, DataError> {
     let inner =
         tokenizers::Tokenizer::from_bytes(TOKENIZER_JSON).map_err(|e| DataError::Tokenizer {
             path: "datasets/shapes/tokenizer.json".into(),
             reason: e.to_string(),
         })?;
-    let languages: Vec<&str> = Lang::ALL.iter().map(|lang| lang.code()).collect();
+    let languages: Vec<&str> = Lang::SHIPPED_TOKENIZER
+        .iter()
+        .map(|lang| lang.code())
+        .collect();
     MBartTokenizer::with_language_codes(
         inner,
         &languages,
@@ -324,7 +364,8 @@ pub fn shapes_tokenizer(max_tokens: usize) -> Result<TextTokenizer, DataError> {
 }
 
 const README: &str = "# Embedded shapes dataset (generated by polyclip)\n\n\
-Pictures of coloured shapes with captions in en, pt, it, es, de, fr. `train.<lang>.jsonl` / `test.<lang>.jsonl`:\n\
-one JSON object per picture (`image`, `captions`: five phrasings, the first two standing for original captions,\n\
-the rest for synthetic ones, `lang`). The test split contains (colour, kind) pairs never seen in training.\n\
-`test.labels.jsonl`: shape/colour/count class indices of the one-group test pictures. `spec.json`: how it was made.\n";
+Pictures of coloured shapes with captions in en, pt, it, es, de, fr, hi. `train.<lang>.jsonl` / `test.<lang>.jsonl`:\n\
+one JSON object per picture (`image`; training pictures: `captions`, the two phrasings standing for original\n\
+captions, and `generated_captions`, the three standing for synthetic ones; test pictures: all five in `captions`;\n\
+`lang`). The test split contains (colour, kind) pairs never seen in training.\n\
+`test.labels.jsonl`: shape/colour/count class indices of the one-group test pictures. `spec.v2.json`: how it was made.\n";
