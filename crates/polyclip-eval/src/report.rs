@@ -56,10 +56,25 @@ pub struct ReportRow {
     pub evaluation: ModelEvaluation,
 }
 
+/// Which seed's tables [`Report::markdown`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TableLayout {
+    /// CAPIVARA's model card: mean recall per retrieval set and direction; zero-shot top-1 with the average.
+    #[default]
+    Capivara,
+    /// clip-italian's report: text→image MRR@1/5/10; zero-shot accuracy@1/5/10/100.
+    ClipItalian,
+    /// Themo's README: zero-shot accuracy@1/5/10 and text→image retrieval@1/5/10, as fractions.
+    Themo,
+}
+
 /// The report of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub title: String,
+    #[serde(default)]
+    pub layout: TableLayout,
     /// Free-form facts about the run (recipe, language, backend, seed, steps, timings…).
     pub details: BTreeMap<String, serde_json::Value>,
     pub rows: Vec<ReportRow>,
@@ -78,13 +93,81 @@ impl Report {
         })
     }
 
-    /// The CAPIVARA model card's tables: mean recall per retrieval set and direction, then zero-shot top-1 per
-    /// classification set with their average; the best value of each column in bold.
+    /// The tables of the report's [`TableLayout`], the best value of each column in bold.
     pub fn markdown(&self) -> String {
         let mut out = format!("### {}\n\n", self.title);
         let Some(first) = self.rows.first() else {
             return out;
         };
+        match self.layout {
+            TableLayout::Capivara => self.capivara_tables(first, &mut out),
+            TableLayout::ClipItalian => self.clip_italian_tables(first, &mut out),
+            TableLayout::Themo => self.themo_table(first, &mut out),
+        }
+        out
+    }
+
+    /// clip-italian: MRR@1/5/10 per retrieval set, then accuracy@1/5/10/100 per classification set (K below the
+    /// set's class count: more is 100 by construction).
+    fn clip_italian_tables(&self, first: &ReportRow, out: &mut String) {
+        let mut headers = Vec::new();
+        let mut columns = Vec::new();
+        for set in first.evaluation.retrieval.iter().map(|m| &m.set) {
+            for (index, k) in [1, 5, 10].into_iter().enumerate() {
+                headers.push(format!("{set} MRR@{k}"));
+                columns.push(self.column(|e| e.retrieval_of(set).map(|m| m.text_to_image_mrr[index])));
+            }
+        }
+        write_table(out, "Text-to-image retrieval (MRR@K)", &headers, &columns, &self.rows, 4);
+        headers.clear();
+        columns.clear();
+        for set in first.evaluation.zero_shot.iter().map(|m| &m.set) {
+            let accuracies: [(usize, fn(&ZeroShotMetrics) -> f64); 4] = [
+                (1, |m| m.top1),
+                (5, |m| m.top5),
+                (10, |m| m.top10),
+                (100, |m| m.top100),
+            ];
+            let classes = first
+                .evaluation
+                .zero_shot_of(set)
+                .map_or(0, |metrics| metrics.classes);
+            for (k, value) in accuracies {
+                if k > 1 && classes > 0 && k >= classes {
+                    continue;
+                }
+                headers.push(format!("{set} accuracy@{k}"));
+                columns.push(self.column(|e| e.zero_shot_of(set).map(value)));
+            }
+        }
+        write_table(out, "Zero-shot image classification (accuracy@K, %)", &headers, &columns, &self.rows, 2);
+    }
+
+    /// Themo: one table, accuracy@1/5/10 of the first classification set and retrieval@1/5/10 (text→image) of the
+    /// first retrieval set, as fractions.
+    fn themo_table(&self, first: &ReportRow, out: &mut String) {
+        let mut headers = Vec::new();
+        let mut columns = Vec::new();
+        if let Some(set) = first.evaluation.zero_shot.first().map(|m| &m.set) {
+            let accuracies: [(usize, fn(&ZeroShotMetrics) -> f64); 3] =
+                [(1, |m| m.top1), (5, |m| m.top5), (10, |m| m.top10)];
+            for (k, value) in accuracies {
+                headers.push(format!("accuracy@{k}"));
+                columns.push(self.column(|e| e.zero_shot_of(set).map(|m| value(m) / 100.0)));
+            }
+        }
+        if let Some(set) = first.evaluation.retrieval.first().map(|m| &m.set) {
+            for (index, k) in [1, 5, 10].into_iter().enumerate() {
+                headers.push(format!("retrieval@{k}"));
+                columns.push(self.column(|e| e.retrieval_of(set).map(|m| m.text_to_image[index] / 100.0)));
+            }
+        }
+        write_table(out, "Accuracy and retrieval", &headers, &columns, &self.rows, 3);
+    }
+
+    /// CAPIVARA's model card: mean recall per retrieval set and direction, then zero-shot top-1 per classification
+    /// set with their average.
+    fn capivara_tables(&self, first: &ReportRow, out: &mut String) {
         let mut headers = Vec::new();
         let mut columns = Vec::new();
         for set in first.evaluation.retrieval.iter().map(|m| &m.set) {
@@ -100,11 +183,12 @@ impl Report {
             }
         }
         write_table(
-            &mut out,
+            out,
             "Zero-shot Cross-Modal Retrieval (mean recall of R@1/5/10)",
             &headers,
             &columns,
             &self.rows,
+            2,
         );
         headers.clear();
         columns.clear();
@@ -117,13 +201,13 @@ impl Report {
             columns.push(self.column(|e| Some(e.zero_shot_average())));
         }
         write_table(
-            &mut out,
+            out,
             "Zero-shot image classification (top-1 accuracy)",
             &headers,
             &columns,
             &self.rows,
+            2,
         );
-        out
     }
 
     /// One value per row (NaN where a row lacks it).
@@ -135,13 +219,15 @@ impl Report {
     }
 }
 
-/// A markdown table with a `Models` column, the best value of each column in bold; nothing when `headers` is empty.
+/// A markdown table with a `Models` column and values with `digits` decimals, the best value of each column in
+/// bold; nothing when `headers` is empty.
 fn write_table(
     out: &mut String,
     title: &str,
     headers: &[String],
     columns: &[Vec<f64>],
     rows: &[ReportRow],
+    digits: usize,
 ) {
     if headers.is_empty() {
         return;
@@ -155,9 +241,9 @@ fn write_table(
             let value = column[index];
             let best = column.iter().copied().fold(f64::MIN, f64::max);
             if rows.len() > 1 && value >= best {
-                let _ = write!(out, " **{value:.2}** |");
+                let _ = write!(out, " **{value:.digits$}** |");
             } else {
-                let _ = write!(out, " {value:.2} |");
+                let _ = write!(out, " {value:.digits$} |");
             }
         }
         let _ = writeln!(out);
@@ -178,11 +264,18 @@ mod tests {
                     metrics: RetrievalMetrics {
                         text_to_image: [t2i, t2i, t2i],
                         image_to_text: [10.0, 20.0, 30.0],
+                        text_to_image_mrr: [t2i / 200.0, t2i / 100.0, t2i / 100.0],
                     },
                 }],
                 zero_shot: vec![SetMetrics {
                     set: "ImageNet".into(),
-                    metrics: ZeroShotMetrics { top1, top5: 90.0 },
+                    metrics: ZeroShotMetrics {
+                        top1,
+                        top5: 90.0,
+                        top10: 95.0,
+                        top100: 100.0,
+                        classes: 1000,
+                    },
                 }],
             },
         }
@@ -192,6 +285,7 @@ mod tests {
     fn markdown_follows_the_model_card_layout() {
         let report = Report {
             title: "T".into(),
+            layout: TableLayout::Capivara,
             details: BTreeMap::new(),
             rows: vec![row("Baseline", 50.0, 40.0), row("CAPIVARA", 60.0, 30.0)],
         };
@@ -207,5 +301,29 @@ mod tests {
             | Baseline | **40.00** | **40.00** |\n\
             | CAPIVARA | 30.00 | 30.00 |\n\n";
         assert_eq!(report.markdown(), expected);
+    }
+
+    #[test]
+    fn clip_italian_and_themo_layouts_name_their_metrics() {
+        let mut report = Report {
+            title: "T".into(),
+            layout: TableLayout::ClipItalian,
+            details: BTreeMap::new(),
+            rows: vec![row("mCLIP", 50.0, 40.0), row("CLIP-Italian", 60.0, 30.0)],
+        };
+        let markdown = report.markdown();
+        assert!(
+            markdown.contains("| Models | Flickr30k MRR@1 | Flickr30k MRR@5 | Flickr30k MRR@10 |"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("| CLIP-Italian | **0.3000** | **0.6000** | **0.6000** |"), "{markdown}");
+        assert!(markdown.contains("ImageNet accuracy@100"), "{markdown}");
+        report.layout = TableLayout::Themo;
+        let markdown = report.markdown();
+        assert!(
+            markdown.contains("| Models | accuracy@1 | accuracy@5 | accuracy@10 | retrieval@1 | retrieval@5 | retrieval@10 |"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("| mCLIP | **0.400** | **0.900** | **0.950** | 0.500 |"), "{markdown}");
     }
 }

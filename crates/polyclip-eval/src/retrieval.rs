@@ -3,17 +3,23 @@
 //! Text→image R@K: the fraction of captions whose own image ranks in the top K images. Image→text R@K: the
 //! fraction of images with at least one of their captions in the top K captions. Mean recall: the mean of R@1,
 //! R@5 and R@10 per direction. A candidate ranks above the true one only if it scores strictly higher.
+//!
+//! MRR@K (clip-italian, text→image only): the reciprocal rank of a caption's own image when it ranks in the top K,
+//! else 0, averaged over captions.
 
 use burn::tensor::{Tensor, backend::Backend};
 use serde::{Deserialize, Serialize};
 
 use crate::encode::to_host;
 
-/// Recall at 1, 5 and 10 in both directions, as percentages.
+/// Recall at 1, 5 and 10 in both directions, as percentages, and text→image MRR@1/5/10 (a fraction, as
+/// clip-italian reports it).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RetrievalMetrics {
     pub text_to_image: [f64; 3],
     pub image_to_text: [f64; 3],
+    #[serde(default)]
+    pub text_to_image_mrr: [f64; 3],
 }
 
 impl RetrievalMetrics {
@@ -87,9 +93,17 @@ pub fn retrieval_metrics(
     let recall = |ranks: &[usize], k: usize| {
         100.0 * ranks.iter().filter(|&&rank| rank < k).count() as f64 / ranks.len().max(1) as f64
     };
+    let mrr = |k: usize| {
+        text_ranks
+            .iter()
+            .map(|&rank| if rank < k { 1.0 / (rank + 1) as f64 } else { 0.0 })
+            .sum::<f64>()
+            / text_ranks.len().max(1) as f64
+    };
     RetrievalMetrics {
         text_to_image: RECALL_AT.map(|k| recall(&text_ranks, k)),
         image_to_text: RECALL_AT.map(|k| recall(&image_ranks, k)),
+        text_to_image_mrr: RECALL_AT.map(mrr),
     }
 }
 
@@ -112,5 +126,7 @@ mod tests {
         assert_eq!(metrics.text_to_image[1], 100.0);
         // Image→text: image 0's best caption (0) is first; image 1's caption 2 beats caption 1 for image 1.
         assert_eq!(metrics.image_to_text, [100.0, 100.0, 100.0]);
+        // MRR: ranks 1, 2, 1 → (1 + 1/2 + 1)/3 from K = 5 on; at K = 1 the second caption counts 0.
+        assert_eq!(metrics.text_to_image_mrr, [2.0 / 3.0, 2.5 / 3.0, 2.5 / 3.0]);
     }
 }

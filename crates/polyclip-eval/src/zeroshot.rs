@@ -9,11 +9,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::encode::embed_texts;
 
-/// Top-1 and top-5 accuracy in percent (top-5 is 100 when there are five classes or fewer).
+/// Top-K accuracy in percent for K = 1, 5 (CAPIVARA), 10 and 100 (clip-italian); top-K is 100 when there are K
+/// classes or fewer.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ZeroShotMetrics {
     pub top1: f64,
     pub top5: f64,
+    #[serde(default)]
+    pub top10: f64,
+    #[serde(default)]
+    pub top100: f64,
+    /// Classes in the set (top-K with K ≥ classes is 100 by construction).
+    #[serde(default)]
+    pub classes: usize,
 }
 
 /// The `[classes, embed]` zero-shot classifier of a set's class names and templates.
@@ -47,18 +55,23 @@ pub fn zero_shot_accuracy<B: Backend>(
     let logits = image_embeds.matmul(classifier.transpose()) * 100.0;
     let [rows, classes] = logits.dims();
     let values = crate::encode::to_host(logits);
-    let mut top1 = 0usize;
-    let mut top5 = 0usize;
+    const TOP: [usize; 4] = [1, 5, 10, 100];
+    let mut hits = [0usize; 4];
     for (row, &label) in labels.iter().enumerate().take(rows) {
         let scores = &values[row * classes..(row + 1) * classes];
         let better = scores.iter().filter(|&&s| s > scores[label]).count();
-        top1 += usize::from(better < 1);
-        top5 += usize::from(better < 5);
+        for (hit, k) in hits.iter_mut().zip(TOP) {
+            *hit += usize::from(better < k);
+        }
     }
     let total = labels.len().max(1) as f64;
+    let [top1, top5, top10, top100] = hits.map(|hit| 100.0 * hit as f64 / total);
     ZeroShotMetrics {
-        top1: 100.0 * top1 as f64 / total,
-        top5: 100.0 * top5 as f64 / total,
+        top1,
+        top5,
+        top10,
+        top100,
+        classes,
     }
 }
 
@@ -88,5 +101,6 @@ mod tests {
         let metrics = zero_shot_accuracy(images, classifier, &[0, 0, 4]);
         assert!((metrics.top1 - 100.0 / 3.0).abs() < 1e-9, "{metrics:?}");
         assert!((metrics.top5 - 200.0 / 3.0).abs() < 1e-9, "{metrics:?}");
+        assert_eq!((metrics.top10, metrics.top100), (100.0, 100.0));
     }
 }
