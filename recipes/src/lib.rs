@@ -1,13 +1,18 @@
 //! polyclip recipes: the published methods as data (TOML recipe files) over one runner, and the binaries
 //! that run them (`capivara`, …).
 
+pub mod built_in;
 pub mod captioner;
 pub mod cli;
 pub mod config;
+pub mod distill;
 pub mod error;
 pub mod evaluate;
 pub mod pipeline;
+pub mod reinit;
+pub mod scoring;
 pub mod stage;
+pub mod template;
 
 pub use config::Recipe;
 pub use error::RecipeError;

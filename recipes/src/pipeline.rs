@@ -1,6 +1,7 @@
-//! The recipe runner: (a) the base model — trained on the base language or reused from the run folder,
-//! (b) its evaluation in the target language (the baseline), (c) the method's fine-tuning stage, (d) the
-//! fine-tuned model's evaluation, then `report.json`, `report.md` and `curves.png`.
+//! The recipe runner: the recipe's stages in order, each starting from the model the previous one left (the
+//! first from the preset's fresh weights, or `--model`), each reused from the run folder when an identical
+//! stage already finished there; an evaluation after every stage with a `report` name; then `report.json`,
+//! `report.md` (in the recipe's table layout) and `curves.png`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,16 +11,23 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use polyclip_backend::{BackendJob, BackendKind};
 use polyclip_checkpoints::{Architecture, LoadedModel};
+use polyclip_data::Manifest;
+use polyclip_data::loader::mix_seed;
 use polyclip_data::shapes::{Lang, ShapesDataset, ShapesSpec, shapes_tokenizer};
+use polyclip_data::tokenizer_training::train_xlmr_style_bpe;
 use polyclip_data::{BadInputPolicy, ClipPreprocess, TextTokenizer};
 use polyclip_eval::plot::{Panel, Series, save_panels};
 use polyclip_eval::report::{Report, ReportRow};
 use polyclip_models::{ClipModel, ClipModelConfig, presets};
+use polyclip_train::trainable::unfreeze;
 use serde_json::json;
 
-use crate::config::{ModelPreset, Recipe};
+use crate::config::{ModelPreset, Recipe, Stage, TokenizerChoice};
+use crate::distill::{run_distill_stage, student_config};
 use crate::error::RecipeError;
 use crate::evaluate::EvalPlan;
+use crate::reinit::reinitialize;
+use crate::scoring::Scorer;
 use crate::stage::{StagePlan, StageSummary};
 
 /// How to run a recipe (everything not in the recipe file).
@@ -67,14 +75,25 @@ impl BackendJob for RecipeJob {
 
 /// The model config a recipe names, sized to the tokenizer.
 pub fn model_config(recipe: &Recipe, vocab_size: usize, pad_id: u32) -> ClipModelConfig {
-    match recipe.model.preset {
+    let model = &recipe.model;
+    let mut config = match model.preset {
         ModelPreset::TinyCapivara => presets::tiny_capivara(
             vocab_size,
-            recipe.model.max_tokens,
+            model.max_tokens,
             pad_id as usize,
-            recipe.model.image_size,
+            model.image_size,
         ),
+        ModelPreset::TinyClipItalian => presets::tiny_clip_italian(
+            vocab_size,
+            model.max_tokens,
+            pad_id as usize,
+            model.image_size,
+        ),
+    };
+    if let Some(logit_scale) = model.logit_scale {
+        config.logit_scale = logit_scale;
     }
+    config
 }
 
 /// Runs every stage of `recipe` on backend `B`.
@@ -93,9 +112,10 @@ pub fn run_recipe<B: AutodiffBackend>(
         test_images: recipe.data.test_images,
         image_px: recipe.data.image_px,
     };
+    recipe.validate()?;
     check_languages(recipe)?;
     // The checkpoint is loaded first: a folder the recipe cannot use fails before any data is written.
-    let pretrained = options
+    let mut pretrained = options
         .pretrained
         .as_ref()
         .map(|pretrained| load_pretrained::<B>(pretrained, device))
@@ -104,53 +124,12 @@ pub fn run_recipe<B: AutodiffBackend>(
     let (tokenizer, config) = match &pretrained {
         Some(loaded) => (loaded.tokenizer.clone(), loaded.config.clone()),
         None => {
-            let tokenizer = shapes_tokenizer(recipe.model.max_tokens)?;
+            let tokenizer = recipe_tokenizer(recipe, &data)?;
             let config = model_config(recipe, tokenizer.vocab_size(), tokenizer.pad_id());
             (tokenizer, config)
         }
     };
     let preprocess = ClipPreprocess::new(config.vision_config.image_size as u32);
-    let stage = |name: &'static str, language: &str, train| StagePlan {
-        name,
-        dir: options.run_dir.join(name),
-        manifest: data.manifest("train", language),
-        train,
-        model_config: &config,
-        tokenizer: &tokenizer,
-        preprocess,
-        batch_size: recipe.loader.batch_size,
-        num_workers: recipe.loader.num_workers,
-        seed,
-        policy: options.policy,
-        progress: options.progress,
-        resume: options.resume,
-        key: serde_json::Value::Null,
-    };
-
-    // (a) The base model: reused when an identical stage already finished in this run folder.
-    let mut base = stage("base", &recipe.base.language, &recipe.base.train);
-    base.key = json!({ "stage": recipe.base, "model": config, "data": spec, "seed": seed,
-                       "batch_size": recipe.loader.batch_size, "image_size": recipe.model.image_size });
-    let finished = match pretrained {
-        Some(loaded) => Some((loaded.model, base.pretrained_summary(&loaded.dir))),
-        None => match base.finished::<B>(device)? {
-            Some(model) => Some((model, base.reused_summary()?)),
-            None => None,
-        },
-    };
-    let (base_model, base_summary) = match finished {
-        Some(done) => done,
-        None => {
-            let fresh = config.init::<B>(seed, device)?;
-            announce(&format!(
-                "training the base model on `{}` captions",
-                recipe.base.language
-            ));
-            base.run(fresh, device)?
-        }
-    };
-
-    // (b) Baseline evaluation in the target language.
     let eval = EvalPlan {
         data: &data,
         language: &recipe.eval.language,
@@ -160,36 +139,124 @@ pub fn run_recipe<B: AutodiffBackend>(
         batch_size: recipe.eval.batch_size,
         num_workers: recipe.loader.num_workers,
     };
-    announce("evaluating the baseline");
-    let baseline = eval.evaluate(&base_model.valid(), device)?;
 
-    // (c) The method's fine-tuning stage.
-    let finetune = stage(
-        "finetune",
-        &recipe.finetune.language,
-        &recipe.finetune.train,
-    );
-    announce(&format!(
-        "fine-tuning on `{}` captions ({} steps)",
-        recipe.finetune.language, recipe.finetune.train.steps
-    ));
-    let mut base_model = base_model;
-    if let Some(lora) = &recipe.finetune.lora {
-        let adapted = base_model.attach_text_lora(lora)?;
-        announce(&format!(
-            "LoRA r={} alpha={} on {} layers of the text encoder (frozen): {} … {}",
-            lora.r,
-            lora.lora_alpha,
-            adapted.len(),
-            adapted.first().map_or("", String::as_str),
-            adapted.last().map_or("", String::as_str),
-        ));
+    let scorer = Scorer {
+        tokenizer: &tokenizer,
+        preprocess,
+        batch_size: recipe.eval.batch_size,
+        num_workers: recipe.loader.num_workers,
+    };
+
+    // Each stage's key holds everything that determines its result, its predecessors' included: a finished
+    // stage with the same key is reused from the run folder.
+    let mut chain_key = json!({
+        "model": config, "data": spec, "seed": seed, "batch_size": recipe.loader.batch_size,
+        "image_size": recipe.model.image_size, "tokenizer": recipe.model.tokenizer,
+        "pretrained": options.pretrained.as_ref().map(|p| p.dir.clone()),
+    });
+    // The model config after each stage (a distillation stage swaps the text tower for its student's).
+    let stage_configs: Vec<ClipModelConfig> = recipe
+        .stages
+        .iter()
+        .scan(config.clone(), |current, stage| {
+            if let Some(distill) = &stage.distill {
+                *current = student_config(current, distill, &tokenizer);
+            }
+            Some(current.clone())
+        })
+        .collect();
+    let mut model: Option<ClipModel<B>> = None;
+    let mut rows = Vec::new();
+    let mut summaries = Vec::new();
+    let mut plans = Vec::new();
+    for (index, stage) in recipe.stages.iter().enumerate() {
+        let key = json!({ "after": chain_key, "stage": stage });
+        let mut plan = StagePlan {
+            name: stage.name.clone(),
+            dir: options.run_dir.join(&stage.name),
+            manifest: data.manifest("train", &stage.language),
+            captions: stage.captions,
+            augment: stage.augment.clone(),
+            save_adapter: stage.lora.is_some(),
+            train: &stage.train,
+            model_config: &stage_configs[index],
+            tokenizer: &tokenizer,
+            preprocess,
+            batch_size: recipe.loader.batch_size,
+            num_workers: recipe.loader.num_workers,
+            seed,
+            policy: options.policy,
+            progress: options.progress,
+            resume: options.resume,
+            key: key.clone(),
+        };
+        let replaced = (index == 0 && stage.pretrained)
+            .then(|| pretrained.take())
+            .flatten();
+        let reusable = stage.lora.is_none() && stage.reinit.is_empty();
+        let (trained, summary) = if let Some(loaded) = replaced {
+            let summary = plan.pretrained_summary(&loaded.dir);
+            (loaded.model, summary)
+        } else if let Some(done) = reusable
+            .then(|| plan.finished::<B>(device))
+            .transpose()?
+            .flatten()
+        {
+            announce(&format!(
+                "stage `{}`: reused from {}",
+                stage.name,
+                plan.dir.display()
+            ));
+            (done, plan.reused_summary()?)
+        } else {
+            let start = match model.take() {
+                Some(previous) => previous,
+                None => match pretrained.take() {
+                    Some(loaded) => loaded.model,
+                    None => config.init::<B>(seed, device)?,
+                },
+            };
+            announce(&format!(
+                "stage `{}`: {} steps on `{}` captions",
+                stage.name, stage.train.steps, stage.language
+            ));
+            match &stage.distill {
+                Some(distill) => {
+                    run_distill_stage(&plan, start, distill, &data, &stage.language, device)?
+                }
+                None => {
+                    if stage.captions.needs_similarities() {
+                        let scored = options
+                            .run_dir
+                            .join("scored")
+                            .join(format!("{}.train.{}.jsonl", stage.name, stage.language));
+                        announce(&format!(
+                            "scoring the `{}` training captions with the stage's starting model into {}",
+                            stage.language,
+                            scored.display()
+                        ));
+                        create_parent(&scored)?;
+                        plan.manifest =
+                            scorer.score(&start.valid(), &plan.manifest, &scored, device)?;
+                    }
+                    let start =
+                        prepare_stage(start, stage, &stage_configs[index], seed, index, device)?;
+                    plan.run(start, device)?
+                }
+            }
+        };
+        if let Some(row_name) = &stage.report {
+            announce(&format!("evaluating after stage `{}`", stage.name));
+            rows.push(ReportRow {
+                model: row_name.clone(),
+                evaluation: eval.evaluate(&trained.valid(), device)?,
+            });
+        }
+        model = Some(trained);
+        summaries.push(summary);
+        plans.push(plan);
+        chain_key = key;
     }
-    let (tuned, finetune_summary) = finetune.run(base_model, device)?;
-
-    // (d) Evaluation of the fine-tuned model.
-    announce("evaluating the fine-tuned model");
-    let finetuned = eval.evaluate(&tuned.valid(), device)?;
 
     let mut details = BTreeMap::new();
     details.insert("recipe".into(), json!(recipe.recipe.name));
@@ -201,21 +268,13 @@ pub fn run_recipe<B: AutodiffBackend>(
         "chance_recall_at_1".into(),
         json!(100.0 / recipe.data.test_images.max(1) as f64),
     );
-    details.insert("stages".into(), json!([base_summary, finetune_summary]));
+    details.insert("stages".into(), json!(summaries));
     details.insert("seconds".into(), json!(started.elapsed().as_secs_f64()));
     let report = Report {
         title: format!("{} (seed {seed:03})", recipe.recipe.title),
+        layout: recipe.eval.layout,
         details,
-        rows: vec![
-            ReportRow {
-                model: recipe.eval.baseline_name.clone(),
-                evaluation: baseline,
-            },
-            ReportRow {
-                model: recipe.eval.finetuned_name.clone(),
-                evaluation: finetuned,
-            },
-        ],
+        rows,
     };
     report.save_json(&options.run_dir.join("report.json"))?;
     let markdown = report.markdown();
@@ -223,34 +282,122 @@ pub fn run_recipe<B: AutodiffBackend>(
         path: options.run_dir.join("report.md"),
         source: e,
     })?;
-    let curves = [
-        (&base, &recipe.base.language),
-        (&finetune, &recipe.finetune.language),
-    ]
-    .into_iter()
-    .map(|(plan, language)| -> Result<Panel, RecipeError> {
-        let metrics = plan.metrics()?;
-        Ok(Panel {
-            title: format!("{} ({language})", plan.name),
-            x_label: "step".into(),
-            y_label: "contrastive loss".into(),
-            series: vec![Series {
-                label: "loss".into(),
-                points: metrics
-                    .iter()
-                    .map(|m| (m.step as f64, m.loss as f64))
-                    .collect(),
-                color: [31, 119, 180],
-            }],
+    let curves = plans
+        .iter()
+        .zip(&summaries)
+        .filter(|(_, summary)| summary.steps > 0)
+        .map(|(plan, _)| -> Result<Panel, RecipeError> {
+            let metrics = plan.metrics()?;
+            Ok(Panel {
+                title: plan.name.clone(),
+                x_label: "step".into(),
+                y_label: "contrastive loss".into(),
+                series: vec![Series {
+                    label: "loss".into(),
+                    points: metrics
+                        .iter()
+                        .map(|m| (m.step as f64, m.loss as f64))
+                        .collect(),
+                    color: [31, 119, 180],
+                }],
+            })
         })
-    })
-    .collect::<Result<Vec<_>, _>>()?;
-    save_panels(&curves, &options.run_dir.join("curves.png"))?;
+        .collect::<Result<Vec<_>, _>>()?;
+    if !curves.is_empty() {
+        save_panels(&curves, &options.run_dir.join("curves.png"))?;
+    }
     Ok(RunOutcome {
         report,
-        stages: vec![base_summary, finetune_summary],
+        stages: summaries,
         run_dir: options.run_dir.clone(),
     })
+}
+
+/// The tokenizer of a recipe without `--model`: the embedded one, or one trained on the training captions of
+/// every language the recipe names (stages, distillation teachers, evaluation) and its zero-shot prompts.
+fn recipe_tokenizer(recipe: &Recipe, data: &ShapesDataset) -> Result<TextTokenizer, RecipeError> {
+    let TokenizerChoice::Train { vocab_size } = recipe.model.tokenizer else {
+        return Ok(shapes_tokenizer(recipe.model.max_tokens)?);
+    };
+    let mut languages: Vec<&str> = recipe
+        .stages
+        .iter()
+        .flat_map(|stage| {
+            std::iter::once(stage.language.as_str())
+                .chain(stage.distill.as_ref().map(|d| d.teacher_language.as_str()))
+        })
+        .chain(std::iter::once(recipe.eval.language.as_str()))
+        .chain(recipe.eval.also_retrieval.iter().map(String::as_str))
+        .collect();
+    languages.sort_unstable();
+    languages.dedup();
+    let mut corpus = Vec::new();
+    for language in &languages {
+        let manifest = Manifest::load(&data.manifest("train", language), BadInputPolicy::Fail)?;
+        corpus.extend(
+            manifest
+                .entries
+                .into_iter()
+                .flat_map(|entry| entry.captions.into_iter().chain(entry.generated_captions)),
+        );
+        let (_, sets) = data.classification(language)?;
+        for set in sets {
+            for name in &set.classnames {
+                corpus.extend(set.templates.iter().map(|t| t.replacen("{}", name, 1)));
+            }
+        }
+    }
+    announce(&format!(
+        "training a {vocab_size}-entry tokenizer on {} captions and prompts in {}",
+        corpus.len(),
+        languages.join(", ")
+    ));
+    let trained = train_xlmr_style_bpe(&corpus, vocab_size)?;
+    Ok(TextTokenizer::new(
+        trained,
+        "<trained>",
+        "<pad>",
+        recipe.model.max_tokens,
+    )?)
+}
+
+fn create_parent(path: &std::path::Path) -> Result<(), RecipeError> {
+    let parent = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| RecipeError::Io {
+        path: parent.to_owned(),
+        source: e,
+    })
+}
+
+/// Gets a model ready for a stage: every parameter trainable again (a previous stage may have frozen some), the
+/// stage's fresh parts drawn, its LoRA adapters attached. The stage's own `freeze` is applied by the trainer.
+fn prepare_stage<B: AutodiffBackend>(
+    model: ClipModel<B>,
+    stage: &Stage,
+    config: &ClipModelConfig,
+    seed: u64,
+    index: usize,
+    device: &B::Device,
+) -> Result<ClipModel<B>, RecipeError> {
+    let model = unfreeze(model);
+    let mut model = if stage.reinit.is_empty() {
+        model
+    } else {
+        let fresh = config.init::<B>(mix_seed(&[seed, index as u64 + 1]), device)?;
+        reinitialize(model, fresh, &stage.reinit)?
+    };
+    if let Some(lora) = &stage.lora {
+        let adapted = model.attach_text_lora(lora)?;
+        announce(&format!(
+            "LoRA r={} alpha={} on {} layers of the text encoder (frozen): {} … {}",
+            lora.r,
+            lora.lora_alpha,
+            adapted.len(),
+            adapted.first().map_or("", String::as_str),
+            adapted.last().map_or("", String::as_str),
+        ));
+    }
+    Ok(model)
 }
 
 /// A checkpoint loaded to start from, with its tokenizer.
@@ -314,22 +461,34 @@ fn load_pretrained<B: AutodiffBackend>(
 
 /// Every language a recipe names must be one the embedded dataset has captions in.
 fn check_languages(recipe: &Recipe) -> Result<(), RecipeError> {
-    let named = [
-        ("base.language", &recipe.base.language),
-        ("finetune.language", &recipe.finetune.language),
-        ("eval.language", &recipe.eval.language),
-    ];
-    let extra = recipe
-        .eval
-        .also_retrieval
+    let named = recipe
+        .stages
         .iter()
-        .map(|l| ("eval.also_retrieval", l));
-    for (key, language) in named.into_iter().chain(extra) {
+        .flat_map(|stage| {
+            std::iter::once(("stage.language", &stage.language)).chain(
+                stage
+                    .distill
+                    .as_ref()
+                    .map(|distill| ("stage.distill.teacher_language", &distill.teacher_language)),
+            )
+        })
+        .chain(std::iter::once(("eval.language", &recipe.eval.language)))
+        .chain(
+            recipe
+                .eval
+                .also_retrieval
+                .iter()
+                .map(|l| ("eval.also_retrieval", l)),
+        );
+    for (key, language) in named {
         if Lang::from_code(language).is_none() {
             return Err(RecipeError::Invalid {
                 key,
                 value: format!("{language:?}"),
-                reason: "the embedded dataset has captions in en, pt, it, es, de, fr".into(),
+                reason: format!(
+                    "the embedded dataset has captions in {}",
+                    Lang::ALL.map(Lang::code).join(", ")
+                ),
             });
         }
     }

@@ -9,10 +9,11 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
+use polyclip_checkpoints::peft::{PeftSaveOptions, save_peft_adapter};
 use polyclip_data::loader::mix_seed;
 use polyclip_data::{
-    BadInputPolicy, CaptionChoice, ClipBatcher, ClipPreprocess, DataLoader, ImageBatcher,
-    ImageTextDataset, LoaderConfig, Manifest, Order, TextTokenizer,
+    AugmentChain, BadInputPolicy, CaptionChoice, CaptionStrategy, ClipBatcher, ClipPreprocess,
+    DataLoader, ImageBatcher, ImageTextDataset, LoaderConfig, Manifest, Order, TextTokenizer,
 };
 use polyclip_models::{ClipModel, ClipModelConfig};
 use polyclip_train::checkpoint::write_json;
@@ -26,9 +27,13 @@ type WeightsRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 
 /// Everything a stage needs besides the model.
 pub struct StagePlan<'a> {
-    pub name: &'static str,
+    pub name: String,
     pub dir: PathBuf,
     pub manifest: PathBuf,
+    pub captions: CaptionStrategy,
+    pub augment: AugmentChain,
+    /// Also write the LoRA adapters alone, in PEFT's format, to `adapter/` (a stage with `[stage.lora]`).
+    pub save_adapter: bool,
     pub train: &'a TrainConfig,
     pub model_config: &'a ClipModelConfig,
     pub tokenizer: &'a TextTokenizer,
@@ -129,42 +134,53 @@ impl StagePlan<'_> {
         device: &B::Device,
     ) -> Result<(ClipModel<B>, StageSummary), RecipeError> {
         let started = Instant::now();
-        if !self.resume && self.dir.exists() {
-            std::fs::remove_dir_all(&self.dir).map_err(|e| RecipeError::Io {
-                path: self.dir.clone(),
-                source: e,
-            })?;
-        }
-        std::fs::create_dir_all(&self.dir).map_err(|e| RecipeError::Io {
-            path: self.dir.clone(),
-            source: e,
-        })?;
+        self.prepare_dir()?;
         let manifest = Manifest::load(&self.manifest, self.policy)?;
         let mut skipped = manifest.skipped.len();
         let dataset = Arc::new(ImageTextDataset::new(manifest));
         let batcher = Arc::new(ClipBatcher::new(
-            ImageBatcher::new(self.preprocess, self.policy),
+            ImageBatcher::new(self.preprocess, self.policy).with_augment(self.augment.clone()),
             self.tokenizer.clone(),
-            CaptionChoice::Random,
+            CaptionChoice::Drawn(self.captions),
         ));
         let loader = DataLoader::new(
             dataset,
             batcher.clone(),
-            LoaderConfig {
-                batch_size: self.batch_size,
-                num_workers: self.num_workers,
-                seed: mix_seed(&[self.seed, stage_salt(self.name)]),
-                order: Order::Shuffled,
-            },
+            self.loader_config(),
             device.clone(),
         );
-        let resume = self.resume && self.dir.join("checkpoints").join("latest").is_file();
+        let resume = self.resumes();
         let mut trainer = Trainer::new(self.train.clone(), &self.dir);
         trainer.progress = self.progress;
         let outcome = trainer.fit(model, &loader, resume, device)?;
         skipped += batcher.images.take_skipped().len();
-        outcome
-            .model
+        self.save_model(&outcome.model)?;
+        if self.save_adapter {
+            save_peft_adapter(
+                &outcome.model,
+                self.model_config,
+                &PeftSaveOptions::default(),
+                &self.dir.join("adapter"),
+            )?;
+        }
+        let summary = StageSummary {
+            name: self.name.clone(),
+            reused: false,
+            steps: self.train.steps,
+            final_loss: outcome.losses.last().copied(),
+            seconds: started.elapsed().as_secs_f64(),
+            samples_per_s: Some(outcome.samples_per_s),
+            skipped_inputs: skipped,
+        };
+        Ok((outcome.model, summary))
+    }
+
+    /// Writes the stage's final weights, `model.json`, the tokenizer and the stage key (what [`finished`]
+    /// reads back).
+    ///
+    /// [`finished`]: Self::finished
+    pub fn save_model<B: AutodiffBackend>(&self, model: &ClipModel<B>) -> Result<(), RecipeError> {
+        model
             .clone()
             .save_file(self.weights_path(), &WeightsRecorder::new())
             .map_err(|e| polyclip_train::TrainError::Checkpoint {
@@ -182,16 +198,36 @@ impl StagePlan<'_> {
             }),
         )?;
         write_json(&self.key_path(), &self.key)?;
-        let summary = StageSummary {
-            name: self.name.into(),
-            reused: false,
-            steps: self.train.steps,
-            final_loss: outcome.losses.last().copied(),
-            seconds: started.elapsed().as_secs_f64(),
-            samples_per_s: Some(outcome.samples_per_s),
-            skipped_inputs: skipped,
-        };
-        Ok((outcome.model, summary))
+        Ok(())
+    }
+
+    /// Empties the stage's folder (unless resuming) and creates it.
+    pub fn prepare_dir(&self) -> Result<(), RecipeError> {
+        if !self.resume && self.dir.exists() {
+            std::fs::remove_dir_all(&self.dir).map_err(|e| RecipeError::Io {
+                path: self.dir.clone(),
+                source: e,
+            })?;
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| RecipeError::Io {
+            path: self.dir.clone(),
+            source: e,
+        })
+    }
+
+    /// The stage's training loader: shuffled, drawn from the recipe seed and the stage's name.
+    pub fn loader_config(&self) -> LoaderConfig {
+        LoaderConfig {
+            batch_size: self.batch_size,
+            num_workers: self.num_workers,
+            seed: mix_seed(&[self.seed, stage_salt(&self.name)]),
+            order: Order::Shuffled,
+        }
+    }
+
+    /// Whether a run asked to resume finds a checkpoint of this stage.
+    pub fn resumes(&self) -> bool {
+        self.resume && self.dir.join("checkpoints").join("latest").is_file()
     }
 
     /// The summary of a stage replaced by a pretrained checkpoint.
@@ -211,7 +247,7 @@ impl StagePlan<'_> {
     pub fn reused_summary(&self) -> Result<StageSummary, RecipeError> {
         let metrics = self.metrics()?;
         Ok(StageSummary {
-            name: self.name.into(),
+            name: self.name.clone(),
             reused: true,
             steps: self.train.steps,
             final_loss: metrics.last().map(|m| m.loss),

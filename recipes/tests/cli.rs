@@ -165,8 +165,8 @@ fn a_recipe_with_an_unknown_key_names_the_key_and_line() {
     let (ok, built_in, _) = capivara(&["--print-recipe"]);
     assert!(ok);
     let broken = built_in.replacen(
-        "[finetune.train]",
-        "[finetune.train]\nlearning_rate = 1.0",
+        "checkpoint_every = 100",
+        "checkpoint_every = 100\nlearning_rate = 1.0",
         1,
     );
     let path = dir.path().join("broken.toml");
@@ -237,7 +237,7 @@ fn capivara_opt_fine_tunes_lora_adapters_of_an_open_clip_checkpoint() {
     let (ok, built_in, _) = run_binary(binary, &["--print-recipe"]);
     assert!(ok);
     assert!(
-        built_in.contains("[finetune.lora]")
+        built_in.contains("[stage.lora]")
             && built_in.contains("r = 8")
             && built_in.contains("target_modules = [\n    \"query\",\n    \"value\",\n]"),
         "{built_in}"
@@ -261,4 +261,216 @@ fn capivara_opt_fine_tunes_lora_adapters_of_an_open_clip_checkpoint() {
     );
     assert!(stdout.contains("CAPIVARA + Opt."), "{stdout}");
     assert!(run.join("finetune/model.mpk").is_file());
+    // The adapters alone, as PEFT writes them.
+    let adapter = run.join("finetune/adapter");
+    let config = read_json(&adapter.join("adapter_config.json"));
+    assert_eq!(config["r"], 8, "{config}");
+    assert_eq!(config["peft_type"], "LORA", "{config}");
+    assert!(adapter.join("adapter_model.safetensors").is_file());
+}
+
+/// Runs `binary` on a small copy of its built-in recipe (96 training pictures, 24 test pictures) with `args`.
+fn small_run(binary: &str, run: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let mut all = vec![
+        "--set",
+        "data.train_images=96",
+        "--set",
+        "data.test_images=24",
+        "--batch-size",
+        "16",
+        "--no-progress",
+        "--run-dir",
+        run.to_str().expect("utf-8"),
+    ];
+    all.extend_from_slice(args);
+    run_binary(binary, &all)
+}
+
+fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
+}
+
+#[test]
+fn clip_italian_runs_its_stages_with_a_fixed_logit_scale_and_prints_mrr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let (ok, stdout, stderr) = small_run(
+        env!("CARGO_BIN_EXE_clip-italian"),
+        &run,
+        &[
+            "--base-steps",
+            "3",
+            "--set",
+            "stage.projections.train.steps=3",
+            "--steps",
+            "3",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("MRR@1")
+            && stdout.contains("accuracy@1")
+            && stdout.contains("| CLIP-Italian |"),
+        "{stdout}"
+    );
+    let report = read_json(&run.join("report.json"));
+    assert_eq!(report["rows"].as_array().map(Vec::len), Some(3));
+    // The scale is a fixed 20 through every stage: never updated.
+    for stage in ["base", "projections", "finetune"] {
+        let log = std::fs::read_to_string(run.join(stage).join("metrics.jsonl")).expect("metrics");
+        for line in log.lines() {
+            let scale = read_json_line(line)["logit_scale"]
+                .as_f64()
+                .expect("logit_scale");
+            assert!((scale - 20.0).abs() < 1e-4, "{stage}: {scale}");
+        }
+    }
+}
+
+fn read_json_line(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).expect("json line")
+}
+
+#[test]
+fn themo_distils_a_student_and_baseline_reports_the_teacher_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let binary = env!("CARGO_BIN_EXE_themo");
+    let (ok, stdout, stderr) = small_run(
+        binary,
+        &run,
+        &[
+            "--base-steps",
+            "20",
+            "--steps",
+            "60",
+            "--set",
+            "stage.distill.train.early_stopping.every=20",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("| Models | accuracy@1 | accuracy@5 | accuracy@10 | retrieval@1 |")
+            && stdout.contains("| Themo |"),
+        "{stdout}"
+    );
+    // The student learns the teacher's space: the MSE falls by more than half.
+    let log = std::fs::read_to_string(run.join("distill/metrics.jsonl")).expect("metrics");
+    let losses: Vec<f64> = log
+        .lines()
+        .map(|line| read_json_line(line)["loss"].as_f64().expect("loss"))
+        .collect();
+    let (first, last) = (losses[0], losses[losses.len() - 1]);
+    assert!(last < 0.5 * first, "MSE {first} → {last}");
+    let student = read_json(&run.join("distill/model.json"));
+    assert_eq!(student["text"]["proj_type"], "distilled", "{student}");
+
+    let (ok, stdout, stderr) = small_run(binary, &run, &["--base-steps", "20", "--baseline"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("(Baseline)") && !stdout.contains("| Themo |"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn filter_by_ranking_scores_the_captions_with_the_starting_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let (ok, _, stderr) = small_run(
+        env!("CARGO_BIN_EXE_capivara"),
+        &run,
+        &["--base-steps", "3", "--steps", "2"],
+    );
+    assert!(ok, "{stderr}");
+    let scored =
+        std::fs::read_to_string(run.join("scored/finetune.train.pt.jsonl")).expect("scored");
+    let first = read_json_line(scored.lines().next().expect("a line"));
+    let similarities = first["similarities"].as_array().expect("similarities");
+    assert_eq!(similarities.len(), 5, "2 originals + 3 generated: {first}");
+    assert!(
+        similarities
+            .iter()
+            .all(|s| s.as_f64().is_some_and(|s| (-1.0..=1.0).contains(&s)))
+    );
+    assert_eq!(scored.lines().count(), 96);
+}
+
+#[test]
+fn a_set_override_naming_no_stage_lists_the_stages() {
+    let (ok, _, stderr) = capivara(&["--set", "stage.nope.train.steps=3", "--print-recipe"]);
+    assert!(!ok);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no `stage` named \"nope\"; there are base, finetune"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = capivara(&["--set", "stage.finetune.train.stepz=3", "--print-recipe"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("in [stage.finetune.train]: unknown field `stepz`"),
+        "{stderr}"
+    );
+}
+
+/// `recipe new` writes a Hindi recipe from capivara-opt that `recipe run` runs, with a tokenizer trained on its
+/// captions (the embedded one has no Devanagari).
+#[test]
+fn recipe_new_writes_a_recipe_for_a_new_language_that_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let binary = env!("CARGO_BIN_EXE_recipe");
+    let file = dir.path().join("capivara-hi.toml");
+    let (ok, _, stderr) = run_binary(
+        binary,
+        &[
+            "new",
+            "--lang",
+            "hi",
+            "--name",
+            "capivara-hi",
+            "-o",
+            file.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let text = std::fs::read_to_string(&file).expect("read");
+    assert!(
+        text.contains("language = \"hi\"") && text.contains("[stage.lora]"),
+        "{text}"
+    );
+    let run = dir.path().join("run");
+    let (ok, stdout, stderr) = run_binary(
+        binary,
+        &[
+            "run",
+            file.to_str().expect("utf-8"),
+            "--set",
+            "model.tokenizer={ train = { vocab_size = 600 } }",
+            "--set",
+            "data.train_images=96",
+            "--set",
+            "data.test_images=24",
+            "--base-steps",
+            "3",
+            "--steps",
+            "2",
+            "--batch-size",
+            "16",
+            "--no-progress",
+            "--run-dir",
+            run.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("training a 600-entry tokenizer") && stderr.contains("en, hi"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("Shapes-hi (held-out)"), "{stdout}");
+    // The shipped example is what `recipe new` writes, plus its tokenizer line.
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("capivara-hi.toml"),
+    )
+    .expect("recipes/capivara-hi.toml");
+    assert!(shipped.contains("tokenizer = { train = { vocab_size = 1500 } }"));
 }

@@ -102,5 +102,6 @@ pub fn train_config(steps: usize, lr_max: f64) -> TrainConfig {
         checkpoint_every: 0,
         keep_checkpoints: 2,
         label_smoothing: 0.0,
+        early_stopping: None,
     }
 }

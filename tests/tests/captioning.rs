@@ -92,6 +92,7 @@ fn training_the_captioner_lifts_held_out_bleu_and_cider() {
         checkpoint_every: 0,
         keep_checkpoints: 1,
         label_smoothing: 0.0,
+        early_stopping: None,
     };
     let outcome = Trainer::new(settings, run.path())
         .fit(untrained, &loader, false, &DEVICE)

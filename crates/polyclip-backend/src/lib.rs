@@ -5,6 +5,9 @@
 //! `cuda`) or `tch` (feature `tch`, LibTorch on its first GPU when one is usable, else its CPU).
 
 use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::strategy::{
+    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+};
 use burn::backend::ndarray::{NdArray, NdArrayDevice};
 use burn::tensor::backend::AutodiffBackend;
 
@@ -49,20 +52,50 @@ pub trait BackendJob {
 
 /// Runs `job` on the backend `kind`.
 pub fn run_job<J: BackendJob>(kind: BackendKind, job: J) -> Result<J::Output, BackendError> {
+    run_job_with(kind, GradientCheckpointing::Off, job)
+}
+
+/// Whether the autodiff graph keeps every activation for the backward pass (`Off`) or recomputes the cheap
+/// (memory-bound) ones instead of keeping them (`Balanced`: burn's `BalancedCheckpointing`, what gradient
+/// checkpointing buys in PyTorch; CAPIVARA + Opt. trains with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GradientCheckpointing {
+    #[default]
+    Off,
+    Balanced,
+}
+
+/// [`run_job`] with a gradient-checkpointing strategy.
+pub fn run_job_with<J: BackendJob>(
+    kind: BackendKind,
+    checkpointing: GradientCheckpointing,
+    job: J,
+) -> Result<J::Output, BackendError> {
+    match checkpointing {
+        GradientCheckpointing::Off => run_with_strategy::<J, NoCheckpointing>(kind, job),
+        GradientCheckpointing::Balanced => run_with_strategy::<J, BalancedCheckpointing>(kind, job),
+    }
+}
+
+fn run_with_strategy<J: BackendJob, C: CheckpointStrategy>(
+    kind: BackendKind,
+    job: J,
+) -> Result<J::Output, BackendError> {
     match kind {
-        BackendKind::Ndarray => Ok(job.run::<Autodiff<NdArray<f32>>>(NdArrayDevice::Cpu, kind)),
-        BackendKind::Cuda => run_cuda(job),
-        BackendKind::Tch => run_tch(job),
+        BackendKind::Ndarray => Ok(job.run::<Autodiff<NdArray<f32>, C>>(NdArrayDevice::Cpu, kind)),
+        BackendKind::Cuda => run_cuda::<J, C>(job),
+        BackendKind::Tch => run_tch::<J, C>(job),
     }
 }
 
 #[cfg(feature = "cuda")]
-fn run_cuda<J: BackendJob>(job: J) -> Result<J::Output, BackendError> {
+fn run_cuda<J: BackendJob, C: CheckpointStrategy>(job: J) -> Result<J::Output, BackendError> {
     use burn::backend::Cuda;
     use burn::backend::cuda::CudaDevice;
     let device = CudaDevice::default();
     probe_cuda(&device)?;
-    Ok(job.run::<Autodiff<Cuda>>(device, BackendKind::Cuda))
+    Ok(job.run::<Autodiff<Cuda, C>>(device, BackendKind::Cuda))
 }
 
 /// Checks that the driver library loads, then touches the device once. cudarc panics (on cubecl's server thread)
@@ -116,12 +149,13 @@ fn probe_cuda(device: &burn::backend::cuda::CudaDevice) -> Result<(), BackendErr
 }
 
 #[cfg(not(feature = "cuda"))]
-fn run_cuda<J: BackendJob>(_job: J) -> Result<J::Output, BackendError> {
+#[allow(clippy::extra_unused_type_parameters)] // the same signature as with the feature
+fn run_cuda<J: BackendJob, C: CheckpointStrategy>(_job: J) -> Result<J::Output, BackendError> {
     Err(BackendError::NotCompiled(BackendKind::Cuda))
 }
 
 #[cfg(feature = "tch")]
-fn run_tch<J: BackendJob>(job: J) -> Result<J::Output, BackendError> {
+fn run_tch<J: BackendJob, C: CheckpointStrategy>(job: J) -> Result<J::Output, BackendError> {
     use burn::backend::LibTorch;
     use burn::backend::libtorch::LibTorchDevice;
     let device = if tch::Cuda::is_available() {
@@ -129,10 +163,11 @@ fn run_tch<J: BackendJob>(job: J) -> Result<J::Output, BackendError> {
     } else {
         LibTorchDevice::Cpu
     };
-    Ok(job.run::<Autodiff<LibTorch<f32>>>(device, BackendKind::Tch))
+    Ok(job.run::<Autodiff<LibTorch<f32>, C>>(device, BackendKind::Tch))
 }
 
 #[cfg(not(feature = "tch"))]
-fn run_tch<J: BackendJob>(_job: J) -> Result<J::Output, BackendError> {
+#[allow(clippy::extra_unused_type_parameters)] // the same signature as with the feature
+fn run_tch<J: BackendJob, C: CheckpointStrategy>(_job: J) -> Result<J::Output, BackendError> {
     Err(BackendError::NotCompiled(BackendKind::Tch))
 }

@@ -2,6 +2,7 @@
 //! shaped model with random weights, on the backend chosen with `--backend`. Prints figures; asserts nothing.
 
 mod generation;
+mod memory;
 
 use std::time::Instant;
 
@@ -10,7 +11,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, ElementConversion, Int, Tensor, TensorData};
 use clap::Parser;
-use polyclip_backend::{BackendJob, BackendKind, run_job};
+use polyclip_backend::{BackendJob, BackendKind, GradientCheckpointing, run_job_with};
 use polyclip_models::{ClipModel, ClipModelConfig, presets};
 use polyclip_train::{ClipOptimizer, OptimizerConfig, TrainableModel, contrastive_loss};
 
@@ -58,6 +59,13 @@ struct Args {
     /// With --generation: also the real size (CLIP ViT-B/32 + mBART-large-50's decoder, 0.5 B parameters).
     #[arg(long)]
     large: bool,
+    /// Instead of the presets: peak memory of two train steps of the real-size model with this method at
+    /// --base-batch (prints one JSON line; run one configuration per process).
+    #[arg(long, value_enum)]
+    memory: Option<memory::Method>,
+    /// Gradient checkpointing (burn's BalancedCheckpointing) for the train steps.
+    #[arg(long)]
+    checkpointing: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -78,7 +86,7 @@ impl std::fmt::Display for Shape {
 struct Bench(Args);
 
 /// What stops a benchmark (reported in one line by `main`).
-type BenchResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) type BenchResult = Result<(), Box<dyn std::error::Error>>;
 
 impl BackendJob for Bench {
     type Output = BenchResult;
@@ -87,6 +95,16 @@ impl BackendJob for Bench {
         let args = self.0;
         if let Some(dir) = &args.checkpoint {
             return measure_checkpoint::<B::InnerBackend>(dir, &args, backend, &device);
+        }
+        if let Some(method) = args.memory {
+            return memory::measure_memory::<B>(
+                method,
+                args.base_batch,
+                args.tokens,
+                args.checkpointing,
+                backend,
+                &device,
+            );
         }
         if args.generation {
             println!("backend {backend}, generation throughput");
@@ -118,7 +136,7 @@ impl BackendJob for Bench {
     }
 }
 
-fn inputs<B: Backend>(
+pub(crate) fn inputs<B: Backend>(
     config: &ClipModelConfig,
     batch: usize,
     tokens: usize,
@@ -169,7 +187,7 @@ fn measure<B: AutodiffBackend>(
     // Training: one contrastive step (forward, backward, Adam update).
     let model = model.freeze(polyclip_train::FreezeConfig {
         vision: args.freeze_vision,
-        text: false,
+        ..Default::default()
     });
     let mut optimizer = ClipOptimizer::new(&OptimizerConfig::Adam {
         betas: [0.9, 0.98],
@@ -272,7 +290,12 @@ fn time(iterations: usize, batch: usize, mut work: impl FnMut()) -> f64 {
 
 fn main() {
     let args = Args::parse();
-    match run_job(args.backend, Bench(args.clone())) {
+    let checkpointing = if args.checkpointing {
+        GradientCheckpointing::Balanced
+    } else {
+        GradientCheckpointing::Off
+    };
+    match run_job_with(args.backend, checkpointing, Bench(args.clone())) {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
             eprintln!("error: {error}");

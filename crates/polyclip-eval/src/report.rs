@@ -115,32 +115,41 @@ impl Report {
         for set in first.evaluation.retrieval.iter().map(|m| &m.set) {
             for (index, k) in [1, 5, 10].into_iter().enumerate() {
                 headers.push(format!("{set} MRR@{k}"));
-                columns.push(self.column(|e| e.retrieval_of(set).map(|m| m.text_to_image_mrr[index])));
+                columns
+                    .push(self.column(|e| e.retrieval_of(set).map(|m| m.text_to_image_mrr[index])));
             }
         }
-        write_table(out, "Text-to-image retrieval (MRR@K)", &headers, &columns, &self.rows, 4);
+        write_table(
+            out,
+            "Text-to-image retrieval (MRR@K)",
+            &headers,
+            &columns,
+            &self.rows,
+            4,
+        );
         headers.clear();
         columns.clear();
         for set in first.evaluation.zero_shot.iter().map(|m| &m.set) {
-            let accuracies: [(usize, fn(&ZeroShotMetrics) -> f64); 4] = [
-                (1, |m| m.top1),
-                (5, |m| m.top5),
-                (10, |m| m.top10),
-                (100, |m| m.top100),
-            ];
             let classes = first
                 .evaluation
                 .zero_shot_of(set)
                 .map_or(0, |metrics| metrics.classes);
-            for (k, value) in accuracies {
+            for k in [1, 5, 10, 100] {
                 if k > 1 && classes > 0 && k >= classes {
                     continue;
                 }
                 headers.push(format!("{set} accuracy@{k}"));
-                columns.push(self.column(|e| e.zero_shot_of(set).map(value)));
+                columns.push(self.column(|e| e.zero_shot_of(set).and_then(|m| m.top(k))));
             }
         }
-        write_table(out, "Zero-shot image classification (accuracy@K, %)", &headers, &columns, &self.rows, 2);
+        write_table(
+            out,
+            "Zero-shot image classification (accuracy@K, %)",
+            &headers,
+            &columns,
+            &self.rows,
+            2,
+        );
     }
 
     /// Themo: one table, accuracy@1/5/10 of the first classification set and retrieval@1/5/10 (text→image) of the
@@ -149,20 +158,31 @@ impl Report {
         let mut headers = Vec::new();
         let mut columns = Vec::new();
         if let Some(set) = first.evaluation.zero_shot.first().map(|m| &m.set) {
-            let accuracies: [(usize, fn(&ZeroShotMetrics) -> f64); 3] =
-                [(1, |m| m.top1), (5, |m| m.top5), (10, |m| m.top10)];
-            for (k, value) in accuracies {
+            for k in [1, 5, 10] {
                 headers.push(format!("accuracy@{k}"));
-                columns.push(self.column(|e| e.zero_shot_of(set).map(|m| value(m) / 100.0)));
+                columns.push(self.column(|e| {
+                    e.zero_shot_of(set)
+                        .and_then(|m| m.top(k))
+                        .map(|top| top / 100.0)
+                }));
             }
         }
         if let Some(set) = first.evaluation.retrieval.first().map(|m| &m.set) {
             for (index, k) in [1, 5, 10].into_iter().enumerate() {
                 headers.push(format!("retrieval@{k}"));
-                columns.push(self.column(|e| e.retrieval_of(set).map(|m| m.text_to_image[index] / 100.0)));
+                columns.push(
+                    self.column(|e| e.retrieval_of(set).map(|m| m.text_to_image[index] / 100.0)),
+                );
             }
         }
-        write_table(out, "Accuracy and retrieval", &headers, &columns, &self.rows, 3);
+        write_table(
+            out,
+            "Accuracy and retrieval",
+            &headers,
+            &columns,
+            &self.rows,
+            3,
+        );
     }
 
     /// CAPIVARA's model card: mean recall per retrieval set and direction, then zero-shot top-1 per classification
@@ -316,7 +336,10 @@ mod tests {
             markdown.contains("| Models | Flickr30k MRR@1 | Flickr30k MRR@5 | Flickr30k MRR@10 |"),
             "{markdown}"
         );
-        assert!(markdown.contains("| CLIP-Italian | **0.3000** | **0.6000** | **0.6000** |"), "{markdown}");
+        assert!(
+            markdown.contains("| CLIP-Italian | **0.3000** | **0.6000** | **0.6000** |"),
+            "{markdown}"
+        );
         assert!(markdown.contains("ImageNet accuracy@100"), "{markdown}");
         report.layout = TableLayout::Themo;
         let markdown = report.markdown();
@@ -324,6 +347,9 @@ mod tests {
             markdown.contains("| Models | accuracy@1 | accuracy@5 | accuracy@10 | retrieval@1 | retrieval@5 | retrieval@10 |"),
             "{markdown}"
         );
-        assert!(markdown.contains("| mCLIP | **0.400** | **0.900** | **0.950** | 0.500 |"), "{markdown}");
+        assert!(
+            markdown.contains("| mCLIP | **0.400** | **0.900** | **0.950** | 0.500 |"),
+            "{markdown}"
+        );
     }
 }

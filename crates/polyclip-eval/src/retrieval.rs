@@ -96,7 +96,13 @@ pub fn retrieval_metrics(
     let mrr = |k: usize| {
         text_ranks
             .iter()
-            .map(|&rank| if rank < k { 1.0 / (rank + 1) as f64 } else { 0.0 })
+            .map(|&rank| {
+                if rank < k {
+                    1.0 / (rank + 1) as f64
+                } else {
+                    0.0
+                }
+            })
             .sum::<f64>()
             / text_ranks.len().max(1) as f64
     };

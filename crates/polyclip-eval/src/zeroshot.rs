@@ -24,6 +24,19 @@ pub struct ZeroShotMetrics {
     pub classes: usize,
 }
 
+impl ZeroShotMetrics {
+    /// Top-`k` accuracy for `k` in 1, 5, 10, 100 (`None` for another `k`).
+    pub fn top(&self, k: usize) -> Option<f64> {
+        match k {
+            1 => Some(self.top1),
+            5 => Some(self.top5),
+            10 => Some(self.top10),
+            100 => Some(self.top100),
+            _ => None,
+        }
+    }
+}
+
 /// The `[classes, embed]` zero-shot classifier of a set's class names and templates.
 pub fn class_embeddings<B: Backend>(
     model: &ClipModel<B>,

@@ -18,26 +18,31 @@ pub fn tiny_xlmr_text(
     pad_token_id: usize,
 ) -> TextTowerConfig {
     TextTowerConfig::HfEncoder {
-        encoder_config: BertConfig {
-            model_type: "xlm-roberta".into(),
-            vocab_size,
-            hidden_size: 64,
-            num_hidden_layers: 2,
-            num_attention_heads: 4,
-            intermediate_size: 256,
-            hidden_act: Activation::Gelu,
-            hidden_dropout_prob: 0.0,
-            attention_probs_dropout_prob: 0.0,
-            max_position_embeddings: max_tokens + pad_token_id + 1,
-            type_vocab_size: 1,
-            layer_norm_eps: 1e-5,
-            initializer_range: 0.02,
-            pad_token_id,
-        },
+        encoder_config: tiny_xlmr_encoder(vocab_size, max_tokens, pad_token_id),
         pooler_type: Pooling::Mean,
         proj_type: ProjectionType::Mlp,
         proj_bias: false,
         teacher_width: None,
+    }
+}
+
+/// A tiny XLM-R encoder: width 64, two layers, four heads.
+pub fn tiny_xlmr_encoder(vocab_size: usize, max_tokens: usize, pad_token_id: usize) -> BertConfig {
+    BertConfig {
+        model_type: "xlm-roberta".into(),
+        vocab_size,
+        hidden_size: 64,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        intermediate_size: 256,
+        hidden_act: Activation::Gelu,
+        hidden_dropout_prob: 0.0,
+        attention_probs_dropout_prob: 0.0,
+        max_position_embeddings: max_tokens + pad_token_id + 1,
+        type_vocab_size: 1,
+        layer_norm_eps: 1e-5,
+        initializer_range: 0.02,
+        pad_token_id,
     }
 }
 
@@ -69,6 +74,65 @@ pub fn tiny_capivara(
         vision_config: tiny_vision(image_size, 8),
         text: tiny_xlmr_text(vocab_size, max_tokens, pad_token_id),
         logit_scale: LogitScaleConfig::default(),
+    }
+}
+
+/// The tiny dual encoder of the clip-italian recipe: tiny ViT + tiny BERT whose pooler output (CLS → dense →
+/// tanh) goes through a bias-free linear projection (HF `VisionTextDualEncoder`), 64-d joint space, logit scale
+/// fixed at 20.
+pub fn tiny_clip_italian(
+    vocab_size: usize,
+    max_tokens: usize,
+    pad_token_id: usize,
+    image_size: usize,
+) -> ClipModelConfig {
+    let encoder_config = tiny_bert_encoder(vocab_size, max_tokens, pad_token_id);
+    ClipModelConfig {
+        projection_dim: 64,
+        vision_config: tiny_vision(image_size, 8),
+        text: TextTowerConfig::HfEncoder {
+            encoder_config,
+            pooler_type: Pooling::Pooler,
+            proj_type: ProjectionType::Linear,
+            proj_bias: false,
+            teacher_width: None,
+        },
+        logit_scale: LogitScaleConfig {
+            scale: 20.0,
+            learnable: false,
+        },
+    }
+}
+
+/// A tiny BERT encoder (width 64, two layers, four heads, absolute positions, two token types).
+pub fn tiny_bert_encoder(vocab_size: usize, max_tokens: usize, pad_token_id: usize) -> BertConfig {
+    let mut encoder_config = tiny_xlmr_encoder(vocab_size, max_tokens, pad_token_id);
+    encoder_config.model_type = "bert".into();
+    encoder_config.max_position_embeddings = max_tokens;
+    encoder_config.type_vocab_size = 2;
+    encoder_config.layer_norm_eps = 1e-12;
+    encoder_config
+}
+
+/// A tiny distilled text student (Themo, Multilingual-CLIP): a tiny BERT, mean pooling, then either a bias-free
+/// `Linear` into a teacher's pre-projection space of `teacher_width` followed by the teacher's projection
+/// (Themo), or, with no `teacher_width`, a `Linear` with bias straight into the joint space (M-CLIP).
+pub fn tiny_student_text(
+    vocab_size: usize,
+    max_tokens: usize,
+    pad_token_id: usize,
+    teacher_width: Option<usize>,
+) -> TextTowerConfig {
+    TextTowerConfig::HfEncoder {
+        encoder_config: tiny_bert_encoder(vocab_size, max_tokens, pad_token_id),
+        pooler_type: Pooling::Mean,
+        proj_type: if teacher_width.is_some() {
+            ProjectionType::Distilled
+        } else {
+            ProjectionType::Linear
+        },
+        proj_bias: teacher_width.is_none(),
+        teacher_width,
     }
 }
 

@@ -144,19 +144,62 @@ impl<B: Backend> TextTower<B> {
         input_ids: Tensor<B, 2, Int>,
         attention_mask: Tensor<B, 2, Int>,
     ) -> Tensor<B, 2> {
+        let pooled = self.pre_projection_features(input_ids, attention_mask);
         match self {
-            Self::Clip(tower) => tower
-                .text_projection
-                .forward(tower.text_model.forward(input_ids).pooler_output),
+            Self::Clip(tower) => tower.text_projection.forward(pooled),
+            Self::Encoder(tower) => tower.proj.forward(pooled),
+        }
+    }
+
+    /// The pooled state before the projection (`[batch, hidden]`): what a distilled student imitates (Themo:
+    /// the teacher's `pooler_output`).
+    pub fn pre_projection_features(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        attention_mask: Tensor<B, 2, Int>,
+    ) -> Tensor<B, 2> {
+        match self {
+            Self::Clip(tower) => tower.text_model.forward(input_ids).pooler_output,
             Self::Encoder(tower) => {
                 let output = tower.transformer.forward(input_ids, attention_mask.clone());
-                let pooled = match (tower.pooling, output.pooler_output) {
+                match (tower.pooling, output.pooler_output) {
                     (Pooling::Mean, _) => masked_mean(output.last_hidden_state, attention_mask),
                     (Pooling::Pooler, Some(pooled)) => pooled,
                     (Pooling::Cls | Pooling::Pooler, _) => first_token(output.last_hidden_state),
-                };
-                tower.proj.forward(pooled)
+                }
             }
+        }
+    }
+
+    /// What a distilled student is trained to output: for a [`ProjectionType::Distilled`] head the student's
+    /// own linear map (into the teacher's pre-projection space, Themo), otherwise the whole tower (M-CLIP's
+    /// student maps straight into the joint space).
+    pub fn student_features(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        attention_mask: Tensor<B, 2, Int>,
+    ) -> Tensor<B, 2> {
+        match self {
+            Self::Encoder(tower) => {
+                if let ProjectionHead::Distilled(head) = &tower.proj {
+                    head.student
+                        .forward(self.pre_projection_features(input_ids, attention_mask))
+                } else {
+                    self.forward(input_ids, attention_mask)
+                }
+            }
+            Self::Clip(_) => self.forward(input_ids, attention_mask),
+        }
+    }
+
+    /// The tower's projection when it is one bias-free `Linear` (a teacher's projection a Themo student reuses).
+    pub fn linear_projection(&self) -> Option<&Linear<B>> {
+        match self {
+            Self::Clip(tower) => Some(&tower.text_projection),
+            Self::Encoder(tower) => match &tower.proj {
+                ProjectionHead::Linear(linear) if linear.bias.is_none() => Some(linear),
+                _ => None,
+            },
         }
     }
 }

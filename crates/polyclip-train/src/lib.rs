@@ -1,8 +1,12 @@
-//! Training for polyclip: the symmetric InfoNCE loss and masked token cross-entropy, optimisers and
-//! learning-rate schedules as the seed recipes use them, tower freezing, atomic checkpoints with exact resume, a
+//! Training for polyclip: the symmetric InfoNCE loss and masked token cross-entropy, optimisers (torch's Adam
+//! and AdamW, optax's AdaBelief with adaptive gradient clipping) and learning-rate schedules as the seed recipes
+//! use them, tower freezing, atomic checkpoints with exact resume, a
 //! metrics log, and one training loop, generic over the backend and the model ([`TrainableModel`]).
 
+pub mod adabelief;
+pub mod agc;
 pub mod checkpoint;
+pub mod distillation;
 pub mod error;
 pub mod loss;
 pub mod metrics_log;
@@ -11,9 +15,10 @@ pub mod schedule;
 pub mod trainable;
 pub mod trainer;
 
+pub use adabelief::AdaBelief;
 pub use error::TrainError;
 pub use loss::{contrastive_loss, sequence_cross_entropy};
-pub use optimizer::{ClipOptimizer, OptimizerConfig};
+pub use optimizer::{AgcConfig, ClipOptimizer, OptimizerConfig, TorchAdam};
 pub use schedule::LrSchedule;
 pub use trainable::TrainableModel;
 pub use trainer::{FreezeConfig, TrainConfig, TrainOutcome, Trainer};

@@ -48,3 +48,11 @@ pub fn sequence_cross_entropy<B: Backend>(
     let count = mask.clone().sum().clamp_min(1.0);
     (per_token * mask).sum() / count
 }
+
+/// `mean((predicted − target)²)` over every element (PyTorch's `MSELoss()`, reduction `mean`).
+pub fn mean_squared_error<B: Backend>(
+    predicted: Tensor<B, 2>,
+    target: Tensor<B, 2>,
+) -> Tensor<B, 1> {
+    (predicted - target).powf_scalar(2.0).mean()
+}

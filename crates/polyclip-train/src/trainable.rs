@@ -1,12 +1,13 @@
 //! What the trainer needs of a model: its loss on a batch, what freezing a tower means for it, and what to log.
 //! CLIP dual encoders train on the symmetric InfoNCE loss, captioners on masked cross-entropy.
 
-use burn::module::{AutodiffModule, Module};
+use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor};
 use polyclip_data::{CaptionBatch, ClipBatch};
 use polyclip_models::ClipModel;
 use polyclip_models::captioner::Captioner;
+use polyclip_models::text_tower::TextTower;
 
 use crate::loss::{contrastive_loss, sequence_cross_entropy};
 use crate::trainer::{FreezeConfig, TrainConfig};
@@ -50,13 +51,27 @@ impl<B: AutodiffBackend> TrainableModel<B> for ClipModel<B> {
         contrastive_loss(image, text, self.logit_multiplier())
     }
 
-    /// `vision`: the vision tower (CAPIVARA, LiT); `text`: the text tower.
+    /// `vision`: the vision tower (CAPIVARA, LiT); `text`: the text tower; `*_backbone`: the tower's
+    /// transformer, its projection still training (clip-italian's first stage).
     fn freeze(mut self, freeze: FreezeConfig) -> Self {
         if freeze.vision {
             self.vision = self.vision.no_grad();
+        } else if freeze.vision_backbone {
+            self.vision.vision_model = self.vision.vision_model.no_grad();
         }
         if freeze.text {
             self.text = self.text.no_grad();
+        } else if freeze.text_backbone {
+            self.text = match self.text {
+                TextTower::Clip(mut tower) => {
+                    tower.text_model = tower.text_model.no_grad();
+                    TextTower::Clip(tower)
+                }
+                TextTower::Encoder(mut tower) => {
+                    tower.transformer = tower.transformer.no_grad();
+                    TextTower::Encoder(tower)
+                }
+            };
         }
         self
     }
@@ -85,17 +100,28 @@ impl<B: AutodiffBackend> TrainableModel<B> for Captioner<B> {
         )
     }
 
-    /// `vision`: the CLIP encoder (the projection still trains); `text`: the decoder, its token table and
-    /// logits bias.
+    /// `vision` (or `vision_backbone`): the CLIP encoder (the projection still trains); `text` (or
+    /// `text_backbone`): the decoder, its token table and logits bias.
     fn freeze(mut self, freeze: FreezeConfig) -> Self {
-        if freeze.vision {
+        if freeze.vision || freeze.vision_backbone {
             self.encoder = self.encoder.no_grad();
         }
-        if freeze.text {
+        if freeze.text || freeze.text_backbone {
             self.decoder = self.decoder.no_grad();
             self.embed_tokens = self.embed_tokens.no_grad();
             self.final_logits_bias = self.final_logits_bias.no_grad();
         }
         self
     }
+}
+
+/// Turns the gradients of every parameter back on (a stage that follows one with frozen parts starts from here).
+pub fn unfreeze<B: AutodiffBackend, M: Module<B>>(module: M) -> M {
+    struct RequireGrad;
+    impl<B: AutodiffBackend> ModuleMapper<B> for RequireGrad {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            param.set_require_grad(true)
+        }
+    }
+    module.map(&mut RequireGrad)
 }

@@ -19,7 +19,8 @@ use crate::optimizer::{ClipOptimizer, OptimizerConfig};
 use crate::schedule::LrSchedule;
 use crate::trainable::TrainableModel;
 
-/// Which towers stay fixed (CAPIVARA and LiT freeze the vision tower).
+/// What stays fixed: whole towers (CAPIVARA and LiT freeze the vision tower) or only their backbones, the
+/// projections still training (clip-italian's first stage freezes both backbones).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FreezeConfig {
@@ -27,6 +28,12 @@ pub struct FreezeConfig {
     pub vision: bool,
     #[serde(default)]
     pub text: bool,
+    /// The vision transformer; its projection trains.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vision_backbone: bool,
+    /// The text transformer; its projection (head) trains.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub text_backbone: bool,
 }
 
 /// One training run.
@@ -48,6 +55,18 @@ pub struct TrainConfig {
     /// Label smoothing of token cross-entropy (sequence models; 0 for the captioner seed).
     #[serde(default)]
     pub label_smoothing: f64,
+    /// Stop when the validation loss has not improved for a while, keeping the best model (Themo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopping>,
+}
+
+/// Validate every `every` steps; stop after `patience` validations without a lower loss and return the model of
+/// the best one (Themo: patience 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStopping {
+    pub every: usize,
+    pub patience: usize,
 }
 
 fn default_keep() -> usize {
@@ -63,7 +82,14 @@ pub struct TrainOutcome<M> {
     pub first_step: usize,
     /// Samples per second over this call's steps.
     pub samples_per_s: f64,
+    /// `(step, validation loss)` of every validation (with early stopping).
+    pub validation: Vec<(usize, f32)>,
+    /// The step early stopping ended the run after, if it did.
+    pub stopped_early_at: Option<usize>,
 }
+
+/// Scores a model on held-out data (lower is better), for early stopping.
+pub type Validator<'a, M> = &'a mut dyn FnMut(&M) -> Result<f32, TrainError>;
 
 /// Runs [`TrainConfig`] in a run folder (checkpoints, `metrics.jsonl`).
 pub struct Trainer {
@@ -87,11 +113,24 @@ impl Trainer {
     }
 
     fn validate(&self) -> Result<(), TrainError> {
+        self.config.optimizer.validate()?;
+        self.config.schedule.validate(self.config.steps)?;
         if self.config.steps == 0 {
             return Err(TrainError::InvalidConfig {
                 key: "steps",
                 value: "0".into(),
                 reason: "must be at least 1".into(),
+            });
+        }
+        if self
+            .config
+            .early_stopping
+            .is_some_and(|stopping| stopping.every == 0 || stopping.patience == 0)
+        {
+            return Err(TrainError::InvalidConfig {
+                key: "early_stopping",
+                value: format!("{:?}", self.config.early_stopping),
+                reason: "`every` and `patience` must be at least 1".into(),
             });
         }
         if self.config.freeze.vision && self.config.freeze.text {
@@ -116,7 +155,34 @@ impl Trainer {
         I: Send + Sync + 'static,
         M::Batch: Send + 'static,
     {
+        self.fit_validated(model, loader, resume, device, None)
+    }
+
+    /// [`fit`](Self::fit) with a validation loss for the config's early stopping (required when it has one).
+    pub fn fit_validated<B: AutodiffBackend, M: TrainableModel<B>, I>(
+        &self,
+        model: M,
+        loader: &DataLoader<B, I, Result<M::Batch, DataError>>,
+        resume: bool,
+        device: &B::Device,
+        mut validator: Option<Validator<'_, M>>,
+    ) -> Result<TrainOutcome<M>, TrainError>
+    where
+        I: Send + Sync + 'static,
+        M::Batch: Send + 'static,
+    {
         self.validate()?;
+        if self.config.early_stopping.is_some() && validator.is_none() {
+            return Err(TrainError::InvalidConfig {
+                key: "early_stopping",
+                value: format!("{:?}", self.config.early_stopping),
+                reason: "this model's trainer has no validation data".into(),
+            });
+        }
+        let mut validation = Vec::new();
+        let mut best: Option<(f32, M)> = None;
+        let mut since_best = 0usize;
+        let mut stopped_early_at = None;
         std::fs::create_dir_all(&self.run_dir).map_err(|e| TrainError::io(&self.run_dir, e))?;
         let checkpoints = CheckpointDir::new(&self.run_dir);
         let mut model = model.freeze(self.config.freeze);
@@ -188,13 +254,33 @@ impl Trainer {
                     self.config.keep_checkpoints,
                 )?;
             }
+            if let (Some(stopping), Some(validator)) =
+                (self.config.early_stopping, validator.as_mut())
+                && (done % stopping.every == 0 || done == total)
+            {
+                let score = validator(&model)?;
+                validation.push((done, score));
+                if best.as_ref().is_none_or(|(lowest, _)| score < *lowest) {
+                    best = Some((score, model.clone()));
+                    since_best = 0;
+                } else {
+                    since_best += 1;
+                    if since_best >= stopping.patience {
+                        stopped_early_at = Some(done);
+                        break;
+                    }
+                }
+            }
         }
         bar.finish_and_clear();
+        let samples_per_s = samples as f64 / started.elapsed().as_secs_f64().max(1e-9);
         Ok(TrainOutcome {
-            model,
+            model: best.map_or(model, |(_, model)| model),
             losses,
             first_step,
-            samples_per_s: samples as f64 / started.elapsed().as_secs_f64().max(1e-9),
+            samples_per_s,
+            validation,
+            stopped_early_at,
         })
     }
 
