@@ -231,3 +231,20 @@ pub fn main_with(
     );
     Ok(())
 }
+
+/// The whole `main` of a built-in recipe's binary: run the built-in recipe `name` (recipes/NAME.toml, compiled in)
+/// with the parsed options, print the error in one line and exit 1 if it fails.
+pub fn run_built_in(name: &str, args: RecipeArgs) {
+    let result = match crate::built_in::recipe(name) {
+        Some((path, text)) => main_with(args, text, Path::new(path)),
+        None => Err(RecipeError::Invalid {
+            key: "recipe",
+            value: name.to_owned(),
+            reason: "no built-in recipe has this name".into(),
+        }),
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}

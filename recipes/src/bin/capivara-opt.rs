@@ -4,12 +4,8 @@
 //! `cargo run --release -p recipes --bin capivara-opt` runs the built-in recipe (recipes/capivara-opt.toml) on
 //! the embedded shapes dataset; `-- --backend cuda` runs it on a GPU (build with `--features cuda`).
 
-use std::path::Path;
-
 use clap::Parser;
 use recipes::cli::RecipeArgs;
-
-const BUILT_IN: &str = include_str!("../../capivara-opt.toml");
 
 /// CAPIVARA + Opt.: CAPIVARA with LoRA adapters on the text encoder.
 ///
@@ -26,11 +22,5 @@ struct Cli {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    if let Err(error) =
-        recipes::cli::main_with(cli.args, BUILT_IN, Path::new("recipes/capivara-opt.toml"))
-    {
-        eprintln!("error: {error}");
-        std::process::exit(1);
-    }
+    recipes::cli::run_built_in("capivara-opt", Cli::parse().args);
 }

@@ -4,12 +4,8 @@
 //! `cargo run --release -p recipes --bin capivara` runs the built-in recipe (recipes/capivara.toml) on the
 //! embedded shapes dataset; `-- --backend cuda` runs it on a GPU (build with `--features cuda`).
 
-use std::path::Path;
-
 use clap::Parser;
 use recipes::cli::RecipeArgs;
-
-const BUILT_IN: &str = include_str!("../../capivara.toml");
 
 /// CAPIVARA: cost-efficient fine-tuning of a multilingual CLIP for a low-resource language.
 ///
@@ -26,11 +22,5 @@ struct Cli {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    if let Err(error) =
-        recipes::cli::main_with(cli.args, BUILT_IN, Path::new("recipes/capivara.toml"))
-    {
-        eprintln!("error: {error}");
-        std::process::exit(1);
-    }
+    recipes::cli::run_built_in("capivara", Cli::parse().args);
 }

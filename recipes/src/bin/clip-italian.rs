@@ -5,12 +5,8 @@
 //! `cargo run --release -p recipes --bin clip-italian` runs the built-in recipe (recipes/clip-italian.toml) on the embedded
 //! shapes dataset; `-- --backend cuda` runs it on a GPU (build with `--features cuda`).
 
-use std::path::Path;
-
 use clap::Parser;
 use recipes::cli::RecipeArgs;
-
-const BUILT_IN: &str = include_str!("../../clip-italian.toml");
 
 /// clip-italian: an Italian CLIP from a vision transformer and a BERT, in two stages.
 ///
@@ -26,11 +22,5 @@ struct Cli {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    if let Err(error) =
-        recipes::cli::main_with(cli.args, BUILT_IN, Path::new("recipes/clip-italian.toml"))
-    {
-        eprintln!("error: {error}");
-        std::process::exit(1);
-    }
+    recipes::cli::run_built_in("clip-italian", Cli::parse().args);
 }

@@ -5,12 +5,8 @@
 //! `cargo run --release -p recipes --bin themo` runs the built-in recipe (recipes/themo.toml) on the embedded
 //! shapes dataset; `-- --backend cuda` runs it on a GPU (build with `--features cuda`).
 
-use std::path::Path;
-
 use clap::Parser;
 use recipes::cli::RecipeArgs;
-
-const BUILT_IN: &str = include_str!("../../themo.toml");
 
 /// Themo: a Spanish text encoder distilled into CLIP's text space.
 ///
@@ -27,10 +23,5 @@ struct Cli {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    if let Err(error) = recipes::cli::main_with(cli.args, BUILT_IN, Path::new("recipes/themo.toml"))
-    {
-        eprintln!("error: {error}");
-        std::process::exit(1);
-    }
+    recipes::cli::run_built_in("themo", Cli::parse().args);
 }

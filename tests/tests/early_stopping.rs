@@ -1,0 +1,89 @@
+//! Early stopping (Themo): validations every `every` steps; after `patience` validations without a lower loss
+//! the run stops and returns the model of the best validation.
+
+use burn::tensor::Tensor;
+use polyclip_models::ClipModel;
+use polyclip_tests::{
+    DEVICE, Train, loader, model, model_config, small_dataset, tokenizer, train_config,
+};
+use polyclip_train::trainer::{EarlyStopping, Validator};
+use polyclip_train::{TrainError, Trainer};
+
+fn text_features(model: &ClipModel<Train>) -> Vec<f32> {
+    let ids = Tensor::from_ints([[0, 5, 6, 2], [0, 7, 8, 2]], &DEVICE);
+    let mask = Tensor::ones([2, 4], &DEVICE);
+    model
+        .text_features(ids, mask)
+        .into_data()
+        .to_vec()
+        .expect("f32")
+}
+
+#[test]
+fn a_run_stops_after_patience_and_returns_the_best_model() {
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let data = small_dataset(data_dir.path(), 128, 8);
+    let config = model_config(&tokenizer());
+    let fit = |steps: usize, stopping: Option<EarlyStopping>| {
+        let mut settings = train_config(steps, 1e-3);
+        settings.early_stopping = stopping;
+        let run = tempfile::tempdir().expect("run dir");
+        // Validation losses that fall until step 2, then rise: the best model is the one after step 2.
+        let mut losses = [3.0_f32, 1.0, 2.0, 2.5, 4.0, 5.0, 6.0, 7.0].into_iter();
+        let mut validator =
+            |_: &ClipModel<Train>| -> Result<f32, TrainError> { Ok(losses.next().unwrap_or(9.0)) };
+        let validator: Option<Validator<'_, ClipModel<Train>>> = if stopping.is_some() {
+            Some(&mut validator)
+        } else {
+            None
+        };
+        Trainer::new(settings, run.path())
+            .fit_validated(
+                model(&config, 2),
+                &loader(&data, "pt", 16, 0, 2),
+                false,
+                &DEVICE,
+                validator,
+            )
+            .expect("training")
+    };
+    let stopped = fit(
+        8,
+        Some(EarlyStopping {
+            every: 1,
+            patience: 2,
+        }),
+    );
+    assert_eq!(
+        stopped.stopped_early_at,
+        Some(4),
+        "two validations without improvement after step 2"
+    );
+    assert_eq!(stopped.losses.len(), 4);
+    assert_eq!(
+        stopped
+            .validation
+            .iter()
+            .map(|(step, _)| *step)
+            .collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    // The returned model is the one after step 2 (same data order and schedule: an 8-step run's first two steps).
+    let two_steps = fit(
+        8,
+        Some(EarlyStopping {
+            every: 1,
+            patience: 1,
+        }),
+    );
+    assert_eq!(two_steps.stopped_early_at, Some(3));
+    assert_eq!(
+        text_features(&stopped.model),
+        text_features(&two_steps.model)
+    );
+    let unstopped = fit(8, None);
+    assert_ne!(
+        text_features(&stopped.model),
+        text_features(&unstopped.model)
+    );
+}
