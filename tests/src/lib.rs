@@ -105,3 +105,14 @@ pub fn train_config(steps: usize, lr_max: f64) -> TrainConfig {
         early_stopping: None,
     }
 }
+
+/// Text features of two fixed token sequences: a fingerprint of a model's text tower.
+pub fn text_features(model: &ClipModel<Train>) -> Vec<f32> {
+    let ids = burn::tensor::Tensor::from_ints([[0, 5, 6, 2], [0, 7, 8, 2]], &DEVICE);
+    let mask = burn::tensor::Tensor::ones([2, 4], &DEVICE);
+    model
+        .text_features(ids, mask)
+        .into_data()
+        .to_vec()
+        .expect("f32")
+}

@@ -1,23 +1,13 @@
 //! Early stopping (Themo): validations every `every` steps; after `patience` validations without a lower loss
 //! the run stops and returns the model of the best validation.
 
-use burn::tensor::Tensor;
 use polyclip_models::ClipModel;
 use polyclip_tests::{
-    DEVICE, Train, loader, model, model_config, small_dataset, tokenizer, train_config,
+    DEVICE, Train, loader, model, model_config, small_dataset, text_features, tokenizer,
+    train_config,
 };
 use polyclip_train::trainer::{EarlyStopping, Validator};
 use polyclip_train::{TrainError, Trainer};
-
-fn text_features(model: &ClipModel<Train>) -> Vec<f32> {
-    let ids = Tensor::from_ints([[0, 5, 6, 2], [0, 7, 8, 2]], &DEVICE);
-    let mask = Tensor::ones([2, 4], &DEVICE);
-    model
-        .text_features(ids, mask)
-        .into_data()
-        .to_vec()
-        .expect("f32")
-}
 
 #[test]
 fn a_run_stops_after_patience_and_returns_the_best_model() {

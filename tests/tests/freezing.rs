@@ -5,7 +5,8 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use polyclip_models::ClipModel;
 use polyclip_tests::{
-    DEVICE, Train, loader, model, model_config, small_dataset, tokenizer, train_config,
+    DEVICE, Train, loader, model, model_config, small_dataset, text_features, tokenizer,
+    train_config,
 };
 use polyclip_train::{FreezeConfig, Trainer};
 
@@ -13,16 +14,6 @@ fn image_features(model: &ClipModel<Train>) -> Vec<f32> {
     let pixels = Tensor::<Train, 4>::ones([2, 3, 32, 32], &DEVICE);
     model
         .image_features(pixels)
-        .into_data()
-        .to_vec()
-        .expect("f32")
-}
-
-fn text_features(model: &ClipModel<Train>) -> Vec<f32> {
-    let ids = Tensor::from_ints([[0, 5, 6, 2], [0, 7, 8, 2]], &DEVICE);
-    let mask = Tensor::ones([2, 4], &DEVICE);
-    model
-        .text_features(ids, mask)
         .into_data()
         .to_vec()
         .expect("f32")
