@@ -5,14 +5,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use burn::data::dataloader::batcher::Batcher;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use polyclip_data::loader::mix_seed;
 use polyclip_data::shapes::ShapesDataset;
 use polyclip_data::{
-    BadInputPolicy, DataLoader, DistillBatcher, DistillDataset, DistillPair, Manifest,
-    TextTokenizer,
+    BadInputPolicy, DataLoader, DistillBatch, DistillBatcher, DistillDataset, DistillPair, Draw,
+    Manifest, TextTokenizer,
 };
 use polyclip_models::projection::ProjectionHead;
 use polyclip_models::{ClipModel, ClipModelConfig, TextTower, presets};
@@ -103,14 +104,15 @@ pub fn run_distill_stage<B: AutodiffBackend>(
     }
     let student = TextStudent { tower };
 
+    let batcher = Arc::new(DistillBatcher::new(plan.tokenizer.clone()));
     let loader = DataLoader::new(
         Arc::new(DistillDataset::new(train_pairs)),
-        Arc::new(DistillBatcher::new(plan.tokenizer.clone())),
+        batcher.clone(),
         plan.loader_config(),
         device.clone(),
     );
     let mut validator = |student: &TextStudent<B>| -> Result<f32, TrainError> {
-        held_out_loss(&student.valid(), plan.tokenizer, &held_out, device).map_err(|e| {
+        held_out_loss(&student.valid(), &batcher, &held_out, device).map_err(|e| {
             TrainError::InvalidConfig {
                 key: "validation",
                 value: "held-out pairs".into(),
@@ -221,27 +223,29 @@ fn teacher_features<B: Backend>(
     Ok(rows)
 }
 
-/// Mean squared error of the student over held-out pairs (the early-stopping criterion).
+/// Mean squared error of the student over held-out pairs (the early-stopping criterion), batched as in training.
 fn held_out_loss<B: Backend>(
     student: &TextStudent<B>,
-    tokenizer: &TextTokenizer,
+    batcher: &DistillBatcher,
     pairs: &[DistillPair],
     device: &B::Device,
 ) -> Result<f32, RecipeError> {
     let mut total = 0.0f64;
     for chunk in pairs.chunks(ENCODE_BATCH) {
-        let texts: Vec<&str> = chunk.iter().map(|pair| pair.text.as_str()).collect();
-        let tokens = tokenizer.encode_batch(&texts)?;
-        let shape = [tokens.batch, tokens.seq];
-        let ids = Tensor::from_data(TensorData::new(tokens.ids, shape), device);
-        let mask = Tensor::from_data(TensorData::new(tokens.mask, shape), device);
-        let width = chunk.first().map_or(0, |pair| pair.target.len());
-        let targets: Vec<f32> = chunk
+        let draws = chunk
             .iter()
-            .flat_map(|pair| pair.target.iter().copied())
+            .enumerate()
+            .map(|(index, pair)| Draw {
+                item: pair.clone(),
+                index,
+                seed: 0,
+            })
             .collect();
-        let targets = Tensor::from_data(TensorData::new(targets, [chunk.len(), width]), device);
-        let loss = mean_squared_error(student.tower.student_features(ids, mask), targets);
+        let batch: DistillBatch<B> = batcher.batch(draws, device)?;
+        let predicted = student
+            .tower
+            .student_features(batch.input_ids, batch.attention_mask);
+        let loss = mean_squared_error(predicted, batch.targets);
         total += f64::from(loss.into_scalar().elem::<f32>()) * chunk.len() as f64;
     }
     Ok((total / pairs.len().max(1) as f64) as f32)

@@ -1,17 +1,8 @@
 //! `recipe new`: a commented recipe for a new language, written from one of the built-in recipes.
 
 use crate::built_in;
+use crate::config::Recipe;
 use crate::error::RecipeError;
-
-/// The language each built-in recipe targets (what `recipe new --lang` replaces).
-fn target_language(recipe: &str) -> Option<&'static str> {
-    match recipe {
-        "capivara" | "capivara-opt" => Some("pt"),
-        "clip-italian" => Some("it"),
-        "themo" => Some("es"),
-        _ => None,
-    }
-}
 
 /// The TOML of a new recipe `name` for language `lang`, from the built-in recipe `from`.
 pub fn new_recipe(from: &str, lang: &str, name: &str) -> Result<String, RecipeError> {
@@ -23,7 +14,10 @@ pub fn new_recipe(from: &str, lang: &str, name: &str) -> Result<String, RecipeEr
             built_in::RECIPES.map(|(name, _, _)| name).join(", ")
         ),
     })?;
-    let target = target_language(from).unwrap_or("pt");
+    // The language the recipe targets is its evaluation language.
+    let target = Recipe::parse(text, std::path::Path::new(path))?
+        .eval
+        .language;
     if lang.is_empty() || !lang.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
         return Err(RecipeError::Invalid {
             key: "--lang",
