@@ -4,13 +4,10 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use burn::tensor::backend::Backend;
-use polyclip_data::{
-    BadInputPolicy, ClipPreprocess, ImageBatcher, ImageTextDataset, Manifest, TextTokenizer,
-};
-use polyclip_eval::encode::{embed_image_set, embed_texts, to_host};
+use polyclip_data::{BadInputPolicy, ClipPreprocess, Manifest, TextTokenizer};
+use polyclip_eval::similarity::{EmbedSettings, caption_similarities};
 use polyclip_models::ClipModel;
 use serde::Serialize;
 
@@ -45,48 +42,34 @@ impl Scorer<'_> {
         device: &B::Device,
     ) -> Result<PathBuf, RecipeError> {
         let manifest = Manifest::load(manifest, BadInputPolicy::Fail)?;
-        let entries = manifest.entries.clone();
-        let dataset = ImageTextDataset::new(manifest);
-        let images = Arc::new(ImageBatcher::new(self.preprocess, BadInputPolicy::Fail));
-        let image_embeds = to_host(embed_image_set(
-            model,
-            &dataset,
-            images,
-            self.batch_size,
-            self.num_workers,
-            device,
-        )?);
-        let texts: Vec<&str> = entries
-            .iter()
-            .flat_map(|entry| entry.captions.iter().chain(&entry.generated_captions))
-            .map(String::as_str)
-            .collect();
-        let text_embeds = to_host(embed_texts(
+        let scores = caption_similarities(
             model,
             self.tokenizer,
-            &texts,
-            self.batch_size,
+            &manifest,
+            EmbedSettings {
+                preprocess: self.preprocess,
+                batch_size: self.batch_size,
+                num_workers: self.num_workers,
+            },
             device,
-        )?);
-        let width = image_embeds.len() / entries.len().max(1);
+        )?;
         let write_error = |e: std::io::Error| RecipeError::Io {
             path: output.to_owned(),
             source: e,
         };
         let mut file = std::io::BufWriter::new(std::fs::File::create(output).map_err(write_error)?);
-        let mut text_row = 0;
-        for (index, entry) in entries.iter().enumerate() {
-            let image = &image_embeds[index * width..(index + 1) * width];
-            let count = entry.captions.len() + entry.generated_captions.len();
-            let similarities = (text_row..text_row + count)
-                .map(|row| {
-                    let text = &text_embeds[row * width..(row + 1) * width];
-                    image.iter().zip(text).map(|(a, b)| a * b).sum::<f32>()
-                })
-                .collect();
-            text_row += count;
+        for (entry, similarities) in manifest.entries.iter().zip(scores) {
+            let Some(image) = entry.image.file() else {
+                return Err(RecipeError::NotSupported {
+                    option: "scoring captions in a recipe",
+                    reason: format!(
+                        "{} is inside a shard: score shards with `polyclip prepare --scorer`",
+                        entry.image
+                    ),
+                });
+            };
             let line = ScoredLine {
-                image: &entry.image,
+                image,
                 captions: &entry.captions,
                 generated_captions: &entry.generated_captions,
                 similarities,

@@ -120,7 +120,7 @@ mod tests {
 
     fn entry() -> ManifestEntry {
         ManifestEntry {
-            image: PathBuf::from("a.png"),
+            image: PathBuf::from("a.png").into(),
             captions: vec!["o1".into(), "o2".into(), "o3".into()],
             generated_captions: vec!["g1".into(), "g2".into()],
             similarities: vec![0.30, 0.10, 0.50, 0.20, 0.25],

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::image_source::ImageSource;
+
 /// What can go wrong while reading, decoding or tokenizing data.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -32,16 +34,32 @@ pub enum DataError {
     MissingImage {
         path: PathBuf,
         line: usize,
-        image: PathBuf,
+        image: ImageSource,
     },
     #[error("{path}:{line}: image {image} cannot be decoded: {source}")]
     CorruptImage {
         path: PathBuf,
         line: usize,
-        image: PathBuf,
+        image: ImageSource,
         #[source]
         source: Box<image::ImageError>,
     },
+    /// A shard list that does not expand.
+    #[error("shards `{spec}`: {reason}")]
+    ShardSpec { spec: String, reason: String },
+    /// A shard that is not a readable tar (or is cut short).
+    #[error("{shard}: {reason}")]
+    Shard { shard: PathBuf, reason: String },
+    /// A sample of a shard without what a training example needs.
+    #[error("{shard}: sample `{key}`: {reason}")]
+    Sample {
+        shard: PathBuf,
+        key: String,
+        reason: String,
+    },
+    /// A classification folder without what it needs.
+    #[error("{root}: {reason}")]
+    ImageFolder { root: PathBuf, reason: String },
     #[error("{path}: manifest holds no usable example")]
     EmptyManifest { path: PathBuf },
     #[error("tokenizer {path}: {reason}")]

@@ -12,7 +12,7 @@ use crate::dataset::ImageTextExample;
 use crate::error::DataError;
 use crate::loader::Draw;
 use crate::manifest::BadInputPolicy;
-use crate::preprocess::{ClipPreprocess, decode_image};
+use crate::preprocess::ClipPreprocess;
 
 /// Preprocessed pixels of the rows of a batch that decoded.
 pub struct ImageRows {
@@ -91,7 +91,7 @@ impl ImageBatcher {
         let mut rows = Vec::with_capacity(draws.len());
         for (position, draw) in draws.iter().enumerate() {
             let entry = &draw.item.entry;
-            match decode_image(&entry.image) {
+            match entry.image.decode() {
                 Ok(image) => {
                     let kept = rows.len();
                     let out = &mut pixels[kept * image_len..(kept + 1) * image_len];

@@ -3,6 +3,8 @@
 //! dataset.
 
 pub mod augment;
+pub mod braces;
+pub mod caption_record;
 pub mod error;
 pub mod manifest;
 pub mod mbart_tokenizer;
@@ -13,7 +15,8 @@ pub mod tokenizer_training;
 
 pub use augment::{AugmentChain, Augmentation};
 pub use error::DataError;
-pub use manifest::{BadInputPolicy, Manifest, ManifestEntry};
+pub use image_source::ImageSource;
+pub use manifest::{BadInputPolicy, Manifest, ManifestEntry, ReadOptions};
 pub use mbart_tokenizer::{MBartTokenizer, mbart_language_code};
 pub use preprocess::ClipPreprocess;
 pub use tokenizer::{TextTokenizer, TokenBatch};
@@ -24,9 +27,13 @@ pub mod classification;
 pub mod classnames;
 pub mod dataset;
 pub mod distill_batcher;
+pub mod image_folder;
+pub mod image_source;
 pub mod images;
 pub mod loader;
+pub mod retrieval_data;
 pub mod shapes;
+pub mod webdataset;
 
 pub use batcher::{CaptionChoice, ClipBatch, ClipBatcher};
 pub use caption_batcher::{CaptionBatch, CaptionBatcher};
@@ -35,5 +42,7 @@ pub use classification::ClassificationSet;
 pub use classnames::ImagenetClassnames;
 pub use dataset::{ImageTextDataset, ImageTextExample};
 pub use distill_batcher::{DistillBatch, DistillBatcher, DistillDataset, DistillPair};
+pub use image_folder::LabelledImages;
 pub use images::{ImageBatch, ImageBatcher};
 pub use loader::{DataLoader, Draw, LoaderConfig, Order};
+pub use retrieval_data::RetrievalData;

@@ -5,7 +5,8 @@
 //! {"image": "images/000001.png", "captions": ["dois círculos vermelhos", "…"], "lang": "pt"}
 //! ```
 //!
-//! `image_path` is accepted for `image` (clip-italian's key). `.tsv` / `.csv`: a header row naming the columns
+//! `image_path` is accepted for `image` (clip-italian's key), and CAPIVARA's per-language keys (`captions-pt`,
+//! `generated-captions-pt`, `similarities-pt`) for the plain ones (see [`CaptionRecord`]). `.tsv` / `.csv`: a header row naming the columns
 //! `image_file`, `caption` and optionally `lang_id` (the captioner seed's format), then one caption per row;
 //! fields may be double-quoted with `""` for a quote. Every problem is reported with the manifest's path and
 //! 1-based line number; with [`BadInputPolicy::Skip`] bad lines are counted and skipped instead.
@@ -13,15 +14,15 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
+use crate::caption_record::{CaptionRecord, RecordError};
 use crate::error::DataError;
+use crate::image_source::ImageSource;
 
 /// One usable manifest line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ManifestEntry {
-    /// Resolved image path.
-    pub image: PathBuf,
+    /// The image: a resolved file path, or a tar member of a shard.
+    pub image: ImageSource,
     /// Original captions.
     pub captions: Vec<String>,
     /// Synthetic captions (a captioner's, or translations; CAPIVARA's `generated-captions-pt`).
@@ -44,6 +45,23 @@ pub enum BadInputPolicy {
     Skip,
 }
 
+/// How to read a data path.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReadOptions {
+    pub policy: BadInputPolicy,
+    /// The captions' language, for records that hold several (CAPIVARA's `captions-pt`, `captions-en`).
+    pub language: Option<String>,
+}
+
+impl ReadOptions {
+    pub fn new(policy: BadInputPolicy, language: Option<&str>) -> Self {
+        Self {
+            policy,
+            language: language.map(str::to_owned),
+        }
+    }
+}
+
 /// A loaded manifest.
 #[derive(Debug)]
 pub struct Manifest {
@@ -53,23 +71,32 @@ pub struct Manifest {
     pub skipped: Vec<DataError>,
 }
 
-#[derive(Deserialize)]
+/// A parsed line: the image path as written and its captions.
 struct RawLine {
-    #[serde(alias = "image_path")]
     image: PathBuf,
-    captions: Vec<String>,
-    #[serde(default)]
-    generated_captions: Vec<String>,
-    #[serde(default)]
-    similarities: Vec<f32>,
-    #[serde(default)]
-    lang: Option<String>,
+    record: CaptionRecord,
 }
 
 impl Manifest {
+    /// Reads a data path: WebDataset shards when it names `.tar` files (brace patterns allowed, relative to the
+    /// working folder; see [`crate::webdataset`]), else a JSONL/TSV/CSV manifest file.
+    pub fn open(spec: &str, options: &ReadOptions) -> Result<Self, DataError> {
+        if crate::webdataset::is_shard_spec(spec) {
+            crate::webdataset::index_shards(spec, Path::new(""), options)
+        } else {
+            Self::read(Path::new(spec), options)
+        }
+    }
+
     /// Reads and checks a manifest: a record per line, non-empty captions, the image exists and its header
     /// decodes.
     pub fn load(path: &Path, policy: BadInputPolicy) -> Result<Self, DataError> {
+        Self::read(path, &ReadOptions::new(policy, None))
+    }
+
+    /// [`load`](Self::load) with a caption language.
+    pub fn read(path: &Path, options: &ReadOptions) -> Result<Self, DataError> {
+        let policy = options.policy;
         let text = fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
         let root = path.parent().unwrap_or(Path::new("."));
         let separator = match path.extension().and_then(|e| e.to_str()) {
@@ -91,7 +118,7 @@ impl Manifest {
         for (line, raw) in lines {
             let parsed = match &columns {
                 Some(columns) => columns.parse(path, line, raw),
-                None => parse_json_line(path, line, raw),
+                None => parse_json_line(path, line, raw, options.language.as_deref()),
             };
             match parsed.and_then(|record| check(path, root, line, record)) {
                 Ok(entry) => entries.push(entry),
@@ -112,12 +139,39 @@ impl Manifest {
     }
 }
 
-fn parse_json_line(path: &Path, line: usize, raw: &str) -> Result<RawLine, DataError> {
-    serde_json::from_str(raw).map_err(|source| DataError::ManifestJson {
+fn parse_json_line(
+    path: &Path,
+    line: usize,
+    raw: &str,
+    language: Option<&str>,
+) -> Result<RawLine, DataError> {
+    let value: serde_json::Value =
+        serde_json::from_str(raw).map_err(|source| DataError::ManifestJson {
+            path: path.to_owned(),
+            line,
+            source,
+        })?;
+    let row = |reason: String| DataError::ManifestRow {
         path: path.to_owned(),
         line,
-        source,
-    })
+        reason,
+    };
+    let object = value
+        .as_object()
+        .ok_or_else(|| row("not a JSON object".into()))?;
+    let image = match object.get("image").or_else(|| object.get("image_path")) {
+        Some(serde_json::Value::String(image)) => PathBuf::from(image),
+        Some(_) => return Err(row("`image` must be a string".into())),
+        None => {
+            return Err(row(RecordError::MissingKey {
+                wanted: "image".into(),
+                found: object.keys().cloned().collect::<Vec<_>>().join(", "),
+            }
+            .to_string()));
+        }
+    };
+    let record = CaptionRecord::from_json(object, language).map_err(|e| row(e.to_string()))?;
+    Ok(RawLine { image, record })
 }
 
 /// Where a delimited manifest keeps its fields.
@@ -178,13 +232,14 @@ impl Columns {
         }
         Ok(RawLine {
             image: PathBuf::from(&fields[self.image]),
-            captions: vec![fields[self.caption].clone()],
-            generated_captions: Vec::new(),
-            similarities: Vec::new(),
-            lang: self
-                .lang
-                .map(|column| fields[column].trim().to_owned())
-                .filter(|lang| !lang.is_empty()),
+            record: CaptionRecord {
+                captions: vec![fields[self.caption].clone()],
+                lang: self
+                    .lang
+                    .map(|column| fields[column].trim().to_owned())
+                    .filter(|lang| !lang.is_empty()),
+                ..CaptionRecord::default()
+            },
         })
     }
 }
@@ -232,27 +287,86 @@ fn split_fields(raw: &str, separator: char) -> Result<Vec<String>, String> {
     }
 }
 
-/// Checks a parsed record: non-empty captions, an image that exists and whose header decodes.
+/// Checks a parsed line: non-empty captions, an image that exists and whose header decodes.
 fn check(
     path: &Path,
     root: &Path,
     line: usize,
     parsed: RawLine,
 ) -> Result<ManifestEntry, DataError> {
-    let originals = parsed.captions.len();
-    let total = originals + parsed.generated_captions.len();
-    if !parsed.similarities.is_empty() && parsed.similarities.len() != total {
-        return Err(DataError::ManifestRow {
+    let row = |reason: String| DataError::ManifestRow {
+        path: path.to_owned(),
+        line,
+        reason,
+    };
+    let image = ImageSource::File(root.join(&parsed.image));
+    let entry = entry_from_record(parsed.record, image.clone(), line).map_err(|e| match e {
+        EntryError::NoCaptions => DataError::EmptyCaptions {
             path: path.to_owned(),
             line,
-            reason: format!(
-                "{} similarities for {total} captions ({originals} original + {} generated)",
-                parsed.similarities.len(),
-                total - originals
-            ),
+        },
+        other => row(other.to_string()),
+    })?;
+    if image.file().is_some_and(|file| !file.is_file()) {
+        return Err(DataError::MissingImage {
+            path: path.to_owned(),
+            line,
+            image,
         });
     }
-    // Empty captions are dropped together with their similarity.
+    if let Err(source) = image.check_header() {
+        return Err(DataError::CorruptImage {
+            path: path.to_owned(),
+            line,
+            image,
+            source: Box::new(source),
+        });
+    }
+    Ok(entry)
+}
+
+/// Why a record makes no entry.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EntryError {
+    #[error(
+        "{similarities} similarities for {total} captions ({originals} original + {generated} generated)"
+    )]
+    SimilarityCount {
+        similarities: usize,
+        total: usize,
+        originals: usize,
+        generated: usize,
+    },
+    #[error("empty caption list")]
+    NoCaptions,
+}
+
+/// A record's captions as an entry: captions trimmed, empty ones dropped with their similarity. CAPIVARA's scored
+/// shards store the generated captions twice (appended to `captions-pt`, which `similarities-pt` follows, and in
+/// `generated-captions-pt`): such originals lose the appended copy.
+pub fn entry_from_record(
+    mut record: CaptionRecord,
+    image: ImageSource,
+    line: usize,
+) -> Result<ManifestEntry, EntryError> {
+    let generated = record.generated_captions.len();
+    if generated > 0
+        && record.captions.len() > generated
+        && record.captions.ends_with(&record.generated_captions)
+        && record.similarities.len() == record.captions.len()
+    {
+        record.captions.truncate(record.captions.len() - generated);
+    }
+    let originals = record.captions.len();
+    let total = originals + generated;
+    if !record.similarities.is_empty() && record.similarities.len() != total {
+        return Err(EntryError::SimilarityCount {
+            similarities: record.similarities.len(),
+            total,
+            originals,
+            generated,
+        });
+    }
     let mut similarities = Vec::new();
     let mut kept = |captions: Vec<String>, offset: usize| -> Vec<String> {
         captions
@@ -263,47 +377,24 @@ fn check(
                 if caption.is_empty() {
                     return None;
                 }
-                if let Some(&similarity) = parsed.similarities.get(offset + index) {
+                if let Some(&similarity) = record.similarities.get(offset + index) {
                     similarities.push(similarity);
                 }
                 Some(caption)
             })
             .collect()
     };
-    let captions = kept(parsed.captions, 0);
-    let generated_captions = kept(parsed.generated_captions, originals);
+    let captions = kept(record.captions, 0);
+    let generated_captions = kept(record.generated_captions, originals);
     if captions.is_empty() {
-        return Err(DataError::EmptyCaptions {
-            path: path.to_owned(),
-            line,
-        });
-    }
-    let image = root.join(&parsed.image);
-    if !image.is_file() {
-        return Err(DataError::MissingImage {
-            path: path.to_owned(),
-            line,
-            image,
-        });
-    }
-    let header = image::ImageReader::open(&image)
-        .and_then(|reader| reader.with_guessed_format())
-        .map_err(image::ImageError::IoError)
-        .and_then(|reader| reader.into_dimensions());
-    if let Err(source) = header {
-        return Err(DataError::CorruptImage {
-            path: path.to_owned(),
-            line,
-            image,
-            source: Box::new(source),
-        });
+        return Err(EntryError::NoCaptions);
     }
     Ok(ManifestEntry {
         image,
         captions,
         generated_captions,
         similarities,
-        lang: parsed.lang,
+        lang: record.lang,
         line,
     })
 }

@@ -2,22 +2,70 @@
 
 use std::sync::Arc;
 
-use burn::tensor::{Tensor, TensorData, backend::Backend};
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use polyclip_data::{
     DataError, DataLoader, ImageBatch, ImageBatcher, ImageTextDataset, LoaderConfig, Order,
     TextTokenizer,
 };
-use polyclip_models::ClipModel;
+use polyclip_models::{ClipModel, TextModel};
+
+/// What evaluation needs of a model: L2-normalised image and text embeddings in one space. A CLIP model is one;
+/// so is a text-only encoder paired with the CLIP model whose image tower it was trained against
+/// ([`PairedEncoders`]).
+pub trait Encoders<B: Backend> {
+    fn embed_images(&self, pixels: Tensor<B, 4>) -> Tensor<B, 2>;
+    fn embed_texts(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Int>) -> Tensor<B, 2>;
+}
+
+impl<B: Backend> Encoders<B> for ClipModel<B> {
+    fn embed_images(&self, pixels: Tensor<B, 4>) -> Tensor<B, 2> {
+        ClipModel::embed_images(self, pixels)
+    }
+
+    fn embed_texts(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        ClipModel::embed_texts(self, ids, mask)
+    }
+}
+
+/// A text-only encoder (Multilingual-CLIP, a Themo student) with a CLIP model's image tower.
+pub struct PairedEncoders<'a, B: Backend> {
+    pub text: &'a TextModel<B>,
+    pub image: &'a ClipModel<B>,
+}
+
+impl<B: Backend> Encoders<B> for PairedEncoders<'_, B> {
+    fn embed_images(&self, pixels: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.image.embed_images(pixels)
+    }
+
+    fn embed_texts(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        self.text.embed_texts(ids, mask)
+    }
+}
 
 /// L2-normalised embeddings `[images, embed]` of every image of a dataset, in dataset order.
 pub fn embed_image_set<B: Backend>(
-    model: &ClipModel<B>,
+    model: &impl Encoders<B>,
     dataset: &ImageTextDataset,
     batcher: Arc<ImageBatcher>,
     batch_size: usize,
     num_workers: usize,
     device: &B::Device,
 ) -> Result<Tensor<B, 2>, DataError> {
+    embed_kept_images(model, dataset, batcher, batch_size, num_workers, device)
+        .map(|(embeddings, _)| embeddings)
+}
+
+/// [`embed_image_set`] under a batcher that may skip images it cannot decode: the embeddings of the images
+/// kept and their dataset indices.
+pub fn embed_kept_images<B: Backend>(
+    model: &impl Encoders<B>,
+    dataset: &ImageTextDataset,
+    batcher: Arc<ImageBatcher>,
+    batch_size: usize,
+    num_workers: usize,
+    device: &B::Device,
+) -> Result<(Tensor<B, 2>, Vec<usize>), DataError> {
     let loader: DataLoader<B, _, Result<ImageBatch<B>, DataError>> = DataLoader::new(
         Arc::new(dataset.clone()),
         batcher,
@@ -30,15 +78,26 @@ pub fn embed_image_set<B: Backend>(
         device.clone(),
     );
     let mut parts = Vec::new();
+    let mut kept = Vec::new();
     for batch in loader.iter_from(0) {
-        parts.push(model.embed_images(batch?.pixels));
+        let batch = batch?;
+        if batch.indices.is_empty() {
+            continue;
+        }
+        kept.extend(batch.indices);
+        parts.push(model.embed_images(batch.pixels));
     }
-    Ok(Tensor::cat(parts, 0))
+    if parts.is_empty() {
+        return Err(DataError::EmptyManifest {
+            path: dataset.manifest_path().to_owned(),
+        });
+    }
+    Ok((Tensor::cat(parts, 0), kept))
 }
 
 /// L2-normalised embeddings `[texts, embed]` of a list of texts, in order.
 pub fn embed_texts<B: Backend, S: AsRef<str>>(
-    model: &ClipModel<B>,
+    model: &impl Encoders<B>,
     tokenizer: &TextTokenizer,
     texts: &[S],
     batch_size: usize,

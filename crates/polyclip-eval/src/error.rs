@@ -15,6 +15,8 @@ pub enum EvalError {
     },
     #[error("cannot write {path}: {reason}")]
     Write { path: PathBuf, reason: String },
+    #[error("{path}: {reason}")]
+    Suite { path: PathBuf, reason: String },
     #[error("evaluation set `{name}`: {reason}")]
     InvalidSet { name: String, reason: String },
 }

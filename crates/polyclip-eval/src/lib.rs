@@ -11,6 +11,8 @@ pub mod error;
 pub mod plot;
 pub mod report;
 pub mod retrieval;
+pub mod similarity;
+pub mod suite;
 pub mod word_tokenize;
 pub mod zeroshot;
 

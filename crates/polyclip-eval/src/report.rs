@@ -29,7 +29,11 @@ impl ModelEvaluation {
     /// Mean top-1 over the classification sets.
     pub fn zero_shot_average(&self) -> f64 {
         let n = self.zero_shot.len().max(1) as f64;
-        self.zero_shot.iter().map(|m| m.metrics.top1).sum::<f64>() / n
+        self.zero_shot
+            .iter()
+            .map(|m| m.metrics.headline())
+            .sum::<f64>()
+            / n
     }
 
     /// The retrieval metrics of a set.
@@ -214,7 +218,7 @@ impl Report {
         columns.clear();
         for set in first.evaluation.zero_shot.iter().map(|m| &m.set) {
             headers.push(format!("**{set}**"));
-            columns.push(self.column(|e| e.zero_shot_of(set).map(|m| m.top1)));
+            columns.push(self.column(|e| e.zero_shot_of(set).map(|m| m.headline())));
         }
         if !headers.is_empty() {
             headers.push("**Average**".into());
@@ -295,6 +299,7 @@ mod tests {
                         top10: 95.0,
                         top100: 100.0,
                         classes: 1000,
+                        ..ZeroShotMetrics::default()
                     },
                 }],
             },

@@ -3,15 +3,14 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 use polyclip_data::{ClassificationSet, DataError, TextTokenizer};
-use polyclip_models::ClipModel;
 use polyclip_models::dual_encoder::l2_normalize;
 use serde::{Deserialize, Serialize};
 
-use crate::encode::embed_texts;
+use crate::encode::{Encoders, embed_texts};
 
 /// Top-K accuracy in percent for K = 1, 5 (CAPIVARA), 10 and 100 (clip-italian); top-K is 100 when there are K
 /// classes or fewer.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct ZeroShotMetrics {
     pub top1: f64,
     pub top5: f64,
@@ -22,9 +21,34 @@ pub struct ZeroShotMetrics {
     /// Classes in the set (top-K with K ≥ classes is 100 by construction).
     #[serde(default)]
     pub classes: usize,
+    /// Top-1 accuracy averaged over the classes that have images (ELEVATER's metric for unbalanced sets).
+    #[serde(default)]
+    pub mean_per_class: f64,
+    /// The set's headline metric (what the CAPIVARA table shows).
+    #[serde(default)]
+    pub metric: ZeroShotMetric,
+}
+
+/// Which number a classification set is reported by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ZeroShotMetric {
+    /// Top-1 accuracy over images.
+    #[default]
+    Accuracy,
+    /// Top-1 accuracy per class, averaged over classes.
+    MeanPerClass,
 }
 
 impl ZeroShotMetrics {
+    /// The headline value: top-1 or mean-per-class accuracy.
+    pub fn headline(&self) -> f64 {
+        match self.metric {
+            ZeroShotMetric::Accuracy => self.top1,
+            ZeroShotMetric::MeanPerClass => self.mean_per_class,
+        }
+    }
+
     /// Top-`k` accuracy for `k` in 1, 5, 10, 100 (`None` for another `k`).
     pub fn top(&self, k: usize) -> Option<f64> {
         match k {
@@ -39,7 +63,7 @@ impl ZeroShotMetrics {
 
 /// The `[classes, embed]` zero-shot classifier of a set's class names and templates.
 pub fn class_embeddings<B: Backend>(
-    model: &ClipModel<B>,
+    model: &impl Encoders<B>,
     tokenizer: &TextTokenizer,
     set: &ClassificationSet,
     device: &B::Device,
@@ -70,21 +94,34 @@ pub fn zero_shot_accuracy<B: Backend>(
     let values = crate::encode::to_host(logits);
     const TOP: [usize; 4] = [1, 5, 10, 100];
     let mut hits = [0usize; 4];
+    // (images, top-1 hits) per class.
+    let mut per_class = vec![(0usize, 0usize); classes];
     for (row, &label) in labels.iter().enumerate().take(rows) {
         let scores = &values[row * classes..(row + 1) * classes];
         let better = scores.iter().filter(|&&s| s > scores[label]).count();
         for (hit, k) in hits.iter_mut().zip(TOP) {
             *hit += usize::from(better < k);
         }
+        if let Some(class) = per_class.get_mut(label) {
+            class.0 += 1;
+            class.1 += usize::from(better == 0);
+        }
     }
     let total = labels.len().max(1) as f64;
     let [top1, top5, top10, top100] = hits.map(|hit| 100.0 * hit as f64 / total);
+    let present: Vec<f64> = per_class
+        .iter()
+        .filter(|(images, _)| *images > 0)
+        .map(|&(images, hits)| 100.0 * hits as f64 / images as f64)
+        .collect();
     ZeroShotMetrics {
         top1,
         top5,
         top10,
         top100,
         classes,
+        mean_per_class: present.iter().sum::<f64>() / present.len().max(1) as f64,
+        metric: ZeroShotMetric::Accuracy,
     }
 }
 
@@ -115,5 +152,7 @@ mod tests {
         assert!((metrics.top1 - 100.0 / 3.0).abs() < 1e-9, "{metrics:?}");
         assert!((metrics.top5 - 200.0 / 3.0).abs() < 1e-9, "{metrics:?}");
         assert_eq!((metrics.top10, metrics.top100), (100.0, 100.0));
+        // Per class: class 0 has one hit in two images (50 %), class 4 none in one (0 %).
+        assert!((metrics.mean_per_class - 25.0).abs() < 1e-9, "{metrics:?}");
     }
 }

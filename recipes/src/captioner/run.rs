@@ -232,7 +232,7 @@ pub fn run_captioner<B: AutodiffBackend>(
         let pictures: Vec<String> = manifest
             .entries
             .iter()
-            .map(|e| e.image.display().to_string())
+            .map(|e| e.image.to_string())
             .collect();
         let dataset = ImageTextDataset::new(manifest);
         let captions = generate_captions(

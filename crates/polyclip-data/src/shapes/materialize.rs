@@ -147,7 +147,8 @@ impl ShapesDataset {
         for language in languages {
             let manifest = Manifest::load(&self.manifest(split, language), BadInputPolicy::Fail)?;
             for entry in &manifest.entries {
-                let image = entry.image.strip_prefix(&self.root).unwrap_or(&entry.image);
+                let file = entry.image.file().unwrap_or(&self.root);
+                let image = file.strip_prefix(&self.root).unwrap_or(file);
                 for caption in entry
                     .captions
                     .iter()
@@ -186,7 +187,7 @@ impl ShapesDataset {
                     source,
                 })?;
             entries.push(ManifestEntry {
-                image: self.root.join(&record.image),
+                image: self.root.join(&record.image).into(),
                 captions: Vec::new(),
                 generated_captions: Vec::new(),
                 similarities: Vec::new(),

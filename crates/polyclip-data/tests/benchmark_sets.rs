@@ -1,0 +1,234 @@
+//! The benchmark formats: Karpathy-style split files, XTD10's parallel files, ImageNet-style folders and labels
+//! files — what they read, and the one-line errors (or counted skips) for what is wrong with them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use polyclip_data::image_folder::imagenet_wnids;
+use polyclip_data::{BadInputPolicy, ImagenetClassnames, LabelledImages, RetrievalData};
+use serde_json::json;
+
+fn photos() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/photos")
+}
+
+fn copy_photo(name: &str, to: &Path) {
+    fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+    fs::copy(photos().join(name), to).expect("copy");
+}
+
+fn wnids() -> Vec<String> {
+    imagenet_wnids(&ImagenetClassnames::shipped_dir()).expect("wnids")
+}
+
+#[test]
+fn karpathy_reads_one_split_with_every_sentence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_photo("horse.png", &dir.path().join("images/val2014/horse.png"));
+    copy_photo("camera.png", &dir.path().join("images/val2014/camera.png"));
+    let annotations = dir.path().join("dataset_coco.json");
+    let image = |name: &str, split: &str, sentences: &[&str]| {
+        json!({"filepath": "val2014", "filename": name, "split": split, "imgid": 0,
+               "sentences": sentences.iter().map(|s| json!({"raw": s, "tokens": []})).collect::<Vec<_>>()})
+    };
+    fs::write(
+        &annotations,
+        json!({"dataset": "coco", "images": [
+            image("horse.png", "test", &["a horse", "a brown horse"]),
+            image("unused.png", "train", &["never read"]),
+            image("camera.png", "test", &["a man with a camera"]),
+        ]})
+        .to_string(),
+    )
+    .expect("write");
+    let data = RetrievalData::karpathy(
+        &annotations,
+        &dir.path().join("images"),
+        "test",
+        BadInputPolicy::Fail,
+    )
+    .expect("read");
+    let (captions, caption_image) = data.captions();
+    assert_eq!(
+        captions,
+        ["a horse", "a brown horse", "a man with a camera"]
+    );
+    assert_eq!(caption_image, [0, 0, 1]);
+    assert_eq!(
+        data.entries[1].image.file(),
+        Some(dir.path().join("images/val2014/camera.png").as_path())
+    );
+    let message = RetrievalData::karpathy(
+        &annotations,
+        &dir.path().join("images"),
+        "val",
+        BadInputPolicy::Fail,
+    )
+    .expect_err("no such split")
+    .to_string();
+    assert!(
+        message.ends_with("no image in split `val` (splits: test, train)"),
+        "{message}"
+    );
+    // A missing image: one line, or skipped with its captions.
+    fs::remove_file(dir.path().join("images/val2014/horse.png")).expect("rm");
+    let message = RetrievalData::karpathy(
+        &annotations,
+        &dir.path().join("images"),
+        "test",
+        BadInputPolicy::Fail,
+    )
+    .expect_err("missing")
+    .to_string();
+    assert!(
+        message.contains("dataset_coco.json:1: image")
+            && message.contains("horse.png does not exist"),
+        "{message}"
+    );
+    let data = RetrievalData::karpathy(
+        &annotations,
+        &dir.path().join("images"),
+        "test",
+        BadInputPolicy::Skip,
+    )
+    .expect("skip");
+    assert_eq!(data.captions().0, ["a man with a camera"]);
+    assert_eq!(data.skipped.len(), 1);
+}
+
+#[test]
+fn xtd10_parallel_files_pair_line_by_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_photo("horse.png", &dir.path().join("images/COCO_1.png"));
+    copy_photo("rocket.jpg", &dir.path().join("images/COCO_2.jpg"));
+    fs::write(
+        dir.path().join("test_image_names.txt"),
+        "COCO_1.png\nCOCO_2.jpg\n",
+    )
+    .expect("write");
+    fs::write(
+        dir.path().join("test_1kcaptions_es.txt"),
+        "un caballo\nun cohete\n",
+    )
+    .expect("write");
+    let data = RetrievalData::parallel_files(
+        &dir.path().join("test_image_names.txt"),
+        &dir.path().join("test_1kcaptions_es.txt"),
+        &dir.path().join("images"),
+        BadInputPolicy::Fail,
+    )
+    .expect("read");
+    assert_eq!(
+        data.captions(),
+        (
+            vec!["un caballo".to_string(), "un cohete".into()],
+            vec![0, 1]
+        )
+    );
+    fs::write(dir.path().join("test_1kcaptions_es.txt"), "un caballo\n").expect("write");
+    let message = RetrievalData::parallel_files(
+        &dir.path().join("test_image_names.txt"),
+        &dir.path().join("test_1kcaptions_es.txt"),
+        &dir.path().join("images"),
+        BadInputPolicy::Fail,
+    )
+    .expect_err("lengths differ")
+    .to_string();
+    assert!(
+        message.ends_with(&format!(
+            "1 captions for the 2 images of {}",
+            dir.path().join("test_image_names.txt").display()
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn imagenet_folders_number_classes_by_wordnet_id() {
+    let wnids = wnids();
+    assert_eq!(wnids.len(), 1000);
+    assert_eq!(
+        (wnids[0].as_str(), wnids[339].as_str()),
+        ("n01440764", "n02389026")
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Two classes of the 1000 (their index in the sorted-id order): sorrel (339) and rocking chair (765).
+    let rocket = wnids
+        .iter()
+        .position(|w| w == "n04099969")
+        .expect("rocking chair");
+    assert_eq!(rocket, 765);
+    copy_photo("horse.png", &dir.path().join("val/n02389026/a.png"));
+    copy_photo("rocket.jpg", &dir.path().join("val/n04099969/b.JPEG"));
+    fs::write(dir.path().join("val/n04099969/notes.txt"), "not an image").expect("write");
+    let folders =
+        LabelledImages::from_class_folders(&dir.path().join("val"), &wnids, BadInputPolicy::Fail)
+            .expect("folders");
+    assert!(folders.imagenet);
+    assert_eq!(folders.labels, [339, rocket]);
+    // The same as a flat folder with a labels file (WordNet ids, or indices).
+    copy_photo("horse.png", &dir.path().join("flat/a.png"));
+    copy_photo("rocket.jpg", &dir.path().join("flat/b.jpg"));
+    fs::write(
+        dir.path().join("labels.txt"),
+        "# image label\na.png n02389026\nb.jpg,n04099969\n",
+    )
+    .expect("write");
+    let labelled = LabelledImages::from_labels_file(
+        &dir.path().join("flat"),
+        &dir.path().join("labels.txt"),
+        &wnids,
+        BadInputPolicy::Fail,
+    )
+    .expect("labels");
+    assert_eq!(labelled.labels, [339, rocket]);
+    fs::write(
+        dir.path().join("labels.txt"),
+        format!("a.png 339\nb.jpg {rocket}\n"),
+    )
+    .expect("write");
+    let indexed = LabelledImages::from_labels_file(
+        &dir.path().join("flat"),
+        &dir.path().join("labels.txt"),
+        &wnids,
+        BadInputPolicy::Fail,
+    )
+    .expect("indices");
+    assert_eq!(indexed.labels, [339, rocket]);
+    fs::write(dir.path().join("labels.txt"), "a.png n99999999\n").expect("write");
+    let message = LabelledImages::from_labels_file(
+        &dir.path().join("flat"),
+        &dir.path().join("labels.txt"),
+        &wnids,
+        BadInputPolicy::Fail,
+    )
+    .expect_err("unknown id")
+    .to_string();
+    assert!(
+        message.ends_with("labels.txt:1: `n99999999` is not an ImageNet-1k WordNet id"),
+        "{message}"
+    );
+    // Other folder names: sorted positions, not ImageNet.
+    copy_photo("horse.png", &dir.path().join("pets/horse/1.png"));
+    copy_photo("chelsea.png", &dir.path().join("pets/cat/1.png"));
+    let pets =
+        LabelledImages::from_class_folders(&dir.path().join("pets"), &wnids, BadInputPolicy::Fail)
+            .expect("pets");
+    assert!(!pets.imagenet);
+    assert_eq!(pets.labels, [0, 1]);
+    assert_eq!(
+        pets.class_ids.values().collect::<Vec<_>>(),
+        ["cat", "horse"]
+    );
+    // A corrupt image: one line or a counted skip.
+    fs::write(dir.path().join("pets/cat/2.png"), b"\x89PNG broken").expect("write");
+    let message =
+        LabelledImages::from_class_folders(&dir.path().join("pets"), &wnids, BadInputPolicy::Fail)
+            .expect_err("corrupt")
+            .to_string();
+    assert!(message.contains("2.png cannot be decoded"), "{message}");
+    let pets =
+        LabelledImages::from_class_folders(&dir.path().join("pets"), &wnids, BadInputPolicy::Skip)
+            .expect("skip");
+    assert_eq!((pets.labels.len(), pets.skipped.len()), (2, 1));
+}
