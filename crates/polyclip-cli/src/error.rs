@@ -9,6 +9,8 @@ pub enum CliError {
     #[error(transparent)]
     Data(#[from] polyclip_data::DataError),
     #[error(transparent)]
+    Eval(#[from] polyclip_eval::EvalError),
+    #[error(transparent)]
     Backend(#[from] polyclip_backend::BackendError),
     #[error("{path}: {source}")]
     Io {

@@ -5,8 +5,10 @@
 //! `hf:ORG/NAME` (the Hugging Face cache, downloading when online).
 
 mod error;
+mod evaluate;
 mod model;
 mod npy;
+mod prepare;
 mod run;
 mod seq2seq;
 
@@ -163,6 +165,86 @@ pub enum Command {
         #[arg(long)]
         skip_bad: bool,
     },
+    /// Evaluate on the benchmark sets of a suite file that are present (retrieval R@1/5/10 and mean recall,
+    /// MRR@K, zero-shot classification with the shipped class names and prompts) and write report.json and
+    /// report.md in the suite's table layout (capivara, clip-italian or themo). The suite format is documented
+    /// in datasets/suites/README.md; datasets/suites/ has the seeds' suites.
+    Eval {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The suite file (TOML).
+        #[arg(long)]
+        suite: PathBuf,
+        /// Where the suite's relative paths start (default: the suite file's folder).
+        #[arg(long)]
+        data_root: Option<PathBuf>,
+        /// Output folder for report.json and report.md.
+        #[arg(long)]
+        out: PathBuf,
+        /// The model's row in the tables (default: the checkpoint folder's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Add the model as a row of the report already in --out (a row of the same name is replaced).
+        #[arg(long)]
+        append: bool,
+        /// Count and skip missing or corrupt images instead of stopping.
+        #[arg(long)]
+        skip_bad: bool,
+        /// Image decoding threads.
+        #[arg(long, default_value_t = 2)]
+        num_workers: usize,
+        /// A folder of class-name files instead of datasets/classnames.
+        #[arg(long)]
+        classnames: Option<PathBuf>,
+    },
+    /// Turn a caption set (JSONL/TSV manifest or WebDataset shards) into CAPIVARA-style training shards for a new
+    /// language: captions translated with an mBART-50 translator (`captions-<tgt>`), optional synthetic captions
+    /// from an image captioner (`generated-captions-<tgt>`), optional similarity scores from a base CLIP model
+    /// (`similarities-<tgt>`, what filter_by_ranking ranks by).
+    Prepare {
+        /// The input: a manifest file or a shard pattern (`shards/{00000..00009}.tar`).
+        #[arg(long)]
+        input: String,
+        /// The input captions' language (`en`).
+        #[arg(long)]
+        src: String,
+        /// The language to prepare (`pt`).
+        #[arg(long)]
+        tgt: String,
+        /// Output folder for the shards.
+        #[arg(long)]
+        out: PathBuf,
+        /// The mBART-50 many-to-many translation model.
+        #[arg(long)]
+        translator: String,
+        #[arg(long)]
+        translator_tokenizer: Option<PathBuf>,
+        /// An image captioner (CLIP vision + mBART-50 decoder) for synthetic captions.
+        #[arg(long)]
+        captioner: Option<String>,
+        #[arg(long)]
+        captioner_tokenizer: Option<PathBuf>,
+        /// A CLIP model to score every caption against its image (CAPIVARA: its base model).
+        #[arg(long)]
+        scorer: Option<String>,
+        #[arg(long)]
+        scorer_tokenizer: Option<PathBuf>,
+        #[command(flatten)]
+        generation: seq2seq::GenerateArgs,
+        /// Samples per shard.
+        #[arg(long, default_value_t = 10_000)]
+        per_shard: usize,
+        #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+        backend: BackendKind,
+        /// Texts or images per forward pass.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 2)]
+        num_workers: usize,
+        /// Count and skip bad samples instead of stopping.
+        #[arg(long)]
+        skip_bad: bool,
+    },
     /// Write the model in a layout the Python references load: `hf` (transformers CLIPModel or
     /// VisionTextDualEncoder, by text tower), `open-clip`, or `natural` (the model's own kind; M-CLIP text
     /// encoders always use M-CLIP's layout).
@@ -178,7 +260,7 @@ pub enum Command {
 }
 
 impl Command {
-    fn model_args(&self) -> &ModelArgs {
+    fn backend(&self) -> BackendKind {
         match self {
             Command::Embed { model, .. }
             | Command::Classify { model, .. }
@@ -186,14 +268,16 @@ impl Command {
             | Command::Export { model, .. }
             | Command::Caption { model, .. }
             | Command::Translate { model, .. }
-            | Command::TranslateManifest { model, .. } => model,
+            | Command::Eval { model, .. }
+            | Command::TranslateManifest { model, .. } => model.backend,
+            Command::Prepare { backend, .. } => *backend,
         }
     }
 }
 
 fn main() {
     let cli = Cli::parse();
-    let backend = cli.command.model_args().backend;
+    let backend = cli.command.backend();
     let outcome = run_job(backend, CommandJob(cli.command)).map_err(error::CliError::from);
     if let Err(error) = outcome.and_then(|result| result) {
         eprintln!("error: {error}");

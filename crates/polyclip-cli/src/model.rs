@@ -3,11 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{ElementConversion, Tensor, TensorData};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use polyclip_checkpoints::hub::resolve;
 use polyclip_checkpoints::{Architecture, Loaded, LoadedModel, load};
 use polyclip_data::preprocess::decode_image;
-use polyclip_data::{ClipPreprocess, TextTokenizer};
+use polyclip_data::{ClipPreprocess, ImageSource, TextTokenizer};
+use polyclip_eval::encode::{Encoders, PairedEncoders};
 use polyclip_models::ClipModel;
 
 use crate::ModelArgs;
@@ -54,6 +55,50 @@ pub struct Encoder<B: Backend> {
     preprocess: Option<ClipPreprocess>,
     batch_size: usize,
     device: B::Device,
+}
+
+/// A loaded model for evaluation.
+pub enum EvalModel<'a, B: Backend> {
+    Clip(&'a ClipModel<B>),
+    Paired(PairedEncoders<'a, B>),
+}
+
+impl<B: Backend> Encoders<B> for EvalModel<'_, B> {
+    fn embed_images(&self, pixels: Tensor<B, 4>) -> Tensor<B, 2> {
+        match self {
+            Self::Clip(model) => model.embed_images(pixels),
+            Self::Paired(pair) => pair.embed_images(pixels),
+        }
+    }
+
+    fn embed_texts(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        match self {
+            Self::Clip(model) => model.embed_texts(ids, mask),
+            Self::Paired(pair) => pair.embed_texts(ids, mask),
+        }
+    }
+}
+
+/// Decodes and preprocesses images from any source into one `[n, 3, size, size]` batch; an image that cannot
+/// be decoded is named in the error.
+pub fn source_pixel_batch<B: Backend>(
+    sources: &[&ImageSource],
+    preprocess: &ClipPreprocess,
+    device: &B::Device,
+) -> Result<Tensor<B, 4>, CliError> {
+    let size = preprocess.size as usize;
+    let image_len = preprocess.image_len();
+    let mut pixels = vec![0.0_f32; sources.len() * image_len];
+    for (source, slot) in sources.iter().zip(pixels.chunks_mut(image_len)) {
+        let image = source
+            .decode()
+            .map_err(|reason| CliError::Usage(format!("{source}: cannot be decoded: {reason}")))?;
+        preprocess.apply(&image, slot);
+    }
+    Ok(Tensor::from_data(
+        TensorData::new(pixels, [sources.len(), 3, size, size]),
+        device,
+    ))
 }
 
 /// Decodes and preprocesses `paths` into one `[n, 3, size, size]` batch; a file that cannot be decoded is
@@ -187,6 +232,35 @@ impl<B: Backend> Encoder<B> {
     pub fn logit_multiplier(&self) -> f32 {
         self.image_tower()
             .map_or(100.0, |model| model.logit_multiplier().into_scalar().elem())
+    }
+
+    /// The model as evaluation sees it: a CLIP model, or a text encoder with `--image-model`'s image tower.
+    pub fn encoders(&self) -> Result<EvalModel<'_, B>, CliError> {
+        match (&self.loaded.model, self.image_tower()) {
+            (LoadedModel::Dual(model), _) => Ok(EvalModel::Clip(model)),
+            (LoadedModel::Text(text), Some(image)) => {
+                Ok(EvalModel::Paired(PairedEncoders { text, image }))
+            }
+            (LoadedModel::Text(_), None) => Err(CliError::Usage(format!(
+                "{} is a text encoder without an image tower; pass --image-model with the CLIP model it pairs with",
+                self.loaded.spec.dir.display()
+            ))),
+        }
+    }
+
+    /// The text tokenizer (an error naming the folder when there is none).
+    pub fn tokenizer(&self) -> Result<&TextTokenizer, CliError> {
+        self.tokenizer.as_ref().ok_or_else(|| {
+            CliError::Usage(format!(
+                "{}: no tokenizer.json; put the model's tokenizer.json in the folder or pass --tokenizer FILE",
+                self.loaded.spec.dir.display()
+            ))
+        })
+    }
+
+    /// The image transform of the image tower.
+    pub fn preprocess(&self) -> Option<ClipPreprocess> {
+        self.preprocess
     }
 
     /// The tokenizer file in use, for messages.

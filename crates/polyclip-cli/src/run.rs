@@ -57,6 +57,14 @@ fn read_lines(path: &Path) -> Result<Vec<String>, CliError> {
         .collect())
 }
 
+fn policy(skip_bad: bool) -> polyclip_data::BadInputPolicy {
+    if skip_bad {
+        polyclip_data::BadInputPolicy::Skip
+    } else {
+        polyclip_data::BadInputPolicy::Fail
+    }
+}
+
 fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError> {
     match command {
         Command::Embed {
@@ -240,20 +248,80 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
             input,
             output,
             skip_bad,
+        } => crate::seq2seq::translate_manifest::<B>(
+            &model,
+            &generation,
+            &input,
+            &output,
+            &src,
+            &tgt,
+            policy(skip_bad),
+            device,
+        ),
+        Command::Eval {
+            model,
+            suite,
+            data_root,
+            out,
+            name,
+            append,
+            skip_bad,
+            num_workers,
+            classnames,
+        } => crate::evaluate::evaluate::<B>(
+            &crate::evaluate::EvalRequest {
+                model: &model,
+                suite: &suite,
+                data_root: data_root.as_deref(),
+                out: &out,
+                name: name.as_deref(),
+                append,
+                policy: policy(skip_bad),
+                num_workers,
+                classnames: classnames.as_deref(),
+            },
+            device,
+        ),
+        Command::Prepare {
+            input,
+            src,
+            tgt,
+            out,
+            translator,
+            translator_tokenizer,
+            captioner,
+            captioner_tokenizer,
+            scorer,
+            scorer_tokenizer,
+            generation,
+            per_shard,
+            backend,
+            batch_size,
+            num_workers,
+            skip_bad,
         } => {
-            let policy = if skip_bad {
-                polyclip_data::BadInputPolicy::Skip
-            } else {
-                polyclip_data::BadInputPolicy::Fail
+            let args = |model: String, tokenizer: Option<PathBuf>| crate::ModelArgs {
+                model,
+                backend,
+                allow_partial: false,
+                tokenizer,
+                image_model: None,
+                batch_size,
             };
-            crate::seq2seq::translate_manifest::<B>(
-                &model,
-                &generation,
-                &input,
-                &output,
-                &src,
-                &tgt,
-                policy,
+            crate::prepare::prepare::<B>(
+                &crate::prepare::PrepareRequest {
+                    input: &input,
+                    src: &src,
+                    tgt: &tgt,
+                    out: &out,
+                    translator: args(translator, translator_tokenizer),
+                    generation: &generation,
+                    captioner: captioner.map(|model| args(model, captioner_tokenizer)),
+                    scorer: scorer.map(|model| args(model, scorer_tokenizer)),
+                    per_shard,
+                    policy: policy(skip_bad),
+                    num_workers,
+                },
                 device,
             )
         }

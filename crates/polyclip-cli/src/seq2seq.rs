@@ -11,13 +11,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use polyclip_checkpoints::families::seq2seq::Seq2SeqSpec;
 use polyclip_checkpoints::hub::resolve;
 use polyclip_checkpoints::{LoadedSeq2Seq, Seq2SeqModel, load_seq2seq};
-use polyclip_data::{BadInputPolicy, ClipPreprocess, MBartTokenizer, Manifest};
+use polyclip_data::{BadInputPolicy, ClipPreprocess, ImageSource, MBartTokenizer, Manifest};
 use polyclip_models::generation::{EarlyStopping, GenerationConfig, generate};
 use polyclip_models::mbart::MBartForConditionalGeneration;
 
 use crate::ModelArgs;
 use crate::error::CliError;
-use crate::model::pixel_batch;
+use crate::model::{pixel_batch, source_pixel_batch};
 
 /// How to generate (defaults: the model folder's generation_config.json, else greedy).
 #[derive(Args, Debug, Clone)]
@@ -43,7 +43,7 @@ pub struct GenerateArgs {
 }
 
 impl GenerateArgs {
-    fn config(&self, spec: &Seq2SeqSpec, forced_bos: u32) -> GenerationConfig {
+    pub(crate) fn config(&self, spec: &Seq2SeqSpec, forced_bos: u32) -> GenerationConfig {
         let base = &spec.generation;
         GenerationConfig {
             num_beams: self.num_beams.unwrap_or(base.num_beams).max(1),
@@ -65,14 +65,14 @@ impl GenerateArgs {
 }
 
 /// A loaded encoder-decoder with its tokenizer.
-struct Loaded<B: Backend> {
-    model: LoadedSeq2Seq<B>,
-    tokenizer: MBartTokenizer,
+pub(crate) struct Loaded<B: Backend> {
+    pub(crate) model: LoadedSeq2Seq<B>,
+    pub(crate) tokenizer: MBartTokenizer,
 }
 
 impl<B: Backend> Loaded<B> {
     /// The model, if it translates text.
-    fn translator(&self) -> Result<&MBartForConditionalGeneration<B>, CliError> {
+    pub(crate) fn translator(&self) -> Result<&MBartForConditionalGeneration<B>, CliError> {
         match &self.model.model {
             Seq2SeqModel::Translator(model) => Ok(model),
             Seq2SeqModel::Captioner(_) => Err(CliError::Usage(format!(
@@ -83,7 +83,10 @@ impl<B: Backend> Loaded<B> {
     }
 }
 
-fn load<B: Backend>(args: &ModelArgs, device: &B::Device) -> Result<Loaded<B>, CliError> {
+pub(crate) fn load<B: Backend>(
+    args: &ModelArgs,
+    device: &B::Device,
+) -> Result<Loaded<B>, CliError> {
     let dir = resolve(&args.model)?;
     let model = load_seq2seq::<B>(&dir, args.allow_partial, device)?;
     if !model.report.is_complete() {
@@ -108,6 +111,45 @@ fn load<B: Backend>(args: &ModelArgs, device: &B::Device) -> Result<Loaded<B>, C
     Ok(Loaded { model, tokenizer })
 }
 
+/// The captioner of a loaded model and its image transform (an error naming the folder for a translator).
+pub(crate) fn captioner<B: Backend>(
+    loaded: &Loaded<B>,
+) -> Result<(&polyclip_models::captioner::Captioner<B>, ClipPreprocess), CliError> {
+    let Seq2SeqModel::Captioner(model) = &loaded.model.model else {
+        return Err(CliError::Usage(format!(
+            "{} translates text; captioning needs an image captioner",
+            loaded.model.spec.dir.display()
+        )));
+    };
+    let polyclip_checkpoints::families::seq2seq::Seq2SeqArchitecture::Captioner(config) =
+        &loaded.model.spec.architecture
+    else {
+        return Err(CliError::Usage("the model and its config disagree".into()));
+    };
+    Ok((model, ClipPreprocess::new(config.encoder.image_size as u32)))
+}
+
+/// One caption per image, in order, in batches of `batch_size`.
+pub(crate) fn caption_sources<B: Backend>(
+    loaded: &Loaded<B>,
+    generation: &GenerationConfig,
+    images: &[&ImageSource],
+    batch_size: usize,
+    progress: &ProgressBar,
+    device: &B::Device,
+) -> Result<Vec<String>, CliError> {
+    let (model, preprocess) = captioner(loaded)?;
+    let mut captions = Vec::with_capacity(images.len());
+    for chunk in images.chunks(batch_size.max(1)) {
+        let memory = model.encode(source_pixel_batch(chunk, &preprocess, device)?);
+        for sequence in generate(model, &memory, generation).sequences {
+            captions.push(loaded.tokenizer.decode(&sequence)?);
+        }
+        progress.inc(chunk.len() as u64);
+    }
+    Ok(captions)
+}
+
 /// `caption`: one line per image, `image<TAB>caption`.
 pub fn caption<B: Backend>(
     args: &ModelArgs,
@@ -117,20 +159,9 @@ pub fn caption<B: Backend>(
     device: &B::Device,
 ) -> Result<(), CliError> {
     let loaded = load::<B>(args, device)?;
-    let Seq2SeqModel::Captioner(model) = &loaded.model.model else {
-        return Err(CliError::Usage(format!(
-            "{} translates text; `caption` needs an image captioner (use `translate`)",
-            loaded.model.spec.dir.display()
-        )));
-    };
-    let polyclip_checkpoints::families::seq2seq::Seq2SeqArchitecture::Captioner(config) =
-        &loaded.model.spec.architecture
-    else {
-        return Err(CliError::Usage("the model and its config disagree".into()));
-    };
+    let (model, preprocess) = captioner(&loaded)?;
     let config_generation =
         generation.config(&loaded.model.spec, loaded.tokenizer.language_id(language)?);
-    let preprocess = ClipPreprocess::new(config.encoder.image_size as u32);
     let mut out = std::io::stdout().lock();
     for chunk in images.chunks(args.batch_size.max(1)) {
         let memory = model.encode(pixel_batch(chunk, &preprocess, device)?);
@@ -151,7 +182,7 @@ fn stdout_error(source: std::io::Error) -> CliError {
 }
 
 /// Translates `texts` from `source` to `target` language in batches; `progress` counts texts.
-fn translate_texts<B: Backend>(
+pub(crate) fn translate_texts<B: Backend>(
     loaded: &Loaded<B>,
     generation: &GenerationConfig,
     texts: &[String],
@@ -271,7 +302,13 @@ pub fn translate_manifest<B: Backend>(
     let mut captions = translated.into_iter();
     for entry in &manifest.entries {
         let entry_captions: Vec<String> = captions.by_ref().take(entry.captions.len()).collect();
-        let image = image_path(&entry.image);
+        let Some(image) = entry.image.file() else {
+            return Err(CliError::Usage(format!(
+                "translate-manifest writes image paths, and {} is inside a shard: use `polyclip prepare`",
+                entry.image
+            )));
+        };
+        let image = image_path(image);
         if tsv {
             for caption in entry_captions {
                 let caption = caption.replace(['\t', '\n'], " ");

@@ -61,8 +61,8 @@ struct Member {
     extension: String,
     offset: u64,
     len: u64,
-    /// Read for text members (`json`, `txt`, `cls`), not for images.
-    text: Option<Vec<u8>>,
+    /// The content: always for text members (`json`, `txt`, `cls`), for images only when streaming.
+    bytes: Option<Vec<u8>>,
 }
 
 /// The members of one sample.
@@ -92,7 +92,7 @@ fn is_text_member(extension: &str) -> bool {
 fn read_shard(
     shard: &Path,
     keep_images: bool,
-    mut visit: impl FnMut(RawSample, Option<Vec<(String, Vec<u8>)>>) -> Result<(), DataError>,
+    mut visit: impl FnMut(RawSample) -> Result<(), DataError>,
 ) -> Result<(), DataError> {
     let truncated = |reason: String| DataError::Shard {
         shard: shard.to_owned(),
@@ -104,7 +104,7 @@ fn read_shard(
     let entries = archive
         .entries_with_seek()
         .map_err(|e| truncated(format!("not a tar file: {e}")))?;
-    let mut current: Option<(RawSample, Vec<(String, Vec<u8>)>)> = None;
+    let mut current: Option<RawSample> = None;
     for entry in entries {
         let mut entry = entry.map_err(|e| {
             truncated(format!(
@@ -139,40 +139,24 @@ fn read_shard(
         } else {
             None
         };
-        if current
-            .as_ref()
-            .is_some_and(|(sample, _)| sample.key != key)
-        {
-            if let Some((sample, images)) = current.take() {
-                visit(sample, keep_images.then_some(images))?;
-            }
+        if let Some(sample) = current.take_if(|sample| sample.key != key) {
+            visit(sample)?;
         }
-        let (sample, images) = current.get_or_insert_with(|| {
-            (
-                RawSample {
-                    key: key.clone(),
-                    members: Vec::new(),
-                },
-                Vec::new(),
-            )
-        });
-        let text = match bytes {
-            Some(bytes) if is_text_member(&extension) => Some(bytes),
-            Some(bytes) => {
-                images.push((extension.clone(), bytes));
-                None
-            }
-            None => None,
-        };
-        sample.members.push(Member {
-            extension,
-            offset,
-            len,
-            text,
-        });
+        current
+            .get_or_insert_with(|| RawSample {
+                key: key.clone(),
+                members: Vec::new(),
+            })
+            .members
+            .push(Member {
+                extension,
+                offset,
+                len,
+                bytes,
+            });
     }
-    if let Some((sample, images)) = current {
-        visit(sample, keep_images.then_some(images))?;
+    if let Some(sample) = current {
+        visit(sample)?;
     }
     Ok(())
 }
@@ -181,17 +165,17 @@ fn read_shard(
 fn to_entry(
     shard: &Arc<PathBuf>,
     ordinal: usize,
-    sample: RawSample,
-    images: Option<Vec<(String, Vec<u8>)>>,
+    mut sample: RawSample,
     language: Option<&str>,
 ) -> Result<ManifestEntry, DataError> {
+    let key = sample.key.clone();
     let bad = |reason: String| DataError::Sample {
         shard: shard.as_ref().clone(),
-        key: sample.key.clone(),
+        key: key.clone(),
         reason,
     };
-    let member = |extension: &str| sample.members.iter().find(|m| m.extension == extension);
-    let Some(image) = IMAGE_MEMBERS.iter().find_map(|ext| member(ext)) else {
+    let position = |extension: &str| sample.members.iter().position(|m| m.extension == extension);
+    let Some(image) = IMAGE_MEMBERS.iter().find_map(|ext| position(ext)) else {
         let found: Vec<&str> = sample
             .members
             .iter()
@@ -202,14 +186,15 @@ fn to_entry(
             found.join(", ")
         )));
     };
-    let record = if let Some(json) = member("json").and_then(|m| m.text.as_ref()) {
+    let text = |extension: &str| position(extension).and_then(|i| sample.members[i].bytes.as_ref());
+    let record = if let Some(json) = text("json") {
         let value: serde_json::Value = serde_json::from_slice(json)
             .map_err(|e| bad(format!("the json member does not parse: {e}")))?;
         let object = value
             .as_object()
             .ok_or_else(|| bad("the json member is not an object".into()))?;
         CaptionRecord::from_json(object, language).map_err(|e| bad(format!("json: {e}")))?
-    } else if let Some(text) = member("txt").and_then(|m| m.text.as_ref()) {
+    } else if let Some(text) = text("txt") {
         CaptionRecord {
             captions: vec![String::from_utf8_lossy(text).trim().to_owned()],
             lang: language.map(str::to_owned),
@@ -218,13 +203,10 @@ fn to_entry(
     } else {
         return Err(bad("no json or txt member with the captions".into()));
     };
-    let name = format!("{}.{}", sample.key, image.extension);
-    let source = match images.and_then(|images| {
-        images
-            .into_iter()
-            .find(|(extension, _)| *extension == image.extension)
-    }) {
-        Some((_, bytes)) => ImageSource::Bytes {
+    let image = &mut sample.members[image];
+    let name = format!("{key}.{}", image.extension);
+    let source = match image.bytes.take() {
+        Some(bytes) => ImageSource::Bytes {
             name: format!("{}:{name}", shard.display()),
             bytes: bytes.into(),
         },
@@ -248,8 +230,8 @@ pub fn index_shards(spec: &str, base: &Path, options: &ReadOptions) -> Result<Ma
     for shard in shard_list(spec, base)? {
         let shard = Arc::new(shard);
         let mut ordinal = 0;
-        let read = read_shard(&shard, false, |sample, images| {
-            let entry = to_entry(&shard, ordinal, sample, images, options.language.as_deref());
+        let read = read_shard(&shard, false, |sample| {
+            let entry = to_entry(&shard, ordinal, sample, options.language.as_deref());
             ordinal += 1;
             match entry {
                 Ok(entry) => entries.push(entry),
@@ -336,14 +318,8 @@ impl ShardStream {
         let language = self.options.language.clone();
         let mut samples = Vec::new();
         let mut ordinal = 0;
-        let read = read_shard(&shard, true, |sample, images| {
-            samples.push(to_entry(
-                &shard,
-                ordinal,
-                sample,
-                images,
-                language.as_deref(),
-            ));
+        let read = read_shard(&shard, true, |sample| {
+            samples.push(to_entry(&shard, ordinal, sample, language.as_deref()));
             ordinal += 1;
             Ok(())
         });

@@ -62,10 +62,8 @@ fn read_shard_bytes(bytes: &[u8]) {
             options(policy),
             StreamShuffle { buffer: 3, seed: 1 },
         ) {
-            for item in stream.take(64) {
-                if let Ok(entry) = item {
-                    let _ = entry.image.decode();
-                }
+            for entry in stream.take(64).flatten() {
+                let _ = entry.image.decode();
             }
         }
     }
