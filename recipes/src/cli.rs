@@ -108,10 +108,17 @@ pub struct RecipeArgs {
     /// Evaluate only the starting model (the first stage, or --model), as Themo's `test --baseline`.
     #[arg(long)]
     pub baseline: bool,
-    /// A training data folder or manifest. Not supported yet: real data sets are issue #6; the run uses the
-    /// embedded shapes dataset.
-    #[arg(long, value_name = "PATH")]
-    pub data: Option<PathBuf>,
+    /// Real training data for the stages of one caption language: `--train pt=cc3m-pt/{00000..00165}.tar`
+    /// (WebDataset shards, CAPIVARA's JSON keys) or `--train it=train.jsonl` (a manifest); repeatable. Stages of
+    /// other languages keep the embedded captions. The same as `[data] train` in the recipe.
+    #[arg(long = "train", value_name = "LANG=PATH")]
+    pub train: Vec<String>,
+    /// Evaluate with this suite (datasets/suites/*.toml) instead of the embedded held-out sets.
+    #[arg(long, value_name = "FILE")]
+    pub eval_suite: Option<PathBuf>,
+    /// Where the suite's relative paths start.
+    #[arg(long, value_name = "DIR")]
+    pub data_root: Option<PathBuf>,
 }
 
 impl RecipeArgs {
@@ -124,6 +131,25 @@ impl RecipeArgs {
         };
         if let Some(seed) = common.seed {
             recipe.recipe.seed = seed;
+        }
+        for assignment in &self.train {
+            let Some((language, path)) = assignment.split_once('=') else {
+                return Err(RecipeError::Invalid {
+                    key: "--train",
+                    value: assignment.clone(),
+                    reason: "expected LANG=PATH, e.g. pt=cc3m-pt/{00000..00165}.tar".into(),
+                });
+            };
+            recipe
+                .data
+                .train
+                .insert(language.trim().to_owned(), path.to_owned());
+        }
+        if let Some(suite) = &self.eval_suite {
+            recipe.eval.suite = Some(suite.clone());
+        }
+        if let Some(root) = &self.data_root {
+            recipe.eval.data_root = Some(root.clone());
         }
         if let Some(steps) = self.steps
             && let Some(last) = recipe.stages.last_mut()
@@ -185,21 +211,6 @@ impl RecipeArgs {
             pretrained: self.common.pretrained()?,
         })
     }
-
-    /// Refuses the options that later issues implement, naming what to use instead.
-    pub fn check_supported(&self) -> Result<(), RecipeError> {
-        if let Some(data) = &self.data {
-            return Err(RecipeError::NotSupported {
-                option: "--data",
-                reason: format!(
-                    "reading `{}` needs the real dataset readers (WebDataset, JSONL, TSV), which are not wired into \
-                     the recipes yet; run without --data to use the embedded shapes dataset",
-                    data.display()
-                ),
-            });
-        }
-        Ok(())
-    }
 }
 
 /// The whole of a recipe binary's `main`: resolve the recipe, run it on the chosen backend, print the table.
@@ -213,7 +224,6 @@ pub fn main_with(
         print!("{}", recipe.to_toml()?);
         return Ok(());
     }
-    args.check_supported()?;
     let options = args.options(&recipe)?;
     let checkpointing = recipe.model.gradient_checkpointing;
     let outcome = run_job_with(

@@ -40,11 +40,17 @@ pub struct RecipeInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// `embedded-shapes`: generated on first use into the run folder.
+    /// `embedded-shapes`: generated on first use into the run folder (the stand-in for what `train` does not
+    /// name, and the held-out sets when `[eval]` has no `suite`).
     pub source: DataSource,
     pub train_images: usize,
     pub test_images: usize,
     pub image_px: u32,
+    /// Real training data per caption language: a manifest (JSONL, TSV) or WebDataset shards
+    /// (`{ pt = "cc3m-pt/{00000..00165}.tar" }`, CAPIVARA's `captions-pt`… keys). A stage whose language is
+    /// named here trains on it instead of the embedded captions.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub train: std::collections::BTreeMap<String, String>,
 }
 
 /// The data sources a recipe can name.
@@ -208,6 +214,12 @@ pub struct EvalConfig {
     pub layout: TableLayout,
     #[serde(default = "default_eval_batch")]
     pub batch_size: usize,
+    /// An evaluation suite (datasets/suites/*.toml) run instead of the embedded held-out sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<PathBuf>,
+    /// Where the suite's relative paths start (default: the suite file's folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_root: Option<PathBuf>,
 }
 
 fn default_eval_batch() -> usize {

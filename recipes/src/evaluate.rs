@@ -1,16 +1,19 @@
-//! Evaluating a model on the embedded dataset's held-out split in one language: retrieval with every caption
-//! of every test image, and zero-shot classification of shape, colour and count.
+//! Evaluating a model after a stage: the recipe's evaluation suite (real benchmark sets, see
+//! `polyclip_eval::suite`), or else the embedded dataset's held-out split in one language: retrieval with every
+//! caption of every test image, and zero-shot classification of shape, colour and count.
 
 use std::sync::Arc;
 
 use burn::tensor::backend::Backend;
 use polyclip_data::shapes::ShapesDataset;
 use polyclip_data::{
-    BadInputPolicy, ClipPreprocess, ImageBatcher, ImageTextDataset, Manifest, TextTokenizer,
+    BadInputPolicy, ClipPreprocess, ImageBatcher, ImageTextDataset, ImagenetClassnames, Manifest,
+    TextTokenizer,
 };
 use polyclip_eval::encode::{embed_image_set, embed_texts};
 use polyclip_eval::report::{ModelEvaluation, SetMetrics};
 use polyclip_eval::retrieval::evaluate_retrieval;
+use polyclip_eval::suite::{EvalSuite, SuiteSettings};
 use polyclip_eval::zeroshot::{class_embeddings, zero_shot_accuracy};
 use polyclip_models::ClipModel;
 
@@ -18,6 +21,9 @@ use crate::error::RecipeError;
 
 /// How to evaluate.
 pub struct EvalPlan<'a> {
+    /// Real benchmark sets, evaluated instead of the embedded ones when given.
+    pub suite: Option<&'a EvalSuite>,
+    pub policy: BadInputPolicy,
     pub data: &'a ShapesDataset,
     pub language: &'a str,
     pub also_retrieval: &'a [String],
@@ -39,6 +45,30 @@ impl EvalPlan<'_> {
         model: &ClipModel<B>,
         device: &B::Device,
     ) -> Result<ModelEvaluation, RecipeError> {
+        if let Some(suite) = self.suite {
+            let outcome = suite.run(
+                model,
+                self.tokenizer,
+                &SuiteSettings {
+                    preprocess: self.preprocess,
+                    batch_size: self.batch_size,
+                    num_workers: self.num_workers,
+                    policy: self.policy,
+                    classnames_dir: ImagenetClassnames::shipped_dir(),
+                },
+                device,
+            )?;
+            for absent in &outcome.absent {
+                eprintln!("polyclip: evaluation set not present, skipped: {absent}");
+            }
+            if let Some(first) = outcome.skipped.first() {
+                eprintln!(
+                    "polyclip: evaluation skipped {} bad input(s); first: {first}",
+                    outcome.skipped.len()
+                );
+            }
+            return Ok(outcome.evaluation);
+        }
         let mut evaluation = ModelEvaluation::default();
         let images = Arc::new(ImageBatcher::new(self.preprocess, BadInputPolicy::Fail));
 

@@ -15,9 +15,10 @@ use polyclip_data::Manifest;
 use polyclip_data::loader::mix_seed;
 use polyclip_data::shapes::{Lang, ShapesDataset, ShapesSpec, shapes_tokenizer};
 use polyclip_data::tokenizer_training::train_xlmr_style_bpe;
-use polyclip_data::{BadInputPolicy, ClipPreprocess, TextTokenizer};
+use polyclip_data::{BadInputPolicy, ClipPreprocess, ReadOptions, TextTokenizer};
 use polyclip_eval::plot::{Panel, Series, save_panels};
 use polyclip_eval::report::{Report, ReportRow};
+use polyclip_eval::suite::EvalSuite;
 use polyclip_models::{ClipModel, ClipModelConfig, presets};
 use polyclip_train::trainable::unfreeze;
 use serde_json::json;
@@ -130,7 +131,15 @@ pub fn run_recipe<B: AutodiffBackend>(
         }
     };
     let preprocess = ClipPreprocess::new(config.vision_config.image_size as u32);
+    let suite = recipe
+        .eval
+        .suite
+        .as_ref()
+        .map(|suite| EvalSuite::load(suite, recipe.eval.data_root.as_deref()))
+        .transpose()?;
     let eval = EvalPlan {
+        suite: suite.as_ref(),
+        policy: options.policy,
         data: &data,
         language: &recipe.eval.language,
         also_retrieval: &recipe.eval.also_retrieval,
@@ -153,6 +162,7 @@ pub fn run_recipe<B: AutodiffBackend>(
         "model": config, "data": spec, "seed": seed, "batch_size": recipe.loader.batch_size,
         "image_size": recipe.model.image_size, "tokenizer": recipe.model.tokenizer,
         "pretrained": options.pretrained.as_ref().map(|p| p.dir.clone()),
+        "train_data": recipe.data.train,
     });
     // The model config after each stage (a distillation stage swaps the text tower for its student's).
     let stage_configs: Vec<ClipModelConfig> = recipe
@@ -174,7 +184,8 @@ pub fn run_recipe<B: AutodiffBackend>(
         let mut plan = StagePlan {
             name: stage.name.clone(),
             dir: options.run_dir.join(&stage.name),
-            manifest: data.manifest("train", &stage.language),
+            data: train_data(recipe, &data, &stage.language),
+            language: stage.language.clone(),
             captions: stage.captions,
             augment: stage.augment.clone(),
             save_adapter: stage.lora.is_some(),
@@ -222,10 +233,20 @@ pub fn run_recipe<B: AutodiffBackend>(
             ));
             match &stage.distill {
                 Some(distill) => {
+                    if recipe.data.train.contains_key(&stage.language) {
+                        return Err(RecipeError::NotSupported {
+                            option: "[data] train for a distillation stage",
+                            reason: format!(
+                                "stage `{}` distils on parallel captions, which only the embedded dataset has; \
+                                 remove `{}` from [data] train",
+                                stage.name, stage.language
+                            ),
+                        });
+                    }
                     run_distill_stage(&plan, start, distill, &data, &stage.language, device)?
                 }
                 None => {
-                    if stage.captions.needs_similarities() {
+                    if stage.captions.needs_similarities() && !has_similarities(&plan)? {
                         let scored = options
                             .run_dir
                             .join("scored")
@@ -236,8 +257,10 @@ pub fn run_recipe<B: AutodiffBackend>(
                             scored.display()
                         ));
                         create_parent(&scored)?;
-                        plan.manifest =
-                            scorer.score(&start.valid(), &plan.manifest, &scored, device)?;
+                        plan.data = scorer
+                            .score(&start.valid(), &plan.data, &stage.language, &scored, device)?
+                            .display()
+                            .to_string();
                     }
                     let start =
                         prepare_stage(start, stage, &stage_configs[index], seed, index, device)?;
@@ -263,11 +286,21 @@ pub fn run_recipe<B: AutodiffBackend>(
     details.insert("seed".into(), json!(seed));
     details.insert("backend".into(), json!(backend.to_string()));
     details.insert("language".into(), json!(recipe.eval.language));
-    details.insert("test_images".into(), json!(recipe.data.test_images));
-    details.insert(
-        "chance_recall_at_1".into(),
-        json!(100.0 / recipe.data.test_images.max(1) as f64),
-    );
+    match &recipe.eval.suite {
+        Some(suite) => {
+            details.insert("eval_suite".into(), json!(suite));
+        }
+        None => {
+            details.insert("test_images".into(), json!(recipe.data.test_images));
+            details.insert(
+                "chance_recall_at_1".into(),
+                json!(100.0 / recipe.data.test_images.max(1) as f64),
+            );
+        }
+    }
+    if !recipe.data.train.is_empty() {
+        details.insert("train_data".into(), json!(recipe.data.train));
+    }
     details.insert("stages".into(), json!(summaries));
     details.insert("seconds".into(), json!(started.elapsed().as_secs_f64()));
     let report = Report {
@@ -313,6 +346,28 @@ pub fn run_recipe<B: AutodiffBackend>(
     })
 }
 
+/// The training data of `language`: the recipe's `[data] train` entry, else the embedded captions.
+fn train_data(recipe: &Recipe, data: &ShapesDataset, language: &str) -> String {
+    recipe
+        .data
+        .train
+        .get(language)
+        .cloned()
+        .unwrap_or_else(|| data.manifest("train", language).display().to_string())
+}
+
+/// Whether every entry of a stage's data already has its similarities (CAPIVARA's scored shards).
+fn has_similarities(plan: &StagePlan) -> Result<bool, RecipeError> {
+    let manifest = Manifest::open(
+        &plan.data,
+        &ReadOptions::new(plan.policy, Some(&plan.language)),
+    )?;
+    Ok(manifest
+        .entries
+        .iter()
+        .all(|entry| !entry.similarities.is_empty()))
+}
+
 /// The tokenizer of a recipe without `--model`: the embedded one, or one trained on the training captions of
 /// every language the recipe names (stages, distillation teachers, evaluation) and its zero-shot prompts.
 fn recipe_tokenizer(recipe: &Recipe, data: &ShapesDataset) -> Result<TextTokenizer, RecipeError> {
@@ -333,14 +388,19 @@ fn recipe_tokenizer(recipe: &Recipe, data: &ShapesDataset) -> Result<TextTokeniz
     languages.dedup();
     let mut corpus = Vec::new();
     for language in &languages {
-        let manifest = Manifest::load(&data.manifest("train", language), BadInputPolicy::Fail)?;
+        let manifest = Manifest::open(
+            &train_data(recipe, data, language),
+            &ReadOptions::new(BadInputPolicy::Fail, Some(language)),
+        )?;
         corpus.extend(
             manifest
                 .entries
                 .into_iter()
                 .flat_map(|entry| entry.captions.into_iter().chain(entry.generated_captions)),
         );
-        let (_, sets) = data.classification(language)?;
+        let Ok((_, sets)) = data.classification(language) else {
+            continue;
+        };
         for set in sets {
             for name in &set.classnames {
                 corpus.extend(set.templates.iter().map(|t| t.replacen("{}", name, 1)));
@@ -481,7 +541,12 @@ fn check_languages(recipe: &Recipe) -> Result<(), RecipeError> {
                 .map(|l| ("eval.also_retrieval", l)),
         );
     for (key, language) in named {
-        if Lang::from_code(language).is_none() {
+        let real = match key {
+            "stage.language" => recipe.data.train.contains_key(language.as_str()),
+            "eval.language" | "eval.also_retrieval" => recipe.eval.suite.is_some(),
+            _ => false,
+        };
+        if !real && Lang::from_code(language).is_none() {
             return Err(RecipeError::Invalid {
                 key,
                 value: format!("{language:?}"),

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
-use polyclip_data::{BadInputPolicy, ClipPreprocess, Manifest, TextTokenizer};
+use polyclip_data::{BadInputPolicy, ClipPreprocess, Manifest, ReadOptions, TextTokenizer};
 use polyclip_eval::similarity::{EmbedSettings, caption_similarities};
 use polyclip_models::ClipModel;
 use serde::Serialize;
@@ -33,15 +33,20 @@ pub struct Scorer<'a> {
 }
 
 impl Scorer<'_> {
-    /// Scores every caption of `manifest` with `model` and writes the scored manifest to `output`.
+    /// Scores every caption of `data` (a manifest of image files, `language`'s captions) with `model` and writes
+    /// the scored manifest to `output`.
     pub fn score<B: Backend>(
         &self,
         model: &ClipModel<B>,
-        manifest: &Path,
+        data: &str,
+        language: &str,
         output: &Path,
         device: &B::Device,
     ) -> Result<PathBuf, RecipeError> {
-        let manifest = Manifest::load(manifest, BadInputPolicy::Fail)?;
+        let manifest = Manifest::open(
+            data,
+            &ReadOptions::new(BadInputPolicy::Fail, Some(language)),
+        )?;
         let scores = caption_similarities(
             model,
             self.tokenizer,
@@ -63,7 +68,7 @@ impl Scorer<'_> {
                 return Err(RecipeError::NotSupported {
                     option: "scoring captions in a recipe",
                     reason: format!(
-                        "{} is inside a shard: score shards with `polyclip prepare --scorer`",
+                        "{} is inside a shard without `similarities-<lang>`: score shards with `polyclip prepare --scorer`",
                         entry.image
                     ),
                 });

@@ -13,7 +13,8 @@ use polyclip_checkpoints::peft::{PeftSaveOptions, save_peft_adapter};
 use polyclip_data::loader::mix_seed;
 use polyclip_data::{
     AugmentChain, BadInputPolicy, CaptionChoice, CaptionStrategy, ClipBatcher, ClipPreprocess,
-    DataLoader, ImageBatcher, ImageTextDataset, LoaderConfig, Manifest, Order, TextTokenizer,
+    DataLoader, ImageBatcher, ImageTextDataset, LoaderConfig, Manifest, Order, ReadOptions,
+    TextTokenizer,
 };
 use polyclip_models::{ClipModel, ClipModelConfig};
 use polyclip_train::checkpoint::write_json;
@@ -29,7 +30,10 @@ type WeightsRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 pub struct StagePlan<'a> {
     pub name: String,
     pub dir: PathBuf,
-    pub manifest: PathBuf,
+    /// The training data: a manifest or shard spec.
+    pub data: String,
+    /// The caption language read from it.
+    pub language: String,
     pub captions: CaptionStrategy,
     pub augment: AugmentChain,
     /// Also write the LoRA adapters alone, in PEFT's format, to `adapter/` (a stage with `[stage.lora]`).
@@ -135,7 +139,10 @@ impl StagePlan<'_> {
     ) -> Result<(ClipModel<B>, StageSummary), RecipeError> {
         let started = Instant::now();
         self.prepare_dir()?;
-        let manifest = Manifest::load(&self.manifest, self.policy)?;
+        let manifest = Manifest::open(
+            &self.data,
+            &ReadOptions::new(self.policy, Some(&self.language)),
+        )?;
         let mut skipped = manifest.skipped.len();
         let dataset = Arc::new(ImageTextDataset::new(manifest));
         let batcher = Arc::new(ClipBatcher::new(

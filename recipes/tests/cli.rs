@@ -50,12 +50,12 @@ fn short_fine_tune(
 }
 
 #[test]
-fn the_data_option_says_it_is_not_supported_yet() {
-    let (ok, _, stderr) = capivara(&["--data", "cc3m/"]);
+fn a_train_option_without_a_language_says_what_it_expects() {
+    let (ok, _, stderr) = capivara(&["--train", "cc3m/{00000..00165}.tar"]);
     assert!(!ok);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(
-        stderr.starts_with("error: --data is not supported yet"),
+        stderr.contains("`--train` = cc3m/{00000..00165}.tar: expected LANG=PATH"),
         "{stderr}"
     );
 }
@@ -473,4 +473,122 @@ fn recipe_new_writes_a_recipe_for_a_new_language_that_runs() {
     )
     .expect("recipes/capivara-hi.toml");
     assert!(shipped.contains("tokenizer = { train = { vocab_size = 1500 } }"));
+}
+
+/// The file `name` somewhere under `dir`.
+fn find(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.file_name().is_some_and(|n| n == name) {
+            return path;
+        }
+        if path.is_dir() {
+            let found = find(&path, name);
+            if found.exists() {
+                return found;
+            }
+        }
+    }
+    dir.join("not-found").join(name)
+}
+
+#[test]
+fn capivara_trains_on_webdataset_shards_and_evaluates_a_suite_as_on_the_embedded_files() {
+    use polyclip_data::webdataset::ShardWriter;
+    use polyclip_data::{BadInputPolicy, Manifest};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Run A: the embedded files (the fine-tune's captions scored into run/scored/ by the base model).
+    let embedded = dir.path().join("embedded");
+    let (ok, _, stderr) = small_run(
+        env!("CARGO_BIN_EXE_capivara"),
+        &embedded,
+        &["--base-steps", "3", "--steps", "6"],
+    );
+    assert!(ok, "{stderr}");
+    // The same scored Portuguese captions and pictures as CAPIVARA's shards (`captions-pt`, `similarities-pt`…).
+    let scored = Manifest::load(
+        &embedded.join("scored/finetune.train.pt.jsonl"),
+        BadInputPolicy::Fail,
+    )
+    .expect("scored");
+    let mut writer = ShardWriter::new(&dir.path().join("shards"), 40).expect("writer");
+    for (index, entry) in scored.entries.iter().enumerate() {
+        let png = entry.image.read().expect("png");
+        let json = serde_json::json!({
+            "captions-pt": entry.captions,
+            "generated-captions-pt": entry.generated_captions,
+            "similarities-pt": entry.similarities,
+            "captions-en": ["unused"],
+        });
+        writer
+            .write(
+                &format!("sample{index:05}"),
+                &[("png", &png), ("json", json.to_string().as_bytes())],
+            )
+            .expect("write");
+    }
+    assert_eq!(writer.finish().expect("finish").len(), 3);
+    // The held-out sets as a suite of manifests.
+    let suite = dir.path().join("suite.toml");
+    let test_manifest = |language: &str| find(&embedded, &format!("test.{language}.jsonl"));
+    std::fs::write(
+        &suite,
+        format!(
+            "title = \"held-out\"\n\
+             [[retrieval]]\nname = \"Shapes-pt (held-out)\"\nformat = \"manifest\"\npath = {:?}\nlanguage = \"pt\"\n\
+             [[retrieval]]\nname = \"Shapes-en (held-out)\"\nformat = \"manifest\"\npath = {:?}\nlanguage = \"en\"\n\
+             [[retrieval]]\nname = \"Not here\"\nformat = \"manifest\"\npath = \"missing.jsonl\"\n",
+            test_manifest("pt"),
+            test_manifest("en"),
+        ),
+    )
+    .expect("suite");
+    // Run B: the shards (already scored: no scoring pass) and the suite.
+    let sharded = dir.path().join("sharded");
+    let shards = dir.path().join("shards/{00000..00002}.tar");
+    let train = format!("pt={}", shards.display());
+    let (ok, _, stderr) = small_run(
+        env!("CARGO_BIN_EXE_capivara"),
+        &sharded,
+        &[
+            "--base-steps",
+            "3",
+            "--steps",
+            "6",
+            "--train",
+            &train,
+            "--eval-suite",
+            suite.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        !sharded.join("scored").exists(),
+        "scored shards are not scored again"
+    );
+    assert!(
+        stderr.contains("evaluation set not present, skipped: Not here: "),
+        "{stderr}"
+    );
+    // Same data, same draws: the same model, the same numbers.
+    let a = read_json(&embedded.join("report.json"));
+    let b = read_json(&sharded.join("report.json"));
+    assert_eq!(a["rows"].as_array().map(Vec::len), Some(2));
+    for row in 0..2 {
+        assert_eq!(a["rows"][row]["model"], b["rows"][row]["model"]);
+        assert_eq!(
+            a["rows"][row]["evaluation"]["retrieval"], b["rows"][row]["evaluation"]["retrieval"],
+            "embedded vs shards, row {row}"
+        );
+    }
+    // The suite has no classification set: the embedded run's shape/colour/count sets are not evaluated.
+    assert_eq!(
+        b["rows"][1]["evaluation"]["zero_shot"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        b["details"]["train_data"]["pt"],
+        shards.display().to_string()
+    );
 }

@@ -108,7 +108,9 @@ impl LabelledImages {
     }
 
     /// A flat folder and an ImageNet-style labels file of `<image> <label>` lines (whitespace or comma separated,
-    /// `#` lines are comments), the label a WordNet id or a 0-based class index in sorted-WordNet-id order.
+    /// `#` lines are comments, a first line without a label is a header), the label a WordNet id or a 0-based
+    /// class index in sorted-WordNet-id order; further fields are ignored and an image without an extension is
+    /// `<image>.JPEG`, so Kaggle's `LOC_val_solution.csv` reads as it is.
     pub fn from_labels_file(
         root: &Path,
         labels: &Path,
@@ -119,6 +121,7 @@ impl LabelledImages {
         let mut rows = Vec::new();
         let mut class_ids = BTreeMap::new();
         let mut by_wnid = None;
+        let mut header_seen = false;
         for (index, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -141,18 +144,27 @@ impl LabelledImages {
                     .position(|wnid| wnid == label)
                     .ok_or_else(|| row(format!("`{label}` is not an ImageNet-1k WordNet id")))?;
                 (class, true)
-            } else {
-                let class = label.parse::<usize>().map_err(|_| {
-                    row(format!(
-                        "label `{label}` is neither a WordNet id nor a class index"
-                    ))
-                })?;
+            } else if let Ok(class) = label.parse::<usize>() {
                 (class, false)
+            } else if rows.is_empty() && by_wnid.is_none() && !header_seen {
+                // A header line (`ImageId,PredictionString`).
+                header_seen = true;
+                continue;
+            } else {
+                return Err(row(format!(
+                    "label `{label}` is neither a WordNet id nor a class index"
+                )));
             };
             if *by_wnid.get_or_insert(from_wnid) != from_wnid {
                 return Err(row("mixes WordNet ids and class indices".into()));
             }
             class_ids.insert(class, label.to_owned());
+            // Kaggle's LOC_val_solution.csv names images without their `.JPEG`.
+            let image = if Path::new(image).extension().is_none() {
+                format!("{image}.JPEG")
+            } else {
+                image.to_owned()
+            };
             rows.push((root.join(image), class));
         }
         // A labels file is ImageNet-style: indices are positions in the sorted-WordNet-id order.

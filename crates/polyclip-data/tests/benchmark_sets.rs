@@ -195,6 +195,24 @@ fn imagenet_folders_number_classes_by_wordnet_id() {
     )
     .expect("indices");
     assert_eq!(indexed.labels, [339, rocket]);
+    // Kaggle's LOC_val_solution.csv: a header, names without `.JPEG`, boxes after the id.
+    copy_photo(
+        "horse.png",
+        &dir.path().join("flat/ILSVRC2012_val_00000001.JPEG"),
+    );
+    fs::write(
+        dir.path().join("LOC_val_solution.csv"),
+        "ImageId,PredictionString\nILSVRC2012_val_00000001,n02389026 10 20 30 40 n02389026 1 2 3 4\n",
+    )
+    .expect("write");
+    let kaggle = LabelledImages::from_labels_file(
+        &dir.path().join("flat"),
+        &dir.path().join("LOC_val_solution.csv"),
+        &wnids,
+        BadInputPolicy::Fail,
+    )
+    .expect("kaggle");
+    assert_eq!(kaggle.labels, [339]);
     fs::write(dir.path().join("labels.txt"), "a.png n99999999\n").expect("write");
     let message = LabelledImages::from_labels_file(
         &dir.path().join("flat"),

@@ -40,7 +40,7 @@ enum Command {
         /// The recipe TOML.
         file: PathBuf,
         #[command(flatten)]
-        args: RecipeArgs,
+        args: Box<RecipeArgs>,
     },
     /// List the built-in recipes.
     List,
@@ -92,7 +92,7 @@ fn run(cli: Cli) -> Result<(), RecipeError> {
                 path: file.clone(),
                 source: e,
             })?;
-            recipes::cli::main_with(args, &text, &file)
+            recipes::cli::main_with(*args, &text, &file)
         }
         Command::List => {
             for (name, path, _) in recipes::built_in::RECIPES {
