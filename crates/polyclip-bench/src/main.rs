@@ -1,6 +1,7 @@
 //! `polyclip-bench`: train-step and inference throughput of the tiny preset and of a ViT-B/32 + XLM-R-base
 //! shaped model with random weights, on the backend chosen with `--backend`. Prints figures; asserts nothing.
 
+mod data;
 mod generation;
 mod memory;
 
@@ -66,6 +67,22 @@ struct Args {
     /// Gradient checkpointing (burn's BalancedCheckpointing) for the train steps.
     #[arg(long)]
     checkpointing: bool,
+    /// Instead of the models: the input pipeline's images/s (shards → decode → CAPIVARA augmentation → 224 px
+    /// tensors) with one loader worker and with all cores (CPU work: --backend does not apply).
+    #[arg(long)]
+    data: bool,
+    /// With --data: samples in the shards.
+    #[arg(long, default_value_t = 768)]
+    data_samples: usize,
+    /// With --data: the photos' longer side in pixels (CC3M's images are about 500 px).
+    #[arg(long, default_value_t = 500)]
+    data_side: u32,
+    /// With --data: images per batch.
+    #[arg(long, default_value_t = 32)]
+    data_batch: usize,
+    /// With --data: timed batches per configuration.
+    #[arg(long, default_value_t = 12)]
+    data_batches: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -290,6 +307,18 @@ fn time(iterations: usize, batch: usize, mut work: impl FnMut()) -> f64 {
 
 fn main() {
     let args = Args::parse();
+    if args.data {
+        if let Err(error) = data::measure_data(
+            args.data_samples,
+            args.data_side,
+            args.data_batch,
+            args.data_batches,
+        ) {
+            eprintln!("error: {error}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let checkpointing = if args.checkpointing {
         GradientCheckpointing::Balanced
     } else {
