@@ -618,3 +618,107 @@ fn prepare_writes_translated_captioned_and_scored_shards() {
         Manifest::open(&spec, &ReadOptions::new(BadInputPolicy::Fail, Some("en"))).expect("en");
     assert_eq!(en.entries[1].captions, english[1]);
 }
+
+#[test]
+fn eval_scores_imagenet_folders_over_the_classes_the_language_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let photos = fixtures().join("photos");
+    // Three WordNet-id folders; the class names name two of them (as Babel-ImageNet languages name a subset).
+    for (wnid, photo) in [
+        ("n02389026", "horse.png"),
+        ("n04099969", "camera.png"),
+        ("n01440764", "chelsea.png"),
+    ] {
+        fs::create_dir_all(dir.path().join("val").join(wnid)).expect("mkdir");
+        fs::copy(
+            photos.join(photo),
+            dir.path().join("val").join(wnid).join(photo),
+        )
+        .expect("copy");
+    }
+    let names = dir.path().join("classnames");
+    fs::create_dir_all(&names).expect("mkdir");
+    fs::copy(
+        fixtures().join("../../datasets/classnames/imagenet_wnids.txt"),
+        names.join("imagenet_wnids.txt"),
+    )
+    .expect("wnids");
+    let templates = ["una foto di {}.", "{}"];
+    fs::write(
+        names.join("it.json"),
+        json!({"language": "it", "source": "test", "class_indices": [765, 339],
+               "classnames": ["sedia a dondolo", "cavallo sauro"], "templates": templates})
+        .to_string(),
+    )
+    .expect("names");
+    fs::write(
+        dir.path().join("suite.toml"),
+        "title = \"t\"\nlayout = \"capivara\"\n[[zero_shot]]\nname = \"ImageNet-it\"\nimages = \"val\"\nlanguage = \"it\"\n",
+    )
+    .expect("suite");
+    let (model, tokenizer) = (model(), tokenizer());
+    let (suite, out, names_arg) = (
+        dir.path().join("suite.toml").display().to_string(),
+        dir.path().join("out").display().to_string(),
+        names.display().to_string(),
+    );
+    let (ok, stdout, stderr) = polyclip(&[
+        "eval",
+        "--model",
+        &model,
+        "--tokenizer",
+        &tokenizer,
+        "--suite",
+        &suite,
+        "--out",
+        &out,
+        "--classnames",
+        &names_arg,
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("| Models | **ImageNet-it** | **Average** |"),
+        "{stdout}"
+    );
+    // Expected: the two named classes' images against the two class embeddings (the tench image is left out).
+    let prompts: Vec<String> = ["sedia a dondolo", "cavallo sauro"]
+        .iter()
+        .flat_map(|name| templates.map(|t| t.replace("{}", name)))
+        .collect();
+    let images = [
+        dir.path().join("val/n02389026/horse.png"),
+        dir.path().join("val/n04099969/camera.png"),
+    ];
+    let rows = embed(&images, &prompts);
+    let classifier: Vec<Vec<f64>> = (0..2)
+        .map(|c| {
+            normalized(
+                rows[2 + 2 * c]
+                    .iter()
+                    .zip(&rows[3 + 2 * c])
+                    .map(|(a, b)| (a + b) / 2.0)
+                    .collect(),
+            )
+        })
+        .collect();
+    // Folders in sorted order: n02389026 (row 1 of the classifier), n04099969 (row 0).
+    let hits = [(0, 1), (1, 0)]
+        .iter()
+        .filter(|&&(image, row)| {
+            rank(
+                &classifier
+                    .iter()
+                    .map(|c| dot(&rows[image], c))
+                    .collect::<Vec<_>>(),
+                row,
+            ) == 0
+        })
+        .count();
+    let report: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(dir.path().join("out/report.json")).expect("report"),
+    )
+    .expect("json");
+    let set = &report["rows"][0]["evaluation"]["zero_shot"][0];
+    assert_eq!(set["classes"], 2);
+    close(&json!([set["top1"]]), &[50.0 * hits as f64]);
+}
