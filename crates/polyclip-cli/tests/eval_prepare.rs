@@ -174,6 +174,14 @@ fn benchmark_folder(dir: &Path) {
     )
     .expect("write");
     fs::write(dir.join("flickr/names.txt"), PHOTOS.join("\n")).expect("write");
+    let both: Vec<String> = PHOTOS
+        .iter()
+        .zip(CAPTIONS)
+        .map(|(photo, captions)| {
+            json!({"image": format!("images/{photo}"), "captions": captions}).to_string()
+        })
+        .collect();
+    fs::write(dir.join("flickr/both.jsonl"), both.join("\n")).expect("write");
     fs::write(
         dir.join("flickr/captions_it.txt"),
         CAPTIONS.map(|c| c[0]).join("\n"),
@@ -210,6 +218,12 @@ format = "parallel"
 image_names = "flickr/names.txt"
 captions = "flickr/captions_it.txt"
 images = "flickr/images"
+
+[[retrieval]]
+name = "Every-other"
+format = "manifest"
+path = "flickr/both.jsonl"
+captions_every = 2
 
 [[retrieval]]
 name = "Absent"
@@ -293,9 +307,15 @@ fn eval_reports_what_the_embeddings_give() {
     let xtd = &row["evaluation"]["retrieval"][1];
     close(&xtd["text_to_image"], &expected.text_to_image);
     close(&xtd["text_to_image_mrr"], &expected.mrr);
+    // The manifest of both captions read every other caption: the same as XTD-it.
+    let every_other = &row["evaluation"]["retrieval"][2];
+    assert_eq!(every_other["set"], "Every-other");
+    assert_eq!(every_other["text_to_image"], xtd["text_to_image"]);
+    assert_eq!(every_other["image_to_text"], xtd["image_to_text"]);
+    assert_eq!(every_other["text_to_image_mrr"], xtd["text_to_image_mrr"]);
     assert_eq!(
         row["evaluation"]["retrieval"].as_array().map(Vec::len),
-        Some(2)
+        Some(3)
     );
 
     // Pets: classes in folder order (cavallo, gatto, razzo), class embedding = normalised mean of the templates.
@@ -407,7 +427,7 @@ fn eval_stops_on_a_corrupt_image_or_counts_it_with_skip_bad() {
     assert!(ok, "{stderr}");
     // Once per retrieval set that holds it.
     assert!(
-        stderr.contains("skipped 2 bad input(s); first: "),
+        stderr.contains("skipped 3 bad input(s); first: "),
         "{stderr}"
     );
     let report: serde_json::Value = serde_json::from_str(
@@ -418,7 +438,7 @@ fn eval_stops_on_a_corrupt_image_or_counts_it_with_skip_bad() {
         report["rows"][0]["evaluation"]["retrieval"]
             .as_array()
             .map(Vec::len),
-        Some(2)
+        Some(3)
     );
 }
 

@@ -460,10 +460,3 @@ impl ShardWriter {
         }
     }
 }
-
-/// Reads everything from a reader into a `Vec` (helper for tests and tools that build shards in memory).
-pub fn read_all(mut reader: impl Read) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    reader.read_to_end(&mut bytes)?;
-    Ok(bytes)
-}

@@ -99,6 +99,10 @@ pub enum RetrievalSetConfig {
         path: String,
         #[serde(default)]
         language: Option<String>,
+        /// Keep every n-th caption of an entry from the first: CAPIVARA's Flickr30k/COCO shards interleave two
+        /// translations of each English caption and its evaluation reads `captions-pt[0::2]` (`captions_every = 2`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        captions_every: Option<usize>,
     },
 }
 
@@ -281,7 +285,12 @@ impl EvalSuite {
                 }
                 RetrievalData::parallel_files(&paths[0], &paths[1], &paths[2], policy)?
             }
-            RetrievalSetConfig::Manifest { path, language, .. } => {
+            RetrievalSetConfig::Manifest {
+                path,
+                language,
+                captions_every,
+                ..
+            } => {
                 let spec = self.root.join(path).to_string_lossy().into_owned();
                 let shards = polyclip_data::webdataset::is_shard_spec(path);
                 let first = if shards {
@@ -295,10 +304,16 @@ impl EvalSuite {
                     return Ok(Err(missing));
                 }
                 let language = language.as_deref().or(self.language.as_deref());
-                RetrievalData::from_manifest(Manifest::open(
+                let mut data = RetrievalData::from_manifest(Manifest::open(
                     &spec,
                     &ReadOptions::new(policy, language),
-                )?)
+                )?);
+                if let Some(every) = captions_every.filter(|&every| every > 1) {
+                    for entry in &mut data.entries {
+                        entry.captions = entry.captions.iter().step_by(every).cloned().collect();
+                    }
+                }
+                data
             }
         }))
     }
