@@ -6,7 +6,6 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use polyclip_checkpoints::hub::resolve;
 use polyclip_checkpoints::{Architecture, Loaded, LoadedModel, load};
-use polyclip_data::preprocess::decode_image;
 use polyclip_data::{ClipPreprocess, ImageSource, TextTokenizer};
 use polyclip_eval::encode::{Encoders, PairedEncoders};
 use polyclip_models::ClipModel;
@@ -108,19 +107,9 @@ pub fn pixel_batch<B: Backend>(
     preprocess: &ClipPreprocess,
     device: &B::Device,
 ) -> Result<Tensor<B, 4>, CliError> {
-    let size = preprocess.size as usize;
-    let image_len = preprocess.image_len();
-    let mut pixels = vec![0.0_f32; paths.len() * image_len];
-    for (path, slot) in paths.iter().zip(pixels.chunks_mut(image_len)) {
-        let image = decode_image(path).map_err(|reason| {
-            CliError::Usage(format!("{}: cannot be decoded: {reason}", path.display()))
-        })?;
-        preprocess.apply(&image, slot);
-    }
-    Ok(Tensor::from_data(
-        TensorData::new(pixels, [paths.len(), 3, size, size]),
-        device,
-    ))
+    let sources: Vec<ImageSource> = paths.iter().cloned().map(ImageSource::File).collect();
+    let sources: Vec<&ImageSource> = sources.iter().collect();
+    source_pixel_batch(&sources, preprocess, device)
 }
 
 fn to_host<B: Backend>(tensor: Tensor<B, 2>) -> Embeddings {

@@ -39,6 +39,26 @@ fn tokenizer() -> String {
         .to_string()
 }
 
+/// `polyclip eval` of the fixture model with `dir/suite.toml` into `dir/report`, with `extra` options.
+fn eval(dir: &Path, extra: &[&str]) -> (bool, String, String) {
+    let (model, tokenizer) = (model(), tokenizer());
+    let suite = dir.join("suite.toml").display().to_string();
+    let out = dir.join("report").display().to_string();
+    let mut args = vec![
+        "eval",
+        "--model",
+        &model,
+        "--tokenizer",
+        &tokenizer,
+        "--suite",
+        &suite,
+        "--out",
+        &out,
+    ];
+    args.extend_from_slice(extra);
+    polyclip(&args)
+}
+
 /// `polyclip embed` rows (images first, then texts).
 fn embed(images: &[PathBuf], texts: &[String]) -> Vec<Vec<f64>> {
     let (model, tokenizer) = (model(), tokenizer());
@@ -245,26 +265,8 @@ metric = "mean-per-class"
 fn eval_reports_what_the_embeddings_give() {
     let dir = tempfile::tempdir().expect("tempdir");
     benchmark_folder(dir.path());
-    let (model, tokenizer) = (model(), tokenizer());
     let out = dir.path().join("report");
-    let suite = dir.path().join("suite.toml").display().to_string();
-    let out_arg = out.display().to_string();
-    let args = [
-        "eval",
-        "--model",
-        &model,
-        "--tokenizer",
-        &tokenizer,
-        "--suite",
-        &suite,
-        "--out",
-        &out_arg,
-        "--name",
-        "tiny",
-        "--batch-size",
-        "3",
-    ];
-    let (ok, stdout, stderr) = polyclip(&args);
+    let (ok, stdout, stderr) = eval(dir.path(), &["--name", "tiny", "--batch-size", "3"]);
     assert!(ok, "{stderr}");
     assert!(
         stderr.contains("not present, skipped: Absent: "),
@@ -370,21 +372,7 @@ fn eval_reports_what_the_embeddings_give() {
     );
 
     // A second model row appended (the same weights under another name).
-    let args = [
-        "eval",
-        "--model",
-        &model,
-        "--tokenizer",
-        &tokenizer,
-        "--suite",
-        &suite,
-        "--out",
-        &out_arg,
-        "--name",
-        "again",
-        "--append",
-    ];
-    let (ok, stdout, stderr) = polyclip(&args);
+    let (ok, stdout, stderr) = eval(dir.path(), &["--name", "again", "--append"]);
     assert!(ok, "{stderr}");
     assert!(
         stdout.contains("| tiny |") && stdout.contains("| again |"),
@@ -400,30 +388,14 @@ fn eval_stops_on_a_corrupt_image_or_counts_it_with_skip_bad() {
     let page = dir.path().join("flickr/images/page.png");
     let bytes = fs::read(&page).expect("read");
     fs::write(&page, &bytes[..bytes.len() / 3]).expect("cut");
-    let (model, tokenizer) = (model(), tokenizer());
-    let suite = dir.path().join("suite.toml").display().to_string();
-    let out = dir.path().join("report").display().to_string();
-    let args = [
-        "eval",
-        "--model",
-        &model,
-        "--tokenizer",
-        &tokenizer,
-        "--suite",
-        &suite,
-        "--out",
-        &out,
-    ];
-    let (ok, _, stderr) = polyclip(&args);
+    let (ok, _, stderr) = eval(dir.path(), &[]);
     assert!(!ok);
     let error = stderr
         .lines()
         .find(|l| l.starts_with("error:"))
         .expect("an error line");
     assert!(error.contains("page.png cannot be decoded"), "{stderr}");
-    let mut lenient = args.to_vec();
-    lenient.push("--skip-bad");
-    let (ok, _, stderr) = polyclip(&lenient);
+    let (ok, _, stderr) = eval(dir.path(), &["--skip-bad"]);
     assert!(ok, "{stderr}");
     // Once per retrieval set that holds it.
     assert!(
@@ -446,20 +418,7 @@ fn eval_stops_on_a_corrupt_image_or_counts_it_with_skip_bad() {
 fn eval_says_when_no_set_is_present_and_names_a_bad_suite_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     fs::write(dir.path().join("suite.toml"), "title = \"t\"\n[[zero_shot]]\nname = \"ImageNet-pt\"\nimages = \"imagenet/val\"\nlanguage = \"pt\"\n").expect("write");
-    let (model, tokenizer) = (model(), tokenizer());
-    let suite = dir.path().join("suite.toml").display().to_string();
-    let out = dir.path().join("report").display().to_string();
-    let (ok, _, stderr) = polyclip(&[
-        "eval",
-        "--model",
-        &model,
-        "--tokenizer",
-        &tokenizer,
-        "--suite",
-        &suite,
-        "--out",
-        &out,
-    ]);
+    let (ok, _, stderr) = eval(dir.path(), &[]);
     assert!(!ok);
     assert!(
         stderr.contains("error: eval: none of the sets of") && stderr.contains("ImageNet-pt: "),
@@ -470,17 +429,7 @@ fn eval_says_when_no_set_is_present_and_names_a_bad_suite_key() {
         "title = \"t\"\n[[zero_shot]]\nname = \"x\"\nimage = \"val\"\n",
     )
     .expect("write");
-    let (ok, _, stderr) = polyclip(&[
-        "eval",
-        "--model",
-        &model,
-        "--tokenizer",
-        &tokenizer,
-        "--suite",
-        &suite,
-        "--out",
-        &out,
-    ]);
+    let (ok, _, stderr) = eval(dir.path(), &[]);
     assert!(!ok);
     assert!(
         stderr.contains("suite.toml: ") && stderr.contains("unknown field `image`"),
@@ -676,25 +625,8 @@ fn eval_scores_imagenet_folders_over_the_classes_the_language_names() {
         "title = \"t\"\nlayout = \"capivara\"\n[[zero_shot]]\nname = \"ImageNet-it\"\nimages = \"val\"\nlanguage = \"it\"\n",
     )
     .expect("suite");
-    let (model, tokenizer) = (model(), tokenizer());
-    let (suite, out, names_arg) = (
-        dir.path().join("suite.toml").display().to_string(),
-        dir.path().join("out").display().to_string(),
-        names.display().to_string(),
-    );
-    let (ok, stdout, stderr) = polyclip(&[
-        "eval",
-        "--model",
-        &model,
-        "--tokenizer",
-        &tokenizer,
-        "--suite",
-        &suite,
-        "--out",
-        &out,
-        "--classnames",
-        &names_arg,
-    ]);
+    let names_arg = names.display().to_string();
+    let (ok, stdout, stderr) = eval(dir.path(), &["--classnames", &names_arg]);
     assert!(ok, "{stderr}");
     assert!(
         stdout.contains("| Models | **ImageNet-it** | **Average** |"),
@@ -735,7 +667,7 @@ fn eval_scores_imagenet_folders_over_the_classes_the_language_names() {
         })
         .count();
     let report: serde_json::Value = serde_json::from_str(
-        &fs::read_to_string(dir.path().join("out/report.json")).expect("report"),
+        &fs::read_to_string(dir.path().join("report/report.json")).expect("report"),
     )
     .expect("json");
     let set = &report["rows"][0]["evaluation"]["zero_shot"][0];

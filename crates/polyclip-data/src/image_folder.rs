@@ -196,19 +196,7 @@ impl LabelledImages {
         let mut skipped = Vec::new();
         for (line, (path, class)) in rows.into_iter().enumerate() {
             let image = ImageSource::File(path);
-            let problem = match image.file() {
-                Some(file) if !file.is_file() => Some(DataError::MissingImage {
-                    path: source.to_owned(),
-                    line: line + 1,
-                    image: image.clone(),
-                }),
-                _ => image.check_header().err().map(|e| DataError::CorruptImage {
-                    path: source.to_owned(),
-                    line: line + 1,
-                    image: image.clone(),
-                    source: Box::new(e),
-                }),
-            };
+            let problem = image.check(source, line + 1).err();
             match problem {
                 Some(error) if policy == BadInputPolicy::Skip => skipped.push(error),
                 Some(error) => return Err(error),

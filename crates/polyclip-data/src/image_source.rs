@@ -78,6 +78,28 @@ impl ImageSource {
     }
 }
 
+impl ImageSource {
+    /// The image exists and its header decodes; else the error naming `listed_in` (the manifest, split or labels
+    /// file) and its `line`.
+    pub fn check(&self, listed_in: &Path, line: usize) -> Result<(), crate::DataError> {
+        if self.file().is_some_and(|file| !file.is_file()) {
+            return Err(crate::DataError::MissingImage {
+                path: listed_in.to_owned(),
+                line,
+                image: self.clone(),
+            });
+        }
+        self.check_header()
+            .map(|_| ())
+            .map_err(|source| crate::DataError::CorruptImage {
+                path: listed_in.to_owned(),
+                line,
+                image: self.clone(),
+                source: Box::new(source),
+            })
+    }
+}
+
 impl fmt::Display for ImageSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -307,21 +307,7 @@ fn check(
         },
         other => row(other.to_string()),
     })?;
-    if image.file().is_some_and(|file| !file.is_file()) {
-        return Err(DataError::MissingImage {
-            path: path.to_owned(),
-            line,
-            image,
-        });
-    }
-    if let Err(source) = image.check_header() {
-        return Err(DataError::CorruptImage {
-            path: path.to_owned(),
-            line,
-            image,
-            source: Box::new(source),
-        });
-    }
+    image.check(path, line)?;
     Ok(entry)
 }
 

@@ -157,20 +157,7 @@ impl RetrievalData {
         let mut skipped = Vec::new();
         for (line, image, captions) in rows {
             let image = ImageSource::File(image);
-            let problem = if image.file().is_some_and(|file| !file.is_file()) {
-                Some(DataError::MissingImage {
-                    path: source.to_owned(),
-                    line,
-                    image: image.clone(),
-                })
-            } else {
-                image.check_header().err().map(|e| DataError::CorruptImage {
-                    path: source.to_owned(),
-                    line,
-                    image: image.clone(),
-                    source: Box::new(e),
-                })
-            };
+            let problem = image.check(source, line).err();
             let captions: Vec<String> = captions
                 .into_iter()
                 .map(|c| c.trim().to_owned())

@@ -417,17 +417,7 @@ impl EvalSuite {
         if let Some(bad) = classification.templates.iter().find(|t| !t.contains("{}")) {
             return Err(invalid(format!("template `{bad}` has no `{{}}` slot")));
         }
-        let dataset = ImageTextDataset::new(manifest);
-        let batcher = Arc::new(ImageBatcher::new(settings.preprocess, settings.policy));
-        let (image_embeds, kept) = embed_kept_images(
-            model,
-            &dataset,
-            batcher.clone(),
-            settings.batch_size,
-            settings.num_workers,
-            device,
-        )?;
-        outcome.skipped.extend(batcher.take_skipped());
+        let (image_embeds, kept) = embed_images(model, manifest, settings, outcome, device)?;
         let labels: Vec<usize> = kept
             .iter()
             .map(|&index| classification.labels[index])
@@ -439,6 +429,28 @@ impl EvalSuite {
     }
 }
 
+/// The embeddings of the images the batcher could decode and their positions in `manifest`; the others are
+/// counted in `outcome` (under [`BadInputPolicy::Skip`]).
+fn embed_images<B: Backend>(
+    model: &impl Encoders<B>,
+    manifest: Manifest,
+    settings: &SuiteSettings,
+    outcome: &mut SuiteOutcome,
+    device: &B::Device,
+) -> Result<(burn::tensor::Tensor<B, 2>, Vec<usize>), EvalError> {
+    let batcher = Arc::new(ImageBatcher::new(settings.preprocess, settings.policy));
+    let embedded = embed_kept_images(
+        model,
+        &ImageTextDataset::new(manifest),
+        batcher.clone(),
+        settings.batch_size,
+        settings.num_workers,
+        device,
+    )?;
+    outcome.skipped.extend(batcher.take_skipped());
+    Ok(embedded)
+}
+
 /// Retrieval metrics of a set; images the batcher could not decode are left out with their captions.
 fn retrieval<B: Backend>(
     model: &impl Encoders<B>,
@@ -448,17 +460,7 @@ fn retrieval<B: Backend>(
     outcome: &mut SuiteOutcome,
     device: &B::Device,
 ) -> Result<crate::retrieval::RetrievalMetrics, EvalError> {
-    let dataset = ImageTextDataset::new(data.manifest());
-    let batcher = Arc::new(ImageBatcher::new(settings.preprocess, settings.policy));
-    let (image_embeds, kept) = embed_kept_images(
-        model,
-        &dataset,
-        batcher.clone(),
-        settings.batch_size,
-        settings.num_workers,
-        device,
-    )?;
-    outcome.skipped.extend(batcher.take_skipped());
+    let (image_embeds, kept) = embed_images(model, data.manifest(), settings, outcome, device)?;
     let mut captions = Vec::new();
     let mut caption_image = Vec::new();
     for (row, &index) in kept.iter().enumerate() {
