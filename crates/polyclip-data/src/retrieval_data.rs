@@ -9,6 +9,7 @@
 //! Images that are missing or whose header does not decode stop the read, or under [`BadInputPolicy::Skip`] are
 //! dropped with their captions and counted.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -138,11 +139,23 @@ impl RetrievalData {
         Self::checked(captions, rows, policy)
     }
 
-    /// Every entry of a manifest or shard list (its captions, originals first, belong to its image).
+    /// Every image of a manifest or shard list with all its captions: entries naming the same image (a TSV has
+    /// a row per caption) are one image, at its first appearance, with their captions in file order.
     pub fn from_manifest(manifest: Manifest) -> Self {
+        let mut entries: Vec<ManifestEntry> = Vec::new();
+        let mut position: HashMap<String, usize> = HashMap::new();
+        for entry in manifest.entries {
+            match position.get(&entry.image.to_string()) {
+                Some(&index) => entries[index].captions.extend(entry.captions),
+                None => {
+                    position.insert(entry.image.to_string(), entries.len());
+                    entries.push(entry);
+                }
+            }
+        }
         Self {
             source: manifest.path,
-            entries: manifest.entries,
+            entries,
             skipped: manifest.skipped,
         }
     }

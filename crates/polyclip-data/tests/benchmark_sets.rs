@@ -97,6 +97,33 @@ fn karpathy_reads_one_split_with_every_sentence() {
 }
 
 #[test]
+fn a_tsv_with_a_row_per_caption_is_one_image_per_picture() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_photo("horse.png", &dir.path().join("horse.png"));
+    copy_photo("rocket.jpg", &dir.path().join("rocket.jpg"));
+    fs::write(
+        dir.path().join("test.tsv"),
+        "image_file\tcaption\tlang_id\nhorse.png\tun cavallo\tit\nrocket.jpg\tun razzo\tit\nhorse.png\tun cavallo marrone\tit\n",
+    )
+    .expect("write");
+    let manifest =
+        polyclip_data::Manifest::load(&dir.path().join("test.tsv"), BadInputPolicy::Fail)
+            .expect("tsv");
+    let data = RetrievalData::from_manifest(manifest);
+    assert_eq!(
+        data.captions(),
+        (
+            vec![
+                "un cavallo".to_string(),
+                "un cavallo marrone".into(),
+                "un razzo".into()
+            ],
+            vec![0, 0, 1]
+        )
+    );
+}
+
+#[test]
 fn xtd10_parallel_files_pair_line_by_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     copy_photo("horse.png", &dir.path().join("images/COCO_1.png"));
