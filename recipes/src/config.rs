@@ -117,6 +117,19 @@ pub struct LoaderSettings {
     pub batch_size: usize,
     #[serde(default = "default_workers")]
     pub num_workers: usize,
+    /// Stream WebDataset training shards (`{ shuffle_buffer = 10000 }`, open_clip's and CAPIVARA's way) instead of
+    /// indexing them for random access (the default: a full shuffle each epoch). Both resume exactly. Stages that
+    /// train on manifest files are not affected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamSettings>,
+}
+
+/// How streamed shards are shuffled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    /// Samples held and drawn from at random (WebDataset's `shuffle(n)`; the shard order is shuffled too).
+    pub shuffle_buffer: usize,
 }
 
 fn default_workers() -> usize {

@@ -162,7 +162,7 @@ pub fn run_recipe<B: AutodiffBackend>(
         "model": config, "data": spec, "seed": seed, "batch_size": recipe.loader.batch_size,
         "image_size": recipe.model.image_size, "tokenizer": recipe.model.tokenizer,
         "pretrained": options.pretrained.as_ref().map(|p| p.dir.clone()),
-        "train_data": recipe.data.train,
+        "train_data": recipe.data.train, "stream": recipe.loader.stream,
     });
     // The model config after each stage (a distillation stage swaps the text tower for its student's).
     let stage_configs: Vec<ClipModelConfig> = recipe
@@ -186,6 +186,7 @@ pub fn run_recipe<B: AutodiffBackend>(
             dir: options.run_dir.join(&stage.name),
             data: train_data(recipe, &data, &stage.language),
             language: stage.language.clone(),
+            stream: recipe.loader.stream,
             captions: stage.captions,
             augment: stage.augment.clone(),
             save_adapter: stage.lora.is_some(),

@@ -10,11 +10,13 @@ use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
 use polyclip_checkpoints::peft::{PeftSaveOptions, save_peft_adapter};
+use polyclip_data::loader::BatchSource;
 use polyclip_data::loader::mix_seed;
+use polyclip_data::webdataset::is_shard_spec;
 use polyclip_data::{
-    AugmentChain, BadInputPolicy, CaptionChoice, CaptionStrategy, ClipBatcher, ClipPreprocess,
-    DataLoader, ImageBatcher, ImageTextDataset, LoaderConfig, Manifest, Order, ReadOptions,
-    TextTokenizer,
+    AugmentChain, BadInputPolicy, CaptionChoice, CaptionStrategy, ClipBatch, ClipBatcher,
+    ClipPreprocess, DataError, DataLoader, ImageBatcher, ImageTextDataset, LoaderConfig, Manifest,
+    Order, ReadOptions, StreamConfig, StreamLoader, TextTokenizer,
 };
 use polyclip_models::{ClipModel, ClipModelConfig};
 use polyclip_train::checkpoint::write_json;
@@ -22,6 +24,7 @@ use polyclip_train::metrics_log::{StepMetrics, read_metrics};
 use polyclip_train::{TrainConfig, Trainer};
 use serde::Serialize;
 
+use crate::config::StreamSettings;
 use crate::error::RecipeError;
 
 type WeightsRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
@@ -34,6 +37,8 @@ pub struct StagePlan<'a> {
     pub data: String,
     /// The caption language read from it.
     pub language: String,
+    /// Stream the data through a shuffle buffer instead of indexing it, when it is shards.
+    pub stream: Option<StreamSettings>,
     pub captions: CaptionStrategy,
     pub augment: AugmentChain,
     /// Also write the LoRA adapters alone, in PEFT's format, to `adapter/` (a stage with `[stage.lora]`).
@@ -139,27 +144,45 @@ impl StagePlan<'_> {
     ) -> Result<(ClipModel<B>, StageSummary), RecipeError> {
         let started = Instant::now();
         self.prepare_dir()?;
-        let manifest = Manifest::open(
-            &self.data,
-            &ReadOptions::new(self.policy, Some(&self.language)),
-        )?;
-        let mut skipped = manifest.skipped.len();
-        let dataset = Arc::new(ImageTextDataset::new(manifest));
+        let options = ReadOptions::new(self.policy, Some(&self.language));
         let batcher = Arc::new(ClipBatcher::new(
             ImageBatcher::new(self.preprocess, self.policy).with_augment(self.augment.clone()),
             self.tokenizer.clone(),
             CaptionChoice::Drawn(self.captions),
         ));
-        let loader = DataLoader::new(
-            dataset,
-            batcher.clone(),
-            self.loader_config(),
-            device.clone(),
-        );
+        let mut skipped = 0;
+        let stream = self.stream.filter(|_| is_shard_spec(&self.data));
+        let loader: Box<dyn BatchSource<Result<ClipBatch<B>, DataError>>> = match stream {
+            Some(stream) => {
+                let config = self.loader_config();
+                Box::new(StreamLoader::new(
+                    StreamConfig {
+                        spec: self.data.clone(),
+                        options,
+                        shuffle_buffer: stream.shuffle_buffer,
+                        batch_size: config.batch_size,
+                        num_workers: config.num_workers,
+                        seed: config.seed,
+                    },
+                    batcher.clone(),
+                    device.clone(),
+                ))
+            }
+            None => {
+                let manifest = Manifest::open(&self.data, &options)?;
+                skipped += manifest.skipped.len();
+                Box::new(DataLoader::new(
+                    Arc::new(ImageTextDataset::new(manifest)),
+                    batcher.clone(),
+                    self.loader_config(),
+                    device.clone(),
+                ))
+            }
+        };
         let resume = self.resumes();
         let mut trainer = Trainer::new(self.train.clone(), &self.dir);
         trainer.progress = self.progress;
-        let outcome = trainer.fit(model, &loader, resume, device)?;
+        let outcome = trainer.fit(model, loader.as_ref(), resume, device)?;
         skipped += batcher.images.take_skipped().len();
         self.save_model(&outcome.model)?;
         if self.save_adapter {

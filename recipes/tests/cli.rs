@@ -591,4 +591,33 @@ fn capivara_trains_on_webdataset_shards_and_evaluates_a_suite_as_on_the_embedded
         b["details"]["train_data"]["pt"],
         shards.display().to_string()
     );
+    // Streamed through a shuffle buffer instead (open_clip's way): it trains; the order, so the model, differs.
+    let streamed = dir.path().join("streamed");
+    let (ok, stdout, stderr) = small_run(
+        env!("CARGO_BIN_EXE_capivara"),
+        &streamed,
+        &[
+            "--base-steps",
+            "3",
+            "--steps",
+            "6",
+            "--train",
+            &train,
+            "--eval-suite",
+            suite.to_str().expect("utf-8"),
+            "--set",
+            "loader.stream.shuffle_buffer=32",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("stage finetune: 6 steps"), "{stdout}");
+    let c = read_json(&streamed.join("report.json"));
+    assert_eq!(
+        a["rows"][0]["evaluation"]["retrieval"], c["rows"][0]["evaluation"]["retrieval"],
+        "the base stage is the same"
+    );
+    assert_ne!(
+        b["rows"][1]["evaluation"]["retrieval"], c["rows"][1]["evaluation"]["retrieval"],
+        "streamed order differs from the indexed shuffle"
+    );
 }

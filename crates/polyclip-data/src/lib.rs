@@ -33,6 +33,7 @@ pub mod images;
 pub mod loader;
 pub mod retrieval_data;
 pub mod shapes;
+pub mod stream_loader;
 pub mod webdataset;
 
 pub use batcher::{CaptionChoice, ClipBatch, ClipBatcher};
@@ -46,3 +47,4 @@ pub use image_folder::LabelledImages;
 pub use images::{ImageBatch, ImageBatcher};
 pub use loader::{DataLoader, Draw, LoaderConfig, Order};
 pub use retrieval_data::RetrievalData;
+pub use stream_loader::{StreamConfig, StreamLoader};

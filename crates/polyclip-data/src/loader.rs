@@ -101,6 +101,22 @@ impl Plan {
     }
 }
 
+/// Where a training loop takes its batches: batch `start` first, then the ones after it, in a fixed order.
+pub trait BatchSource<O> {
+    fn batches_from(&self, start: usize) -> Box<dyn Iterator<Item = O> + '_>;
+}
+
+impl<B, I, O> BatchSource<O> for DataLoader<B, I, O>
+where
+    B: Backend,
+    I: Send + Sync + 'static,
+    O: Send + 'static,
+{
+    fn batches_from(&self, start: usize) -> Box<dyn Iterator<Item = O> + '_> {
+        Box::new(self.iter_from(start))
+    }
+}
+
 /// Builds batches `start, start+1, …` of a dataset with a batcher, in order, on `num_workers` threads.
 pub struct DataLoader<B: Backend, I, O> {
     plan: Plan,

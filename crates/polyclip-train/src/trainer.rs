@@ -9,7 +9,8 @@ use burn::optim::GradientsParams;
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
-use polyclip_data::{DataError, DataLoader};
+use polyclip_data::DataError;
+use polyclip_data::loader::BatchSource;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CheckpointDir, CheckpointState};
@@ -143,32 +144,32 @@ impl Trainer {
         Ok(())
     }
 
-    /// Trains `model` on the loader's batches; with `resume`, continues from the newest checkpoint.
-    pub fn fit<B: AutodiffBackend, M: TrainableModel<B>, I>(
+    /// Trains `model` on the loader's batches (a [`DataLoader`](polyclip_data::DataLoader) over files or indexed
+    /// shards, or a [`StreamLoader`](polyclip_data::StreamLoader) over streamed shards); with `resume`, continues
+    /// from the newest checkpoint.
+    pub fn fit<B: AutodiffBackend, M: TrainableModel<B>>(
         &self,
         model: M,
-        loader: &DataLoader<B, I, Result<M::Batch, DataError>>,
+        loader: &dyn BatchSource<Result<M::Batch, DataError>>,
         resume: bool,
         device: &B::Device,
     ) -> Result<TrainOutcome<M>, TrainError>
     where
-        I: Send + Sync + 'static,
         M::Batch: Send + 'static,
     {
         self.fit_validated(model, loader, resume, device, None)
     }
 
     /// [`fit`](Self::fit) with a validation loss for the config's early stopping (required when it has one).
-    pub fn fit_validated<B: AutodiffBackend, M: TrainableModel<B>, I>(
+    pub fn fit_validated<B: AutodiffBackend, M: TrainableModel<B>>(
         &self,
         model: M,
-        loader: &DataLoader<B, I, Result<M::Batch, DataError>>,
+        loader: &dyn BatchSource<Result<M::Batch, DataError>>,
         resume: bool,
         device: &B::Device,
         mut validator: Option<Validator<'_, M>>,
     ) -> Result<TrainOutcome<M>, TrainError>
     where
-        I: Send + Sync + 'static,
         M::Batch: Send + 'static,
     {
         self.validate()?;
@@ -205,7 +206,7 @@ impl Trainer {
         let mut log = MetricsLog::open(&self.run_dir.join("metrics.jsonl"), first_step)?;
         let bar = self.progress_bar(total, first_step);
         let mut losses = Vec::with_capacity(last.saturating_sub(first_step));
-        let mut batches = loader.iter_from(first_step);
+        let mut batches = loader.batches_from(first_step);
         let started = Instant::now();
         let mut samples = 0usize;
         for step in first_step..last {
