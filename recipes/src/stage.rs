@@ -183,6 +183,7 @@ impl StagePlan<'_> {
         let mut trainer = Trainer::new(self.train.clone(), &self.dir);
         trainer.progress = self.progress;
         let outcome = trainer.fit(model, loader.as_ref(), resume, device)?;
+        skipped += loader.take_skipped().len();
         skipped += batcher.images.take_skipped().len();
         self.save_model(&outcome.model)?;
         if self.save_adapter {

@@ -104,6 +104,12 @@ impl Plan {
 /// Where a training loop takes its batches: batch `start` first, then the ones after it, in a fixed order.
 pub trait BatchSource<O> {
     fn batches_from(&self, start: usize) -> Box<dyn Iterator<Item = O> + '_>;
+
+    /// Samples the source itself skipped under [`BadInputPolicy::Skip`](crate::BadInputPolicy) (and forgets
+    /// them); a batcher's own skips are the batcher's.
+    fn take_skipped(&self) -> Vec<crate::DataError> {
+        Vec::new()
+    }
 }
 
 impl<B, I, O> BatchSource<O> for DataLoader<B, I, O>

@@ -8,8 +8,8 @@
 //! nothing is decoded) and continues with exactly the batches an uninterrupted run would see.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::tensor::backend::Backend;
@@ -38,6 +38,8 @@ pub struct StreamLoader<B: Backend, T> {
     config: StreamConfig,
     batcher: Arc<dyn Batcher<B, Draw<ImageTextExample>, Result<T, DataError>>>,
     device: B::Device,
+    /// Samples the streams skipped (bad JSON, no image member…) under `BadInputPolicy::Skip`.
+    skipped: Arc<Mutex<Vec<DataError>>>,
 }
 
 type BatchResult<T> = Result<T, DataError>;
@@ -56,6 +58,7 @@ where
             config,
             batcher,
             device,
+            skipped: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
@@ -67,7 +70,7 @@ where
         let config = self.config.clone();
         let spec = Arc::new(PathBuf::from(&config.spec));
         let size = config.batch_size.max(1);
-        let mut samples = EpochSamples::new(config);
+        let mut samples = EpochSamples::new(config, self.skipped.clone());
         let mut position = 0u64;
         let mut batches = std::iter::from_fn(move || {
             let mut draws = Vec::with_capacity(size);
@@ -113,10 +116,11 @@ struct EpochSamples {
     current: Option<ShardStream>,
     in_epoch: usize,
     failed: bool,
+    skipped: Arc<Mutex<Vec<DataError>>>,
 }
 
 impl EpochSamples {
-    fn new(config: StreamConfig) -> Self {
+    fn new(config: StreamConfig, skipped: Arc<Mutex<Vec<DataError>>>) -> Self {
         Self {
             seed: config.seed,
             config,
@@ -124,6 +128,7 @@ impl EpochSamples {
             current: None,
             in_epoch: 0,
             failed: false,
+            skipped,
         }
     }
 }
@@ -137,7 +142,14 @@ impl Iterator for EpochSamples {
         }
         loop {
             if let Some(stream) = &mut self.current {
-                match stream.next() {
+                let next = stream.next();
+                let skipped = stream.take_skipped();
+                if !skipped.is_empty()
+                    && let Ok(mut all) = self.skipped.lock()
+                {
+                    all.extend(skipped);
+                }
+                match next {
                     Some(Err(error)) => {
                         self.failed = true;
                         return Some(Err(error));
@@ -187,6 +199,13 @@ where
     B: Backend,
     T: Send + 'static,
 {
+    fn take_skipped(&self) -> Vec<DataError> {
+        self.skipped
+            .lock()
+            .map(|mut skipped| std::mem::take(&mut *skipped))
+            .unwrap_or_default()
+    }
+
     fn batches_from(&self, start: usize) -> Box<dyn Iterator<Item = BatchResult<T>> + '_> {
         let draws = self.draws_from(start);
         let workers = self.config.num_workers;

@@ -310,6 +310,11 @@ impl ShardStream {
         &self.skipped
     }
 
+    /// The problems skipped so far (and forgets them).
+    pub fn take_skipped(&mut self) -> Vec<DataError> {
+        std::mem::take(&mut self.skipped)
+    }
+
     /// Reads the next shard into `pending`; false when there is none.
     fn read_next_shard(&mut self) -> bool {
         let Some(shard) = self.shards.pop_front() else {

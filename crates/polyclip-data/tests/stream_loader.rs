@@ -125,6 +125,61 @@ fn streamed_batches_are_fixed_by_the_seed_and_cover_each_epoch() {
 }
 
 #[test]
+fn samples_skipped_by_the_stream_are_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = shards(dir.path());
+    // A fifth shard: one good sample, one without an image, one with JSON that does not parse.
+    let mut png = Vec::new();
+    image::RgbImage::from_pixel(4, 4, image::Rgb([1, 1, 1]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
+    let mut writer = ShardWriter::new(&dir.path().join("extra"), 10).expect("writer");
+    writer
+        .write(
+            "ok",
+            &[("png", &png), ("json", br#"{"captions-pt": ["extra"]}"#)],
+        )
+        .expect("write");
+    writer
+        .write("noimage", &[("json", br#"{"captions-pt": ["x"]}"#)])
+        .expect("write");
+    writer
+        .write("badjson", &[("png", &png), ("json", b"{")])
+        .expect("write");
+    writer.finish().expect("finish");
+    let spec = format!("{spec}::{}", dir.path().join("extra/00000.tar").display());
+    let lenient = StreamLoader::<B, Vec<(String, u64)>>::new(
+        StreamConfig {
+            spec: spec.clone(),
+            options: ReadOptions::new(BadInputPolicy::Skip, Some("pt")),
+            shuffle_buffer: 16,
+            batch_size: 41,
+            num_workers: 0,
+            seed: 3,
+        },
+        Arc::new(Captions),
+        NdArrayDevice::Cpu,
+    );
+    // One batch of 41 = the 41 good samples of epoch 1.
+    let first = lenient
+        .batches_from(0)
+        .next()
+        .expect("a batch")
+        .expect("ok");
+    assert_eq!(first.len(), 41);
+    assert_eq!(lenient.take_skipped().len(), 2);
+    assert!(lenient.take_skipped().is_empty(), "taken");
+    // Without --skip-bad the first problem is the batch's error.
+    let strict = loader(&spec, 0, 3);
+    let error = strict
+        .batches_from(0)
+        .take(6)
+        .find_map(Result::err)
+        .expect("an error");
+    assert!(error.to_string().contains("extra/00000.tar"), "{error}");
+}
+
+#[test]
 fn a_damaged_or_missing_shard_is_an_error_batch() {
     let dir = tempfile::tempdir().expect("tempdir");
     let spec = shards(dir.path());
