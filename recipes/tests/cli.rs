@@ -548,10 +548,8 @@ fn capivara_trains_on_webdataset_shards_and_evaluates_a_suite_as_on_the_embedded
     let sharded = dir.path().join("sharded");
     let shards = dir.path().join("shards/{00000..00002}.tar");
     let train = format!("pt={}", shards.display());
-    let (ok, _, stderr) = small_run(
-        env!("CARGO_BIN_EXE_capivara"),
-        &sharded,
-        &[
+    let on_shards = |run: &std::path::Path, more: &[&str]| {
+        let mut args = vec![
             "--base-steps",
             "3",
             "--steps",
@@ -560,8 +558,11 @@ fn capivara_trains_on_webdataset_shards_and_evaluates_a_suite_as_on_the_embedded
             &train,
             "--eval-suite",
             suite.to_str().expect("utf-8"),
-        ],
-    );
+        ];
+        args.extend_from_slice(more);
+        small_run(env!("CARGO_BIN_EXE_capivara"), run, &args)
+    };
+    let (ok, _, stderr) = on_shards(&sharded, &[]);
     assert!(ok, "{stderr}");
     assert!(
         !sharded.join("scored").exists(),
@@ -593,22 +594,7 @@ fn capivara_trains_on_webdataset_shards_and_evaluates_a_suite_as_on_the_embedded
     );
     // Streamed through a shuffle buffer instead (open_clip's way): it trains; the order, so the model, differs.
     let streamed = dir.path().join("streamed");
-    let (ok, stdout, stderr) = small_run(
-        env!("CARGO_BIN_EXE_capivara"),
-        &streamed,
-        &[
-            "--base-steps",
-            "3",
-            "--steps",
-            "6",
-            "--train",
-            &train,
-            "--eval-suite",
-            suite.to_str().expect("utf-8"),
-            "--set",
-            "loader.stream.shuffle_buffer=32",
-        ],
-    );
+    let (ok, stdout, stderr) = on_shards(&streamed, &["--set", "loader.stream.shuffle_buffer=32"]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("stage finetune: 6 steps"), "{stdout}");
     let c = read_json(&streamed.join("report.json"));
