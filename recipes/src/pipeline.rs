@@ -16,10 +16,11 @@ use polyclip_data::loader::mix_seed;
 use polyclip_data::shapes::{Lang, ShapesDataset, ShapesSpec, shapes_tokenizer};
 use polyclip_data::tokenizer_training::train_xlmr_style_bpe;
 use polyclip_data::{BadInputPolicy, ClipPreprocess, ReadOptions, TextTokenizer};
-use polyclip_eval::plot::{Panel, Series, save_panels};
+use polyclip_eval::plot::{Panel, save_panels};
 use polyclip_eval::report::{Report, ReportRow};
 use polyclip_eval::suite::EvalSuite;
 use polyclip_models::{ClipModel, ClipModelConfig, presets};
+use polyclip_train::metrics_log::StepMetrics;
 use polyclip_train::trainable::unfreeze;
 use serde_json::json;
 
@@ -321,20 +322,8 @@ pub fn run_recipe<B: AutodiffBackend>(
         .zip(&summaries)
         .filter(|(_, summary)| summary.steps > 0)
         .map(|(plan, _)| -> Result<Panel, RecipeError> {
-            let metrics = plan.metrics()?;
-            Ok(Panel {
-                title: plan.name.clone(),
-                x_label: "step".into(),
-                y_label: "contrastive loss".into(),
-                series: vec![Series {
-                    label: "loss".into(),
-                    points: metrics
-                        .iter()
-                        .map(|m| (m.step as f64, m.loss as f64))
-                        .collect(),
-                    color: [31, 119, 180],
-                }],
-            })
+            let points = plan.metrics()?.iter().map(StepMetrics::point).collect();
+            Ok(Panel::loss_curve(&plan.name, "contrastive loss", points))
         })
         .collect::<Result<Vec<_>, _>>()?;
     if !curves.is_empty() {

@@ -20,6 +20,14 @@ fn capivara(args: &[&str]) -> (bool, String, String) {
     run_binary(env!("CARGO_BIN_EXE_capivara"), args)
 }
 
+/// Runs capivara, which must fail with a one-line error; its stderr.
+fn capivara_fails_in_one_line(args: &[&str]) -> String {
+    let (ok, _, stderr) = capivara(args);
+    assert!(!ok, "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    stderr
+}
+
 /// A two-step fine-tune of `binary`'s `recipe` from a checkpoint fixture into `run`.
 fn short_fine_tune(
     binary: &str,
@@ -51,9 +59,7 @@ fn short_fine_tune(
 
 #[test]
 fn a_train_option_without_a_language_says_what_it_expects() {
-    let (ok, _, stderr) = capivara(&["--train", "cc3m/{00000..00165}.tar"]);
-    assert!(!ok);
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let stderr = capivara_fails_in_one_line(&["--train", "cc3m/{00000..00165}.tar"]);
     assert!(
         stderr.contains("`--train` = cc3m/{00000..00165}.tar: expected LANG=PATH"),
         "{stderr}"
@@ -153,9 +159,7 @@ fn a_text_only_model_cannot_be_fine_tuned_as_capivara() {
 #[test]
 #[cfg(not(feature = "tch"))]
 fn a_backend_that_is_not_compiled_in_names_its_feature() {
-    let (ok, _, stderr) = capivara(&["--backend", "tch"]);
-    assert!(!ok);
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let stderr = capivara_fails_in_one_line(&["--backend", "tch"]);
     assert!(stderr.contains("--features tch"), "{stderr}");
 }
 
@@ -171,9 +175,7 @@ fn a_recipe_with_an_unknown_key_names_the_key_and_line() {
     );
     let path = dir.path().join("broken.toml");
     std::fs::write(&path, broken).expect("write");
-    let (ok, _, stderr) = capivara(&["--recipe", path.to_str().expect("utf-8")]);
-    assert!(!ok);
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let stderr = capivara_fails_in_one_line(&["--recipe", path.to_str().expect("utf-8")]);
     assert!(
         stderr.contains("broken.toml:") && stderr.contains("learning_rate"),
         "{stderr}"
@@ -398,9 +400,8 @@ fn filter_by_ranking_scores_the_captions_with_the_starting_model() {
 
 #[test]
 fn a_set_override_naming_no_stage_lists_the_stages() {
-    let (ok, _, stderr) = capivara(&["--set", "stage.nope.train.steps=3", "--print-recipe"]);
-    assert!(!ok);
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let stderr =
+        capivara_fails_in_one_line(&["--set", "stage.nope.train.steps=3", "--print-recipe"]);
     assert!(
         stderr.contains("no `stage` named \"nope\"; there are base, finetune"),
         "{stderr}"

@@ -19,6 +19,21 @@ fn image_features(model: &ClipModel<Train>) -> Vec<f32> {
         .expect("f32")
 }
 
+/// Three steps on the Portuguese captions with `freeze`.
+fn train_frozen(
+    start: ClipModel<Train>,
+    data: &polyclip_data::shapes::ShapesDataset,
+    freeze: FreezeConfig,
+) -> ClipModel<Train> {
+    let mut settings = train_config(3, 1e-3);
+    settings.freeze = freeze;
+    let run = tempfile::tempdir().expect("run dir");
+    Trainer::new(settings, run.path())
+        .fit(start, &loader(data, "pt", 16, 0, 2), false, &DEVICE)
+        .expect("training")
+        .model
+}
+
 #[test]
 fn frozen_vision_and_fixed_scale_do_not_move_while_text_trains() {
     let data_dir = tempfile::tempdir().expect("data dir");
@@ -28,16 +43,14 @@ fn frozen_vision_and_fixed_scale_do_not_move_while_text_trains() {
     config.logit_scale.scale = 20.0;
     let start = model(&config, 2);
     let (vision_before, text_before) = (image_features(&start), text_features(&start));
-    let mut settings = train_config(3, 1e-3);
-    settings.freeze = FreezeConfig {
-        vision: true,
-        ..Default::default()
-    };
-    let run = tempfile::tempdir().expect("run dir");
-    let trained = Trainer::new(settings, run.path())
-        .fit(start, &loader(&data, "pt", 16, 0, 2), false, &DEVICE)
-        .expect("training")
-        .model;
+    let trained = train_frozen(
+        start,
+        &data,
+        FreezeConfig {
+            vision: true,
+            ..Default::default()
+        },
+    );
     assert_eq!(
         image_features(&trained),
         vision_before,
@@ -83,17 +96,15 @@ fn frozen_backbones_keep_their_outputs_while_the_projections_train() {
     };
     let backbones_before = backbones(&start);
     let (vision_before, text_before) = (image_features(&start), text_features(&start));
-    let mut settings = train_config(3, 1e-3);
-    settings.freeze = FreezeConfig {
-        vision_backbone: true,
-        text_backbone: true,
-        ..Default::default()
-    };
-    let run = tempfile::tempdir().expect("run dir");
-    let trained = Trainer::new(settings, run.path())
-        .fit(start, &loader(&data, "pt", 16, 0, 2), false, &DEVICE)
-        .expect("training")
-        .model;
+    let trained = train_frozen(
+        start,
+        &data,
+        FreezeConfig {
+            vision_backbone: true,
+            text_backbone: true,
+            ..Default::default()
+        },
+    );
     assert_eq!(
         backbones(&trained),
         backbones_before,

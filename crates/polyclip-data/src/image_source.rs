@@ -76,9 +76,7 @@ impl ImageSource {
             }
         }
     }
-}
 
-impl ImageSource {
     /// The image exists and its header decodes; else the error naming `listed_in` (the manifest, split or labels
     /// file) and its `line`.
     pub fn check(&self, listed_in: &Path, line: usize) -> Result<(), crate::DataError> {

@@ -25,6 +25,22 @@ pub struct Panel {
     pub series: Vec<Series>,
 }
 
+impl Panel {
+    /// A training-loss curve over steps: `(step, loss)` points in one series.
+    pub fn loss_curve(title: &str, y_label: &str, points: Vec<(f64, f64)>) -> Self {
+        Self {
+            title: title.to_owned(),
+            x_label: "step".into(),
+            y_label: y_label.to_owned(),
+            series: vec![Series {
+                label: "loss".into(),
+                points,
+                color: [31, 119, 180],
+            }],
+        }
+    }
+}
+
 const PANEL_W: u32 = 480;
 const PANEL_H: u32 = 360;
 const MARGIN_L: u32 = 64;

@@ -20,6 +20,13 @@ pub struct StepMetrics {
     pub samples_per_s: f64,
 }
 
+impl StepMetrics {
+    /// `(step, loss)`, a point of the loss curve.
+    pub fn point(&self) -> (f64, f64) {
+        (self.step as f64, f64::from(self.loss))
+    }
+}
+
 /// An append-only JSONL log.
 pub struct MetricsLog {
     path: PathBuf,

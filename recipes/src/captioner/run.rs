@@ -21,13 +21,13 @@ use polyclip_data::{
     ImageTextDataset, LoaderConfig, MBartTokenizer, Manifest, Order,
 };
 use polyclip_eval::captioning::{caption_metrics, generate_captions};
-use polyclip_eval::plot::{Panel, Series, save_panels};
+use polyclip_eval::plot::{Panel, save_panels};
 use polyclip_models::captioner::{Captioner, CaptionerConfig};
 use polyclip_models::generation::GenerationConfig;
 use polyclip_models::presets;
 use polyclip_train::Trainer;
 use polyclip_train::checkpoint::write_json;
-use polyclip_train::metrics_log::read_metrics;
+use polyclip_train::metrics_log::{StepMetrics, read_metrics};
 use serde_json::json;
 
 use super::config::{CaptionerPreset, CaptionerRecipe};
@@ -288,19 +288,8 @@ pub fn run_captioner<B: AutodiffBackend>(
     })?;
     if train_dir.join("metrics.jsonl").is_file() {
         let metrics = read_metrics(&train_dir.join("metrics.jsonl"))?;
-        let panel = Panel {
-            title: "captioner (masked cross-entropy)".into(),
-            x_label: "step".into(),
-            y_label: "loss".into(),
-            series: vec![Series {
-                label: "loss".into(),
-                points: metrics
-                    .iter()
-                    .map(|m| (m.step as f64, m.loss as f64))
-                    .collect(),
-                color: [31, 119, 180],
-            }],
-        };
+        let points = metrics.iter().map(StepMetrics::point).collect();
+        let panel = Panel::loss_curve("captioner (masked cross-entropy)", "loss", points);
         save_panels(&[panel], &options.run_dir.join("curves.png"))?;
     }
     Ok(CaptionOutcome {
