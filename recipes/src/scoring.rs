@@ -6,7 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
-use polyclip_data::{BadInputPolicy, ClipPreprocess, Manifest, ReadOptions, TextTokenizer};
+use polyclip_data::{
+    BadInputPolicy, ClipPreprocess, Manifest, ReadOptions, TextTokenizer, image_reference,
+};
 use polyclip_eval::similarity::{EmbedSettings, caption_similarities};
 use polyclip_models::ClipModel;
 use serde::Serialize;
@@ -16,7 +18,8 @@ use crate::error::RecipeError;
 /// One scored manifest line.
 #[derive(Serialize)]
 struct ScoredLine<'a> {
-    image: &'a Path,
+    /// Relative to the scored manifest's folder ([`image_reference`]).
+    image: PathBuf,
     captions: &'a [String],
     generated_captions: &'a [String],
     similarities: Vec<f32>,
@@ -74,7 +77,7 @@ impl Scorer<'_> {
                 });
             };
             let line = ScoredLine {
-                image,
+                image: image_reference(output, image)?,
                 captions: &entry.captions,
                 generated_captions: &entry.generated_captions,
                 similarities,

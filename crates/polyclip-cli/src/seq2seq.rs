@@ -11,7 +11,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use polyclip_checkpoints::families::seq2seq::Seq2SeqSpec;
 use polyclip_checkpoints::hub::resolve;
 use polyclip_checkpoints::{LoadedSeq2Seq, Seq2SeqModel, load_seq2seq};
-use polyclip_data::{BadInputPolicy, ClipPreprocess, ImageSource, MBartTokenizer, Manifest};
+use polyclip_data::{
+    BadInputPolicy, ClipPreprocess, ImageSource, MBartTokenizer, Manifest, image_reference,
+};
 use polyclip_models::generation::{EarlyStopping, GenerationConfig, generate};
 use polyclip_models::mbart::MBartForConditionalGeneration;
 
@@ -277,19 +279,12 @@ pub fn translate_manifest<B: Backend>(
         device,
     )?;
     progress.finish_and_clear();
-    let output_dir = output.parent().unwrap_or(Path::new("."));
-    let input_dir = input.parent().unwrap_or(Path::new("."));
-    let image_path = |image: &Path| -> String {
-        let same_folder =
-            std::fs::canonicalize(input_dir).ok() == std::fs::canonicalize(output_dir).ok();
-        match image.strip_prefix(input_dir) {
-            Ok(relative) if same_folder => relative.display().to_string(),
-            _ => std::fs::canonicalize(image)
-                .unwrap_or_else(|_| image.to_owned())
-                .display()
-                .to_string(),
-        }
-    };
+    if let Some(folder) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(|source| CliError::Io {
+            path: folder.to_owned(),
+            source,
+        })?;
+    }
     let tsv = matches!(
         output.extension().and_then(|e| e.to_str()),
         Some("tsv") | Some("csv")
@@ -308,7 +303,7 @@ pub fn translate_manifest<B: Backend>(
                 entry.image
             )));
         };
-        let image = image_path(image);
+        let image = image_reference(output, image)?.display().to_string();
         if tsv {
             for caption in entry_captions {
                 let caption = caption.replace(['\t', '\n'], " ");

@@ -701,4 +701,49 @@ fn translate_manifest_translates_every_caption_and_keeps_the_format() {
                 .all(|e| e.lang.as_deref() == Some("pt"))
         );
     }
+
+    // Typed as a user types it: relative paths from the working directory, the output in another folder. The
+    // image paths are written relative to the output's folder, so the manifest reads back from anywhere.
+    let output = Command::new(env!("CARGO_BIN_EXE_polyclip"))
+        .current_dir(dir.path())
+        .args([
+            "translate-manifest",
+            "--model",
+            &model,
+            "--tokenizer",
+            &tokenizer,
+            "--src",
+            "en",
+            "--tgt",
+            "pt",
+            "--max-length",
+            "16",
+            "--input",
+            "captions.en.jsonl",
+            "--output",
+            "translated/captions.pt.jsonl",
+        ])
+        .output()
+        .expect("run polyclip");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let written =
+        std::fs::read_to_string(dir.path().join("translated/captions.pt.jsonl")).expect("written");
+    let images: Vec<String> = written
+        .lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).expect("json");
+            record["image"].as_str().expect("image").to_owned()
+        })
+        .collect();
+    assert_eq!(images, ["../chelsea.png", "../horse.png"]);
+    let manifest = polyclip_data::Manifest::load(
+        &dir.path().join("translated/captions.pt.jsonl"),
+        polyclip_data::BadInputPolicy::Fail,
+    )
+    .expect("readable from another working directory");
+    assert_eq!(manifest.entries.len(), 2);
 }
