@@ -20,6 +20,11 @@ pub struct CommonArgs {
     /// Recipe TOML to run instead of the built-in one (see `--print-recipe` for the format).
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
+    /// Override any recipe value: `--set stage.finetune.train.steps=100`, `--set loader.batch_size=64`,
+    /// `--set 'stage.finetune.lora.target_modules=["query","key","value"]'` (repeatable; `stage.NAME` picks a
+    /// stage by name).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
     /// Print the recipe that would run, as TOML, and exit.
     #[arg(long)]
     pub print_recipe: bool,
@@ -100,11 +105,6 @@ pub struct RecipeArgs {
     /// Steps of the first stage when it stands in for a pretrained model (`pretrained = true`).
     #[arg(long)]
     pub base_steps: Option<usize>,
-    /// Override any recipe value: `--set stage.finetune.train.steps=100`, `--set loader.batch_size=64`,
-    /// `--set 'stage.finetune.lora.target_modules=["query","key","value"]'` (repeatable; `stage.NAME` picks a
-    /// stage by name).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub overrides: Vec<String>,
     /// Evaluate only the starting model (the first stage, or --model), as Themo's `test --baseline`.
     #[arg(long)]
     pub baseline: bool,
@@ -126,8 +126,8 @@ impl RecipeArgs {
     pub fn recipe(&self, built_in: &str, built_in_name: &Path) -> Result<Recipe, RecipeError> {
         let common = &self.common;
         let mut recipe = match &common.recipe {
-            Some(path) => Recipe::load_with(path, &self.overrides)?,
-            None => Recipe::parse_with(built_in, built_in_name, &self.overrides)?,
+            Some(path) => Recipe::load_with(path, &common.overrides)?,
+            None => Recipe::parse_with(built_in, built_in_name, &common.overrides)?,
         };
         if let Some(seed) = common.seed {
             recipe.recipe.seed = seed;

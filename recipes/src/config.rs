@@ -253,30 +253,7 @@ impl Recipe {
         source: &Path,
         overrides: &[String],
     ) -> Result<Self, RecipeError> {
-        let recipe: Self = if overrides.is_empty() {
-            parse_toml(text, source)?
-        } else {
-            let mut table: toml::Table = parse_toml(text, source)?;
-            for assignment in overrides {
-                apply_override(&mut table, assignment)?;
-            }
-            let edited = toml::to_string(&table).map_err(|e| RecipeError::Parse {
-                path: source.to_owned(),
-                reason: e.to_string(),
-                location: None,
-            })?;
-            // Lines of the re-serialised text mean nothing to the user: the table path and key say where.
-            parse_toml(&edited, &source.with_extension("toml (after --set)")).map_err(
-                |e| match e {
-                    RecipeError::Parse { path, reason, .. } => RecipeError::Parse {
-                        path,
-                        reason,
-                        location: None,
-                    },
-                    other => other,
-                },
-            )?
-        };
+        let recipe: Self = parse_toml_with(text, source, overrides)?;
         recipe.validate()?;
         Ok(recipe)
     }
@@ -402,6 +379,36 @@ fn table_at(text: &str, offset: usize) -> Option<String> {
     }
 }
 
+/// Parses a recipe file's TOML into `T` after applying `KEY=VALUE` overrides (`--set`): dotted key paths into the
+/// file's tables, where `stage.NAME` is the `[[stage]]` with that name; VALUE is TOML (`2`, `1e-4`, `true`,
+/// `["a"]`) or a bare string. Every recipe kind reads its file through this.
+pub fn parse_toml_with<T: serde::de::DeserializeOwned>(
+    text: &str,
+    source: &Path,
+    overrides: &[String],
+) -> Result<T, RecipeError> {
+    if overrides.is_empty() {
+        return parse_toml(text, source);
+    }
+    let mut table: toml::Table = parse_toml(text, source)?;
+    for assignment in overrides {
+        apply_override(&mut table, assignment)?;
+    }
+    let edited = toml::to_string(&table).map_err(|e| RecipeError::Serialize {
+        what: "the recipe after --set",
+        reason: e.to_string(),
+    })?;
+    // Lines of the re-serialised text mean nothing to the user: the table path and key say where.
+    parse_toml(&edited, &source.with_extension("toml (after --set)")).map_err(|e| match e {
+        RecipeError::Parse { path, reason, .. } => RecipeError::Parse {
+            path,
+            reason,
+            location: None,
+        },
+        other => other,
+    })
+}
+
 /// Reads a recipe file and parses it into `T`.
 pub fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RecipeError> {
     let text = std::fs::read_to_string(path).map_err(|e| RecipeError::Io {
@@ -413,10 +420,9 @@ pub fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Recip
 
 /// Writes a recipe as TOML.
 pub fn to_toml<T: Serialize>(recipe: &T) -> Result<String, RecipeError> {
-    toml::to_string_pretty(recipe).map_err(|e| RecipeError::Parse {
-        path: PathBuf::from("<recipe>"),
+    toml::to_string_pretty(recipe).map_err(|e| RecipeError::Serialize {
+        what: "the recipe",
         reason: e.to_string(),
-        location: None,
     })
 }
 

@@ -11,6 +11,9 @@ pub enum RecipeError {
         reason: String,
         location: Option<usize>,
     },
+    /// A value that cannot be written as TOML or JSON (not a problem of the user's file).
+    #[error("cannot write {what}: {reason}")]
+    Serialize { what: &'static str, reason: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

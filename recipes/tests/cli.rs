@@ -95,10 +95,15 @@ fn fixtures() -> std::path::PathBuf {
 
 /// A small recipe: few pictures.
 fn small_recipe(dir: &std::path::Path) -> std::path::PathBuf {
-    let (_, built_in, _) = capivara(&["--print-recipe"]);
-    let small = built_in
-        .replace("train_images = 4000", "train_images = 96")
-        .replace("test_images = 500", "test_images = 24");
+    let (ok, small, stderr) = capivara(&[
+        "--print-recipe",
+        "--set",
+        "data.train_images=96",
+        "--set",
+        "data.test_images=24",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(small.contains("train_images = 96"), "{small}");
     let path = dir.join("small.toml");
     std::fs::write(&path, small).expect("write");
     path
@@ -229,6 +234,32 @@ fn a_short_run_writes_the_report_table_plot_and_metrics() {
         stdout.contains("stage base: 3 steps") && stdout.contains("reused"),
         "{stdout}"
     );
+    assert!(
+        stderr.contains("stage `base`: reused from") && stderr.contains("(same configuration"),
+        "{stderr}"
+    );
+    // Another configuration is retrained, and the first value that differs is named.
+    let mut four = args.to_vec();
+    four[5] = "4";
+    assert_eq!(args[4], "--base-steps");
+    let (ok, _, stderr) = capivara(&four);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("stage `base`: not reused: `stage.train.steps` differs: 3 there, 4 now"),
+        "{stderr}"
+    );
+    // A stage trained by other code is retrained too.
+    let key_path = run.join("base/stage.json");
+    let mut key = read_json(&key_path);
+    key["polyclip"]["commit"] = "0123456789ab".into();
+    std::fs::write(&key_path, key.to_string()).expect("write");
+    let (ok, _, stderr) = capivara(&four);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("stage `base`: not reused: trained by polyclip")
+            && stderr.contains("(commit 0123456789ab)"),
+        "{stderr}"
+    );
 }
 
 /// capivara-opt: its built-in recipe carries the paper's LoRA settings, and a two-step run from open_clip's
@@ -246,13 +277,18 @@ fn capivara_opt_fine_tunes_lora_adapters_of_an_open_clip_checkpoint() {
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let recipe = dir.path().join("small.toml");
-    std::fs::write(
-        &recipe,
-        built_in
-            .replace("train_images = 4000", "train_images = 96")
-            .replace("test_images = 500", "test_images = 24"),
-    )
-    .expect("write");
+    let (ok, small, stderr) = run_binary(
+        binary,
+        &[
+            "--print-recipe",
+            "--set",
+            "data.train_images=96",
+            "--set",
+            "data.test_images=24",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    std::fs::write(&recipe, small).expect("write");
     let run = dir.path().join("run");
     let (ok, stdout, stderr) = short_fine_tune(binary, &recipe, &run, "openclip_xlmr");
     assert!(ok, "{stderr}");
@@ -606,5 +642,151 @@ fn capivara_trains_on_webdataset_shards_and_evaluates_a_suite_as_on_the_embedded
     assert_ne!(
         b["rows"][1]["evaluation"]["retrieval"], c["rows"][1]["evaluation"]["retrieval"],
         "streamed order differs from the indexed shuffle"
+    );
+}
+
+/// Runs `binary` with `args` from the working directory `cwd`: (success, stdout, stderr).
+fn run_in(cwd: &std::path::Path, binary: &str, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(binary)
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .expect("run the recipe binary");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The sizes every newcomer-style run below uses: few pictures, few steps.
+const SMALL: [&str; 7] = [
+    "--set",
+    "data.train_images=96",
+    "--set",
+    "data.test_images=24",
+    "--batch-size",
+    "16",
+    "--no-progress",
+];
+
+/// What a newcomer types: every recipe binary, run from a working directory with a relative `--run-dir`, gets
+/// to its final table, and its run folder is under that directory. (The main job once failed here while every
+/// test with an absolute run folder passed: a scored manifest's image paths were resolved twice.)
+#[test]
+fn every_recipe_binary_runs_from_a_relative_run_folder() {
+    let cases: [(&str, &[&str], &str); 5] = [
+        (
+            env!("CARGO_BIN_EXE_capivara"),
+            &["--base-steps", "3", "--steps", "2"],
+            "| CAPIVARA |",
+        ),
+        (
+            env!("CARGO_BIN_EXE_capivara-opt"),
+            &["--base-steps", "3", "--steps", "2"],
+            "| CAPIVARA + Opt. |",
+        ),
+        (
+            env!("CARGO_BIN_EXE_clip-italian"),
+            &[
+                "--base-steps",
+                "3",
+                "--set",
+                "stage.projections.train.steps=2",
+                "--steps",
+                "2",
+            ],
+            "| CLIP-Italian |",
+        ),
+        (
+            env!("CARGO_BIN_EXE_themo"),
+            &["--base-steps", "3", "--steps", "3"],
+            "| Themo |",
+        ),
+        (
+            env!("CARGO_BIN_EXE_mbart-captioner"),
+            &["--steps", "2", "--set", "eval.max_length=8"],
+            "|Language |BLEU-1|BLEU-2|BLEU-3|BLEU-4|",
+        ),
+    ];
+    let cwd = tempfile::tempdir().expect("tempdir");
+    for (binary, args, table) in cases {
+        let name = std::path::Path::new(binary)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("binary name");
+        let run = format!("runs/{name}");
+        let mut all: Vec<&str> = SMALL.to_vec();
+        all.extend_from_slice(&["--run-dir", &run]);
+        all.extend_from_slice(args);
+        let (ok, stdout, stderr) = run_in(cwd.path(), binary, &all);
+        assert!(ok, "{name}: {stderr}");
+        assert!(stdout.contains(table), "{name}: {stdout}");
+        assert!(
+            cwd.path().join(&run).join("report.json").is_file(),
+            "{name}: no report.json under the working directory's {run}"
+        );
+    }
+    // The scored captions name their pictures relative to their own folder.
+    let scored = std::fs::read_to_string(
+        cwd.path()
+            .join("runs/capivara/scored/finetune.train.pt.jsonl"),
+    )
+    .expect("scored");
+    let first = read_json_line(scored.lines().next().expect("a line"));
+    assert_eq!(first["image"], "../data/images/train/000000.png", "{first}");
+}
+
+/// The README's first command as typed: no `--run-dir`, so the default `runs/capivara-seed000` relative to the
+/// working directory; then `recipe run` on a relative recipe file (`recipe new` writes it) in the same folder.
+#[test]
+fn the_main_job_runs_in_its_default_run_folder_and_recipe_run_takes_a_relative_file() {
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let mut args: Vec<&str> = SMALL.to_vec();
+    args.extend_from_slice(&["--base-steps", "3", "--steps", "2"]);
+    let (ok, stdout, stderr) = run_in(cwd.path(), env!("CARGO_BIN_EXE_capivara"), &args);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("| CAPIVARA |"), "{stdout}");
+    assert!(
+        stdout.contains("run folder: runs/capivara-seed000"),
+        "{stdout}"
+    );
+    for file in [
+        "report.json",
+        "report.md",
+        "curves.png",
+        "finetune/model.mpk",
+    ] {
+        assert!(
+            cwd.path()
+                .join("runs/capivara-seed000")
+                .join(file)
+                .is_file(),
+            "{file} missing"
+        );
+    }
+
+    let recipe = env!("CARGO_BIN_EXE_recipe");
+    let (ok, _, stderr) = run_in(
+        cwd.path(),
+        recipe,
+        &[
+            "new", "--lang", "hi", "--from", "capivara", "--output", "hi.toml",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let mut args: Vec<&str> = vec!["run", "hi.toml"];
+    args.extend_from_slice(&SMALL);
+    args.extend_from_slice(&["--base-steps", "3", "--steps", "2"]);
+    let (ok, stdout, stderr) = run_in(cwd.path(), recipe, &args);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("run folder: runs/capivara-hi-seed000"),
+        "{stdout}"
+    );
+    assert!(
+        cwd.path()
+            .join("runs/capivara-hi-seed000/report.json")
+            .is_file()
     );
 }

@@ -45,8 +45,12 @@ struct Cli {
 fn run(cli: Cli) -> Result<(), RecipeError> {
     let common = &cli.common;
     let mut recipe = match &common.recipe {
-        Some(path) => CaptionerRecipe::load(path)?,
-        None => CaptionerRecipe::parse(BUILT_IN, Path::new("recipes/mbart-captioner.toml"))?,
+        Some(path) => CaptionerRecipe::load_with(path, &common.overrides)?,
+        None => CaptionerRecipe::parse_with(
+            BUILT_IN,
+            Path::new("recipes/mbart-captioner.toml"),
+            &common.overrides,
+        )?,
     };
     if let Some(seed) = common.seed {
         recipe.recipe.seed = seed;

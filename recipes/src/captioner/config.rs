@@ -5,7 +5,7 @@ use std::path::Path;
 use polyclip_train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{DataSource, LoaderSettings, RecipeInfo, load_toml, parse_toml};
+use crate::config::{DataSource, LoaderSettings, RecipeInfo, parse_toml_with};
 use crate::error::RecipeError;
 
 /// A whole captioner recipe.
@@ -92,11 +92,29 @@ fn default_eval_batch() -> usize {
 impl CaptionerRecipe {
     /// Parses recipe TOML; `source` names it in errors.
     pub fn parse(text: &str, source: &Path) -> Result<Self, RecipeError> {
-        parse_toml(text, source)
+        Self::parse_with(text, source, &[])
+    }
+
+    /// Parses recipe TOML after `--set` overrides (see [`parse_toml_with`]).
+    pub fn parse_with(
+        text: &str,
+        source: &Path,
+        overrides: &[String],
+    ) -> Result<Self, RecipeError> {
+        parse_toml_with(text, source, overrides)
     }
 
     /// Reads and parses a recipe file.
     pub fn load(path: &Path) -> Result<Self, RecipeError> {
-        load_toml(path)
+        Self::load_with(path, &[])
+    }
+
+    /// Reads and parses a recipe file with `--set` overrides.
+    pub fn load_with(path: &Path, overrides: &[String]) -> Result<Self, RecipeError> {
+        let text = std::fs::read_to_string(path).map_err(|e| RecipeError::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        Self::parse_with(&text, path, overrides)
     }
 }
