@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod reinit;
 pub mod scoring;
 pub mod stage;
+pub mod stage_key;
 pub mod template;
 
 pub use config::Recipe;

@@ -31,6 +31,7 @@ use crate::evaluate::EvalPlan;
 use crate::reinit::reinitialize;
 use crate::scoring::Scorer;
 use crate::stage::{StagePlan, StageSummary};
+use crate::stage_key::StageKey;
 
 /// How to run a recipe (everything not in the recipe file).
 #[derive(Debug, Clone)]
@@ -201,27 +202,35 @@ pub fn run_recipe<B: AutodiffBackend>(
             policy: options.policy,
             progress: options.progress,
             resume: options.resume,
-            key: key.clone(),
+            key: StageKey::new(key.clone()),
         };
         let replaced = (index == 0 && stage.pretrained)
             .then(|| pretrained.take())
             .flatten();
         let reusable = stage.lora.is_none() && stage.reinit.is_empty();
+        let reuse = if replaced.is_some() {
+            None
+        } else if reusable {
+            Some(plan.finished::<B>(device)?)
+        } else {
+            // Stages with LoRA adapters or re-initialised modules are always retrained.
+            Some(Err(None))
+        };
         let (trained, summary) = if let Some(loaded) = replaced {
             let summary = plan.pretrained_summary(&loaded.dir);
             (loaded.model, summary)
-        } else if let Some(done) = reusable
-            .then(|| plan.finished::<B>(device))
-            .transpose()?
-            .flatten()
-        {
+        } else if let Some(Ok(done)) = reuse {
             announce(&format!(
-                "stage `{}`: reused from {}",
+                "stage `{}`: reused from {} (same configuration {} and code)",
                 stage.name,
-                plan.dir.display()
+                plan.dir.display(),
+                plan.key.hash
             ));
             (done, plan.reused_summary()?)
         } else {
+            if let Some(Err(Some(why))) = &reuse {
+                announce(&format!("stage `{}`: not reused: {why}", stage.name));
+            }
             let start = match model.take() {
                 Some(previous) => previous,
                 None => match pretrained.take() {

@@ -26,6 +26,7 @@ use serde::Serialize;
 
 use crate::config::StreamSettings;
 use crate::error::RecipeError;
+use crate::stage_key::{Reuse, StageKey};
 
 type WeightsRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 
@@ -54,7 +55,7 @@ pub struct StagePlan<'a> {
     pub progress: bool,
     pub resume: bool,
     /// Everything that determines the stage's result, compared before reusing a finished stage.
-    pub key: serde_json::Value,
+    pub key: StageKey,
 }
 
 /// What a stage did.
@@ -112,28 +113,29 @@ impl StagePlan<'_> {
         Ok(read_metrics(&self.dir.join("metrics.jsonl"))?)
     }
 
-    /// Loads the stage's finished model when its key matches.
+    /// Loads the stage's finished model when its key matches; otherwise says why it cannot be reused (`None`:
+    /// no stage was finished there).
     pub fn finished<B: AutodiffBackend>(
         &self,
         device: &B::Device,
-    ) -> Result<Option<ClipModel<B>>, RecipeError> {
-        let Ok(saved) = std::fs::read_to_string(self.key_path()) else {
-            return Ok(None);
-        };
-        // Compared as text: serialisation is canonical (sorted keys, shortest round-trip floats), while parsing
-        // floats back may differ in the last bit.
-        let same = serde_json::to_string_pretty(&self.key).is_ok_and(|key| key == saved);
-        if !same || !self.weights_path().with_extension("mpk").is_file() {
-            return Ok(None);
+    ) -> Result<Result<ClipModel<B>, Option<String>>, RecipeError> {
+        match self.key.compare_with(&self.key_path()) {
+            Reuse::Yes => {}
+            Reuse::Absent => return Ok(Err(None)),
+            Reuse::No(why) => return Ok(Err(Some(why))),
+        }
+        let weights = self.weights_path().with_extension("mpk");
+        if !weights.is_file() {
+            return Ok(Err(Some(format!("{} is missing", weights.display()))));
         }
         let model = self.model_config.init_zeros::<B>(device)?;
         let model = model
             .load_file(self.weights_path(), &WeightsRecorder::new(), device)
             .map_err(|e| polyclip_train::TrainError::Checkpoint {
-                path: self.weights_path().with_extension("mpk"),
+                path: weights.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(Some(model))
+        Ok(Ok(model))
     }
 
     /// Trains `model` (resuming from the stage's newest checkpoint when asked) and saves the final weights.
