@@ -77,3 +77,55 @@ fn a_run_stops_after_patience_and_returns_the_best_model() {
         text_features(&unstopped.model)
     );
 }
+
+/// Early stopping's state (best loss, its model, validations since, the history) is in the checkpoint: a run
+/// interrupted after step 3 and resumed stops where the uninterrupted run stops and returns the same best model.
+#[test]
+fn a_resumed_run_stops_where_the_uninterrupted_one_does() {
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let data = small_dataset(data_dir.path(), 128, 8);
+    let config = model_config(&tokenizer());
+    // Falls until step 2, then rises: with patience 3 the run stops after step 5 with step 2's model.
+    const SCORES: [f32; 8] = [3.0, 1.0, 2.0, 2.5, 4.0, 5.0, 6.0, 7.0];
+    let trainer = |run: &std::path::Path, stop_after: Option<usize>| {
+        let mut settings = train_config(8, 1e-3);
+        settings.checkpoint_every = 1;
+        settings.early_stopping = Some(EarlyStopping {
+            every: 1,
+            patience: 3,
+        });
+        let mut trainer = Trainer::new(settings, run);
+        trainer.stop_after = stop_after;
+        trainer
+    };
+    let fit = |trainer: Trainer, resume: bool, first_score: usize| {
+        let mut scores = SCORES[first_score..].iter().copied();
+        let mut validator =
+            |_: &ClipModel<Train>| -> Result<f32, TrainError> { Ok(scores.next().unwrap_or(9.0)) };
+        trainer
+            .fit_validated(
+                model(&config, 2),
+                &loader(&data, "pt", 16, 0, 2),
+                resume,
+                &DEVICE,
+                Some(&mut validator),
+            )
+            .expect("training")
+    };
+    let whole_run = tempfile::tempdir().expect("run dir");
+    let whole = fit(trainer(whole_run.path(), None), false, 0);
+    assert_eq!(whole.stopped_early_at, Some(5));
+
+    let run = tempfile::tempdir().expect("run dir");
+    let first = fit(trainer(run.path(), Some(3)), false, 0);
+    assert_eq!(first.stopped_early_at, None);
+    let resumed = fit(trainer(run.path(), None), true, 3);
+    assert_eq!(resumed.first_step, 3);
+    assert_eq!(resumed.stopped_early_at, Some(5));
+    assert_eq!(resumed.validation, whole.validation);
+    assert_eq!(
+        text_features(&resumed.model),
+        text_features(&whole.model),
+        "the best model (step 2's) is restored from the checkpoint"
+    );
+}

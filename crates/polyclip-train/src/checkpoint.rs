@@ -14,12 +14,28 @@ use crate::error::TrainError;
 use crate::optimizer::ClipOptimizer;
 
 /// What a checkpoint records besides weights and optimiser state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointState {
     /// Optimiser steps completed.
     pub step: usize,
     /// Steps the run was configured for.
     pub total_steps: usize,
+    /// Where early stopping stood (runs with early stopping); the best model is the checkpoint's `best.mpk`,
+    /// or its `model.mpk` when the best validation is this step's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStoppingState>,
+}
+
+/// Early stopping's state: enough to continue a resumed run exactly as the uninterrupted one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStoppingState {
+    /// The step of the lowest validation loss so far, and that loss.
+    pub best_step: usize,
+    pub best_score: f32,
+    /// Validations since the best one.
+    pub since_best: usize,
+    /// `(step, validation loss)` of every validation so far.
+    pub history: Vec<(usize, f32)>,
 }
 
 /// The checkpoint folder of a run.
@@ -42,11 +58,13 @@ impl CheckpointDir {
         self.root.join(format!("step-{step:08}"))
     }
 
-    /// Saves model, optimiser and state for `state.step`, then keeps only the newest `keep` checkpoints.
+    /// Saves model, optimiser and state for `state.step` (and `best`, early stopping's best model when it is not
+    /// this step's, as `best.mpk`), then keeps only the newest `keep` checkpoints.
     pub fn save<B: AutodiffBackend, M: AutodiffModule<B>>(
         &self,
         model: &M,
         optimizer: &ClipOptimizer<M, B>,
+        best: Option<&M>,
         state: CheckpointState,
         keep: usize,
     ) -> Result<PathBuf, TrainError> {
@@ -64,6 +82,14 @@ impl CheckpointDir {
                 path: partial.join("model.mpk"),
                 reason: e.to_string(),
             })?;
+        if let Some(best) = best {
+            best.clone()
+                .save_file(partial.join("best"), &WeightsRecorder::new())
+                .map_err(|e| TrainError::Checkpoint {
+                    path: partial.join("best.mpk"),
+                    reason: e.to_string(),
+                })?;
+        }
         optimizer.save(&partial.join("optimizer"))?;
         write_json(&partial.join("state.json"), &state)?;
         if final_dir.exists() {
@@ -112,6 +138,20 @@ impl CheckpointDir {
             })?;
         let optimizer = optimizer.load(&dir.join("optimizer"), device)?;
         Ok((model, optimizer))
+    }
+
+    /// Early stopping's best model from a checkpoint folder that has one (`best.mpk`).
+    pub fn load_best<B: AutodiffBackend, M: AutodiffModule<B>>(
+        dir: &Path,
+        model: M,
+        device: &B::Device,
+    ) -> Result<M, TrainError> {
+        model
+            .load_file(dir.join("best"), &WeightsRecorder::new(), device)
+            .map_err(|e| TrainError::Checkpoint {
+                path: dir.join("best.mpk"),
+                reason: e.to_string(),
+            })
     }
 
     fn prune(&self, keep: usize) -> Result<(), TrainError> {

@@ -29,6 +29,14 @@ pub enum TrainError {
     NonFiniteLoss { step: usize, value: f32 },
     #[error("the data loader produced no batch (is the dataset smaller than one batch?)")]
     NoBatches,
+    #[error(
+        "batch {step} has {rows} usable sample(s) and this model needs at least {min} (skipped bad inputs, or a dataset smaller than a batch?)"
+    )]
+    BatchTooSmall {
+        step: usize,
+        rows: usize,
+        min: usize,
+    },
 }
 
 impl TrainError {

@@ -13,7 +13,7 @@ use polyclip_data::DataError;
 use polyclip_data::loader::BatchSource;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{CheckpointDir, CheckpointState};
+use crate::checkpoint::{CheckpointDir, CheckpointState, EarlyStoppingState};
 use crate::error::TrainError;
 use crate::metrics_log::{MetricsLog, StepMetrics};
 use crate::optimizer::{ClipOptimizer, OptimizerConfig};
@@ -181,7 +181,8 @@ impl Trainer {
             });
         }
         let mut validation = Vec::new();
-        let mut best: Option<(f32, M)> = None;
+        // The lowest validation loss so far: (score, step, model).
+        let mut best: Option<(f32, usize, M)> = None;
         let mut since_best = 0usize;
         let mut stopped_early_at = None;
         std::fs::create_dir_all(&self.run_dir).map_err(|e| TrainError::io(&self.run_dir, e))?;
@@ -196,10 +197,21 @@ impl Trainer {
                     .ok_or_else(|| TrainError::NothingToResume {
                         dir: self.run_dir.join("checkpoints"),
                     })?;
+            let template = model.clone();
             let (loaded, loaded_optimizer) = CheckpointDir::load(&dir, model, optimizer, device)?;
             model = loaded.freeze(self.config.freeze);
             optimizer = loaded_optimizer;
             first_step = state.step;
+            if let Some(stopping) = state.early_stopping {
+                let best_model = if stopping.best_step == state.step {
+                    model.clone()
+                } else {
+                    CheckpointDir::load_best(&dir, template, device)?.freeze(self.config.freeze)
+                };
+                best = Some((stopping.best_score, stopping.best_step, best_model));
+                since_best = stopping.since_best;
+                validation = stopping.history;
+            }
         }
         let total = self.config.steps;
         let last = self.stop_after.map_or(total, |stop| stop.min(total));
@@ -214,7 +226,11 @@ impl Trainer {
             let batch = batches.next().ok_or(TrainError::NoBatches)??;
             let rows = M::batch_len(&batch);
             if rows < M::MIN_BATCH {
-                return Err(TrainError::NoBatches);
+                return Err(TrainError::BatchTooSmall {
+                    step,
+                    rows,
+                    min: M::MIN_BATCH,
+                });
             }
             let lr = self.config.schedule.lr(step, total);
             let loss = model.loss(batch, &self.config);
@@ -242,41 +258,56 @@ impl Trainer {
             ));
             bar.inc(1);
             let done = step + 1;
-            let periodic =
-                self.config.checkpoint_every > 0 && done % self.config.checkpoint_every == 0;
-            if periodic || done == total {
-                checkpoints.save(
-                    &model,
-                    &optimizer,
-                    CheckpointState {
-                        step: done,
-                        total_steps: total,
-                    },
-                    self.config.keep_checkpoints,
-                )?;
-            }
             if let (Some(stopping), Some(validator)) =
                 (self.config.early_stopping, validator.as_mut())
                 && (done % stopping.every == 0 || done == total)
             {
                 let score = validator(&model)?;
                 validation.push((done, score));
-                if best.as_ref().is_none_or(|(lowest, _)| score < *lowest) {
-                    best = Some((score, model.clone()));
+                if best.as_ref().is_none_or(|(lowest, _, _)| score < *lowest) {
+                    best = Some((score, done, model.clone()));
                     since_best = 0;
                 } else {
                     since_best += 1;
                     if since_best >= stopping.patience {
+                        // No checkpoint at the stop: a resumed run replays to here and stops the same way.
                         stopped_early_at = Some(done);
                         break;
                     }
                 }
             }
+            let periodic =
+                self.config.checkpoint_every > 0 && done % self.config.checkpoint_every == 0;
+            if periodic || done == total {
+                let early_stopping =
+                    best.as_ref()
+                        .map(|(score, best_step, _)| EarlyStoppingState {
+                            best_step: *best_step,
+                            best_score: *score,
+                            since_best,
+                            history: validation.clone(),
+                        });
+                let best_model = best
+                    .as_ref()
+                    .filter(|(_, best_step, _)| *best_step != done)
+                    .map(|(_, _, model)| model);
+                checkpoints.save(
+                    &model,
+                    &optimizer,
+                    best_model,
+                    CheckpointState {
+                        step: done,
+                        total_steps: total,
+                        early_stopping,
+                    },
+                    self.config.keep_checkpoints,
+                )?;
+            }
         }
         bar.finish_and_clear();
         let samples_per_s = samples as f64 / started.elapsed().as_secs_f64().max(1e-9);
         Ok(TrainOutcome {
-            model: best.map_or(model, |(_, model)| model),
+            model: best.map_or(model, |(_, _, model)| model),
             losses,
             first_step,
             samples_per_s,
