@@ -10,7 +10,7 @@ use polyclip_data::{
     BadInputPolicy, CaptionBatcher, CaptionChoice, ClipPreprocess, DataLoader, ImageBatcher,
     ImageTextDataset, LoaderConfig, Manifest, Order,
 };
-use polyclip_eval::captioning::{caption_metrics, generate_captions};
+use polyclip_eval::captioning::{caption_metrics, generate_captions, paired_with_references};
 use polyclip_models::captioner::Captioner;
 use polyclip_models::generation::GenerationConfig;
 use polyclip_models::presets;
@@ -68,7 +68,8 @@ fn training_the_captioner_lifts_held_out_bleu_and_cider() {
             &DEVICE,
         )
         .expect("captions");
-        (caption_metrics(&captions, &references, 512), captions)
+        let (hypotheses, references) = paired_with_references(&captions, &references);
+        (caption_metrics(&hypotheses, &references, 512), hypotheses)
     };
 
     let untrained = config.init::<Train>(3, &DEVICE).expect("model");
@@ -127,4 +128,61 @@ fn training_the_captioner_lifts_held_out_bleu_and_cider() {
             after.cider
         );
     }
+}
+
+/// With `--skip-bad`, a picture that cannot be decoded is left out, and every later caption stays paired with
+/// its own picture's references (through its dataset index), not with the next picture's.
+#[test]
+fn a_skipped_picture_does_not_shift_the_later_captions() {
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let data = small_dataset(data_dir.path(), 8, 6);
+    let tokenizer = shapes_mbart_tokenizer(MAX_TOKENS).expect("tokenizer");
+    let config = presets::tiny_captioner(tokenizer.vocab_size(), MAX_TOKENS, IMAGE_SIZE);
+    let preprocess = ClipPreprocess::new(IMAGE_SIZE as u32);
+    let path = data.manifest("test", "en");
+    let manifest = Manifest::load(&path, BadInputPolicy::Skip).expect("manifest");
+    let pictures = manifest.entries.len();
+    assert_eq!(pictures, 6);
+    // Picture 1 cut in half: its header still reads (the manifest accepts it), its pixels do not decode.
+    let victim = manifest.entries[1].image.file().expect("a file").to_owned();
+    let bytes = std::fs::read(&victim).expect("read");
+    std::fs::write(&victim, &bytes[..bytes.len() / 2]).expect("truncate");
+    let manifest = Manifest::load(&path, BadInputPolicy::Skip).expect("manifest");
+    assert_eq!(manifest.entries.len(), pictures, "the header still reads");
+    let references: Vec<Vec<String>> = (0..pictures)
+        .map(|i| vec![format!("picture {i}")])
+        .collect();
+    let model = config.init::<Train>(3, &DEVICE).expect("model");
+    let images = Arc::new(ImageBatcher::new(preprocess, BadInputPolicy::Skip));
+    let captions = generate_captions(
+        &model.valid(),
+        &ImageTextDataset::new(manifest),
+        images.clone(),
+        &tokenizer,
+        &GenerationConfig {
+            max_length: 6,
+            ..GenerationConfig::for_mbart(&config.decoder)
+        },
+        "en",
+        3,
+        0,
+        &DEVICE,
+    )
+    .expect("captions");
+    let indices: Vec<usize> = captions.iter().map(|c| c.index).collect();
+    assert_eq!(indices, [0, 2, 3, 4, 5]);
+    assert_eq!(images.take_skipped().len(), 1);
+    let (hypotheses, paired) = paired_with_references(&captions, &references);
+    assert_eq!(hypotheses.len(), 5);
+    let paired: Vec<&str> = paired.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        paired,
+        [
+            "picture 0",
+            "picture 2",
+            "picture 3",
+            "picture 4",
+            "picture 5"
+        ]
+    );
 }

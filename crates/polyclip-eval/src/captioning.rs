@@ -57,8 +57,18 @@ pub fn caption_metrics(
     }
 }
 
+/// A generated caption and the picture it describes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedCaption {
+    /// The picture's entry in the dataset (pictures skipped as bad input have none).
+    pub index: usize,
+    pub text: String,
+}
+
 /// Captions every picture of `dataset` in `language` with `generation` (its forced first token set to the
-/// language's code), in dataset order.
+/// language's code), in dataset order. Each caption carries its picture's dataset index: with
+/// [`BadInputPolicy::Skip`](polyclip_data::BadInputPolicy) a picture that cannot be decoded is left out, and
+/// the callers must pair captions with references through [`GeneratedCaption::index`], never by position.
 #[allow(clippy::too_many_arguments)]
 pub fn generate_captions<B: Backend>(
     model: &Captioner<B>,
@@ -70,7 +80,7 @@ pub fn generate_captions<B: Backend>(
     batch_size: usize,
     num_workers: usize,
     device: &B::Device,
-) -> Result<Vec<String>, DataError> {
+) -> Result<Vec<GeneratedCaption>, DataError> {
     let generation = GenerationConfig {
         forced_bos_token_id: Some(tokenizer.language_id(language)? as usize),
         ..generation.clone()
@@ -88,10 +98,33 @@ pub fn generate_captions<B: Backend>(
     );
     let mut captions = Vec::with_capacity(dataset.entries().len());
     for batch in loader.iter_from(0) {
-        let memory = model.encode(batch?.pixels);
-        for sequence in generate(model, &memory, &generation).sequences {
-            captions.push(tokenizer.decode(&sequence)?);
+        let batch = batch?;
+        if batch.indices.is_empty() {
+            continue;
+        }
+        let memory = model.encode(batch.pixels);
+        let sequences = generate(model, &memory, &generation).sequences;
+        for (index, sequence) in batch.indices.into_iter().zip(sequences) {
+            captions.push(GeneratedCaption {
+                index,
+                text: tokenizer.decode(&sequence)?,
+            });
         }
     }
     Ok(captions)
+}
+
+/// The hypotheses and their pictures' references, paired through the pictures' indices.
+pub fn paired_with_references(
+    captions: &[GeneratedCaption],
+    references: &[Vec<String>],
+) -> (Vec<String>, Vec<Vec<String>>) {
+    captions
+        .iter()
+        .filter_map(|caption| {
+            references
+                .get(caption.index)
+                .map(|refs| (caption.text.clone(), refs.clone()))
+        })
+        .unzip()
 }

@@ -20,7 +20,7 @@ use polyclip_data::{
     BadInputPolicy, CaptionBatcher, CaptionChoice, ClipPreprocess, DataLoader, ImageBatcher,
     ImageTextDataset, LoaderConfig, MBartTokenizer, Manifest, Order,
 };
-use polyclip_eval::captioning::{caption_metrics, generate_captions};
+use polyclip_eval::captioning::{caption_metrics, generate_captions, paired_with_references};
 use polyclip_eval::plot::{Panel, save_panels};
 use polyclip_models::captioner::{Captioner, CaptionerConfig};
 use polyclip_models::generation::GenerationConfig;
@@ -246,16 +246,18 @@ pub fn run_captioner<B: AutodiffBackend>(
             recipe.loader.num_workers,
             device,
         )?;
-        let metrics = caption_metrics(&captions, &references, recipe.eval.bleu_batch_size);
+        let (hypotheses, paired) = paired_with_references(&captions, &references);
+        let metrics = caption_metrics(&hypotheses, &paired, recipe.eval.bleu_batch_size);
         let examples = captions
             .iter()
-            .zip(&references)
-            .zip(&pictures)
             .take(3)
-            .map(|((generated, refs), image)| CaptionExample {
-                image: image.clone(),
-                generated: generated.clone(),
-                reference: refs.first().cloned().unwrap_or_default(),
+            .map(|caption| CaptionExample {
+                image: pictures[caption.index].clone(),
+                generated: caption.text.clone(),
+                reference: references[caption.index]
+                    .first()
+                    .cloned()
+                    .unwrap_or_default(),
             })
             .collect();
         languages.push(LanguageResult {
