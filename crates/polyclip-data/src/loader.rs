@@ -79,25 +79,51 @@ impl Plan {
         }
     }
 
-    /// `(dataset index, draw seed)` of every item of batch `step`.
-    fn batch(&self, step: usize) -> Vec<(usize, u64)> {
+    /// `(dataset index, draw seed)` of every item of batch `step`; `orders` keeps the epoch's permutation, drawn
+    /// once per epoch (not per batch: at CC3M's 3 M samples a permutation is a cost per step).
+    fn batch(&self, step: usize, orders: &mut EpochOrder) -> Vec<(usize, u64)> {
         let per_epoch = self.batches_per_epoch().max(1);
         let epoch = (step / per_epoch) as u64;
         let within = step % per_epoch;
         let size = self.config.batch_size;
         let seed = self.config.seed;
-        let order: Vec<usize> = match self.config.order {
-            Order::Shuffled => {
-                let mut order: Vec<usize> = (0..self.len).collect();
-                order.shuffle(&mut Pcg64::seed_from_u64(mix_seed(&[seed, epoch])));
-                order
-            }
-            Order::Sequential => (0..self.len).collect(),
-        };
         let end = ((within + 1) * size).min(self.len);
-        (within * size..end)
-            .map(|position| (order[position], mix_seed(&[seed, epoch, position as u64])))
-            .collect()
+        let positions = within * size..end;
+        let draw = |position: usize| mix_seed(&[seed, epoch, position as u64]);
+        match self.config.order {
+            Order::Shuffled => {
+                let order = orders.of(epoch, self.len, seed);
+                positions
+                    .map(|position| (order[position], draw(position)))
+                    .collect()
+            }
+            Order::Sequential => positions
+                .map(|position| (position, draw(position)))
+                .collect(),
+        }
+    }
+}
+
+/// The shuffled order of the epoch being read, drawn from `(seed, epoch)` when the epoch changes.
+#[derive(Debug, Default)]
+struct EpochOrder {
+    epoch: Option<u64>,
+    order: Vec<usize>,
+    /// Permutations drawn so far.
+    draws: usize,
+}
+
+impl EpochOrder {
+    fn of(&mut self, epoch: u64, len: usize, seed: u64) -> &[usize] {
+        if self.epoch != Some(epoch) || self.order.len() != len {
+            self.order.clear();
+            self.order.extend(0..len);
+            self.order
+                .shuffle(&mut Pcg64::seed_from_u64(mix_seed(&[seed, epoch])));
+            self.epoch = Some(epoch);
+            self.draws += 1;
+        }
+        &self.order
     }
 }
 
@@ -174,6 +200,7 @@ where
                     first: start + worker,
                     stride: workers,
                     end,
+                    orders: EpochOrder::default(),
                 };
                 (receiver, std::thread::spawn(move || job.run(sender)))
             })
@@ -187,6 +214,7 @@ where
                 first: start,
                 stride: 1,
                 end,
+                orders: EpochOrder::default(),
             },
             workers: receivers,
             next: start,
@@ -204,13 +232,14 @@ struct WorkerJob<B: Backend, I, O> {
     first: usize,
     stride: usize,
     end: Option<usize>,
+    orders: EpochOrder,
 }
 
 impl<B: Backend, I, O> WorkerJob<B, I, O> {
-    fn build(&self, step: usize) -> O {
+    fn build(&mut self, step: usize) -> O {
         let draws = self
             .plan
-            .batch(step)
+            .batch(step, &mut self.orders)
             .into_iter()
             .filter_map(|(index, seed)| {
                 self.dataset
@@ -221,7 +250,7 @@ impl<B: Backend, I, O> WorkerJob<B, I, O> {
         self.batcher.batch(draws, &self.device)
     }
 
-    fn run(self, sender: SyncSender<O>) {
+    fn run(mut self, sender: SyncSender<O>) {
         let mut step = self.first;
         while self.end.is_none_or(|end| step < end) {
             if sender.send(self.build(step)).is_err() {
@@ -258,6 +287,57 @@ impl<B: Backend, I, O> Iterator for LoaderIter<B, I, O> {
         match self.workers[worker].0.recv() {
             Ok(batch) => Some(batch),
             Err(_) => Some(self.local.build(step)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(order: Order) -> Plan {
+        Plan {
+            len: 1000,
+            config: LoaderConfig {
+                batch_size: 10,
+                num_workers: 0,
+                seed: 7,
+                order,
+            },
+        }
+    }
+
+    #[test]
+    fn the_permutation_is_drawn_once_per_epoch() {
+        let plan = plan(Order::Shuffled);
+        let mut orders = EpochOrder::default();
+        let epoch: Vec<usize> = (0..100)
+            .flat_map(|step| plan.batch(step, &mut orders))
+            .map(|(index, _)| index)
+            .collect();
+        assert_eq!(orders.draws, 1, "100 batches of one epoch, one permutation");
+        let mut sorted = epoch.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+        assert_ne!(epoch, sorted, "shuffled");
+        let next = plan.batch(100, &mut orders);
+        assert_eq!(orders.draws, 2, "a new epoch, a new permutation");
+        assert_ne!(next[0].0, epoch[0]);
+    }
+
+    #[test]
+    fn a_batch_does_not_depend_on_the_batches_built_before_it() {
+        let plan = plan(Order::Shuffled);
+        let mut walked = EpochOrder::default();
+        for step in 0..250 {
+            plan.batch(step, &mut walked);
+        }
+        for step in [0, 99, 100, 249, 250] {
+            assert_eq!(
+                plan.batch(step, &mut walked),
+                plan.batch(step, &mut EpochOrder::default()),
+                "step {step}"
+            );
         }
     }
 }
