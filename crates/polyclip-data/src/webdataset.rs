@@ -87,12 +87,53 @@ fn is_text_member(extension: &str) -> bool {
     matches!(extension, "json" | "txt" | "cls")
 }
 
+impl RawSample {
+    /// Whether the sample has what a training example needs (an image and a caption member), so that it can
+    /// be handed on when the shard is damaged after it.
+    fn looks_complete(&self) -> bool {
+        let has = |extensions: &[&str]| {
+            self.members
+                .iter()
+                .any(|m| extensions.contains(&m.extension.as_str()))
+        };
+        has(&IMAGE_MEMBERS) && has(&["json", "txt"])
+    }
+}
+
 /// Reads the samples of one shard in order, reading text members and recording where images are. With
-/// `keep_images`, image bytes are read too (streaming); otherwise they are skipped.
+/// `keep_images`, image bytes are read too (streaming); otherwise they are skipped. When the shard is damaged
+/// (cut short, an unreadable header), the samples before the damage are still visited — the pending one too when
+/// the damage is not in one of its members and it has an image and a caption — and then the damage is reported.
 fn read_shard(
     shard: &Path,
     keep_images: bool,
     mut visit: impl FnMut(RawSample) -> Result<(), DataError>,
+) -> Result<(), DataError> {
+    let mut current: Option<RawSample> = None;
+    let read = read_members(shard, keep_images, &mut current, &mut visit);
+    match read {
+        Ok(()) => {
+            if let Some(sample) = current {
+                visit(sample)?;
+            }
+            Ok(())
+        }
+        Err(damage) => {
+            if let Some(sample) = current.filter(RawSample::looks_complete) {
+                visit(sample)?;
+            }
+            Err(damage)
+        }
+    }
+}
+
+/// The member loop of [`read_shard`]: completed samples are visited, the pending one is left in `current`. A
+/// member found damaged is attributed to its sample: when it belongs to the pending one, that one is dropped.
+fn read_members(
+    shard: &Path,
+    keep_images: bool,
+    current: &mut Option<RawSample>,
+    visit: &mut impl FnMut(RawSample) -> Result<(), DataError>,
 ) -> Result<(), DataError> {
     let truncated = |reason: String| DataError::Shard {
         shard: shard.to_owned(),
@@ -104,7 +145,6 @@ fn read_shard(
     let entries = archive
         .entries_with_seek()
         .map_err(|e| truncated(format!("not a tar file: {e}")))?;
-    let mut current: Option<RawSample> = None;
     for entry in entries {
         let mut entry = entry.map_err(|e| {
             truncated(format!(
@@ -121,27 +161,32 @@ fn read_shard(
             .into_owned();
         let offset = entry.raw_file_position();
         let len = entry.size();
+        let (key, extension) = split_key(&path);
+        if let Some(sample) = current.take_if(|sample| sample.key != key) {
+            visit(sample)?;
+        }
+        let mut damaged = |reason: String| {
+            // The damage is in this member: its sample is incomplete.
+            current.take_if(|sample| sample.key == key);
+            truncated(reason)
+        };
         if offset.saturating_add(len) > file_len {
-            return Err(truncated(format!(
+            return Err(damaged(format!(
                 "truncated: member `{path}` needs bytes up to {} and the file has {file_len}",
                 offset.saturating_add(len)
             )));
         }
-        let (key, extension) = split_key(&path);
         let wants_bytes = is_text_member(&extension)
             || (keep_images && IMAGE_MEMBERS.contains(&extension.as_str()));
         let bytes = if wants_bytes {
             let mut bytes = Vec::with_capacity(len.min(1 << 24) as usize);
-            entry
-                .read_to_end(&mut bytes)
-                .map_err(|e| truncated(format!("member `{path}` cannot be read: {e}")))?;
+            if let Err(e) = entry.read_to_end(&mut bytes) {
+                return Err(damaged(format!("member `{path}` cannot be read: {e}")));
+            }
             Some(bytes)
         } else {
             None
         };
-        if let Some(sample) = current.take_if(|sample| sample.key != key) {
-            visit(sample)?;
-        }
         current
             .get_or_insert_with(|| RawSample {
                 key: key.clone(),
@@ -154,9 +199,6 @@ fn read_shard(
                 len,
                 bytes,
             });
-    }
-    if let Some(sample) = current {
-        visit(sample)?;
     }
     Ok(())
 }

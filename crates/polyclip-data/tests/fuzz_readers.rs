@@ -1,6 +1,7 @@
 //! The readers never panic, whatever the bytes: shard lists, tar shards (random bytes, and valid shards cut
 //! or with flipped bytes), manifest lines, CAPIVARA JSON records, Karpathy files and labels files. Each returns
-//! samples or a typed error.
+//! samples or a typed error. A shard cut anywhere keeps exactly the samples before the cut (indexed and
+//! streamed), and stops with one line naming the shard (and the member, when the cut is inside one).
 
 use std::fs;
 use std::path::Path;
@@ -8,7 +9,10 @@ use std::path::Path;
 use polyclip_data::braces::expand_braces;
 use polyclip_data::caption_record::CaptionRecord;
 use polyclip_data::webdataset::{ShardStream, ShardWriter, StreamShuffle, index_shards};
-use polyclip_data::{BadInputPolicy, LabelledImages, Manifest, ReadOptions, RetrievalData};
+use polyclip_data::{
+    BadInputPolicy, ImageSource, LabelledImages, Manifest, ManifestEntry, ReadOptions,
+    RetrievalData,
+};
 use proptest::prelude::*;
 
 fn options(policy: BadInputPolicy) -> ReadOptions {
@@ -65,6 +69,116 @@ fn read_shard_bytes(bytes: &[u8]) {
             for entry in stream.take(64).flatten() {
                 let _ = entry.image.decode();
             }
+        }
+    }
+}
+
+/// `(sample key, member name, where its data starts, where it ends)` of every member of a shard.
+fn member_ends(bytes: &[u8]) -> Vec<(String, String, u64, u64)> {
+    let mut archive = tar::Archive::new(std::io::Cursor::new(bytes));
+    archive
+        .entries()
+        .expect("entries")
+        .map(|entry| {
+            let entry = entry.expect("entry");
+            let name = entry.path().expect("path").to_string_lossy().into_owned();
+            let key = name.split('.').next().unwrap_or_default().to_owned();
+            let start = entry.raw_file_position();
+            (key, name, start, start + entry.size())
+        })
+        .collect()
+}
+
+/// The sample key of an entry read from a shard (`a` for `a.png`, indexed or streamed).
+fn key_of(entry: &ManifestEntry) -> String {
+    let name = match &entry.image {
+        ImageSource::TarMember { member, .. } => member.clone(),
+        ImageSource::Bytes { name, .. } => name.rsplit(':').next().unwrap_or_default().to_owned(),
+        ImageSource::File(path) => path.display().to_string(),
+    };
+    name.split('.').next().unwrap_or_default().to_owned()
+}
+
+/// Reads the first `cut` bytes of the valid shard and checks what the readers keep and say.
+fn check_cut_shard(cut: usize) -> Result<(), TestCaseError> {
+    let bytes = valid_shard();
+    let cut = cut.min(bytes.len());
+    let members = member_ends(&bytes);
+    let complete: Vec<String> = ["a", "b"]
+        .into_iter()
+        .filter(|key| {
+            members
+                .iter()
+                .filter(|(k, _, _, _)| k == key)
+                .all(|(_, _, _, end)| *end <= cut as u64)
+        })
+        .map(str::to_owned)
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shard = dir.path().join("00000.tar");
+    fs::write(&shard, &bytes[..cut]).expect("write");
+    let spec = shard.to_str().expect("utf-8");
+
+    // Skipping: exactly the complete samples are kept (none: the shard names no sample, an error).
+    let kept = index_shards(spec, Path::new(""), &options(BadInputPolicy::Skip));
+    match &kept {
+        Ok(manifest) => {
+            let keys: Vec<String> = manifest.entries.iter().map(key_of).collect();
+            prop_assert_eq!(&keys, &complete, "cut at {}", cut);
+        }
+        Err(error) => prop_assert!(complete.is_empty(), "cut at {}: {}", cut, error),
+    }
+    let stream = ShardStream::open(
+        "00000.tar",
+        dir.path(),
+        options(BadInputPolicy::Skip),
+        StreamShuffle { buffer: 1, seed: 1 },
+    )
+    .expect("open");
+    let streamed: Vec<String> = stream.flatten().map(|entry| key_of(&entry)).collect();
+    prop_assert_eq!(&streamed, &complete, "streamed, cut at {}", cut);
+
+    // Failing: a cut shard stops with one line naming it, and the member when the cut is inside one's data. A
+    // cut between two members' data (in a header block or the padding after the data) may read as a shard
+    // without its end blocks: then exactly the samples before it come back.
+    match index_shards(spec, Path::new(""), &options(BadInputPolicy::Fail)) {
+        Ok(manifest) => {
+            let keys: Vec<String> = manifest.entries.iter().map(key_of).collect();
+            prop_assert_eq!(&keys, &complete, "cut at {}", cut);
+            let straddled = members.iter().find(|(_, _, start, end)| {
+                (*start..*end).contains(&(cut as u64)) && *start < cut as u64
+            });
+            prop_assert!(
+                straddled.is_none(),
+                "cut at {} inside {:?} was not noticed",
+                cut,
+                straddled
+            );
+        }
+        Err(error) => {
+            let message = error.to_string();
+            prop_assert!(complete.len() < 2 || cut < bytes.len(), "{}", message);
+            prop_assert!(!message.contains('\n'), "{}", message);
+            prop_assert!(message.contains(spec), "{}", message);
+            if message.contains("truncated: member") {
+                // The member named is the first whose data the cut reaches into.
+                let (_, name, _, _) = members
+                    .iter()
+                    .find(|(_, _, _, end)| *end > cut as u64)
+                    .expect("a member past the cut");
+                prop_assert!(message.contains(&format!("`{name}`")), "{}", message);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_shard_cut_at_every_byte_keeps_the_samples_before_the_cut() {
+    let len = valid_shard().len();
+    for cut in 0..=len {
+        if let Err(error) = check_cut_shard(cut) {
+            panic!("{error}");
         }
     }
 }
