@@ -112,13 +112,13 @@ pub fn run_distill_stage<B: AutodiffBackend>(
         device.clone(),
     );
     let mut validator = |student: &TextStudent<B>| -> Result<f32, TrainError> {
-        held_out_loss(&student.valid(), &batcher, &held_out, device).map_err(|e| {
-            TrainError::InvalidConfig {
-                key: "validation",
-                value: "held-out pairs".into(),
-                reason: e.to_string(),
-            }
-        })
+        // A held-out pair that cannot be batched is a data error, reported as such.
+        Ok(held_out_loss(
+            &student.valid(),
+            &batcher,
+            &held_out,
+            device,
+        )?)
     };
     let mut trainer = Trainer::new(plan.train.clone(), &plan.dir);
     trainer.progress = plan.progress;
@@ -229,7 +229,7 @@ fn held_out_loss<B: Backend>(
     batcher: &DistillBatcher,
     pairs: &[DistillPair],
     device: &B::Device,
-) -> Result<f32, RecipeError> {
+) -> Result<f32, polyclip_data::DataError> {
     let mut total = 0.0f64;
     for chunk in pairs.chunks(ENCODE_BATCH) {
         let draws = chunk
