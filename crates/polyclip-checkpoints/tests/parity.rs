@@ -111,3 +111,69 @@ fn check_text_only(name: &str, family: Family) {
         "{name}: text features differ by {error}"
     );
 }
+
+/// open_clip with an HF BERT (WordPiece, `[PAD]`) text tower, for each pooler open_clip has that works (its
+/// `max_pooler` fails in open_clip 3.3.0 itself: `masked_fill` with a long mask) and both heads. Beyond the
+/// parity of the features, the folder's own tokenizer (found through `hf_tokenizer_name`, its pad token read
+/// from its tokenizer_config.json) gives open_clip's ids exactly, and those ids give the reference features.
+#[test]
+fn open_clip_bert_towers_with_every_pooler_and_head() {
+    use polyclip_data::TextTokenizer;
+    // make_fixtures.py's TEXTS[1], TEXTS[9], TEXTS[3].
+    let texts = [
+        "dois círculos vermelhos sobre um fundo preto".to_string(),
+        format!(
+            "a very long caption {}until it is truncated",
+            "that keeps going and going ".repeat(8)
+        ),
+        "una estrella amarilla, ¿verdad?".to_string(),
+    ];
+    for pooler in ["cls_pooler", "cls_last_hidden_state_pooler", "mean_pooler"] {
+        for head in ["linear", "mlp"] {
+            let name = format!("openclip_bert_{pooler}_{head}");
+            check_dual(&name, Family::OpenClip);
+            let loaded = load::<B>(&fixture(&name), false, &DEVICE).expect("load");
+            let text = &loaded.spec.text;
+            assert_eq!(text.pad_token, "[PAD]", "{name}");
+            let tokenizer = TextTokenizer::from_file(
+                text.tokenizer
+                    .as_ref()
+                    .expect("the text/ folder's tokenizer"),
+                &text.pad_token,
+                text.max_tokens,
+            )
+            .expect("tokenizer")
+            .with_whitespace_cleaning(text.clean_whitespace);
+            let batch = tokenizer
+                .encode_batch_to_max_length(&texts)
+                .expect("encode");
+            let reference = Reference::read(&fixture(&name));
+            let expected: Vec<i64> = reference
+                .data("input_ids")
+                .iter::<f32>()
+                .map(|v| v as i64)
+                .collect();
+            assert_eq!(batch.ids, expected, "{name}: ids");
+            let LoadedModel::Dual(model) = loaded.model else {
+                panic!("{name}: expected both towers")
+            };
+            let shape = [batch.batch, batch.seq];
+            let ids = burn::tensor::Tensor::from_data(
+                burn::tensor::TensorData::new(batch.ids, shape),
+                &DEVICE,
+            );
+            let mask = burn::tensor::Tensor::from_data(
+                burn::tensor::TensorData::new(batch.mask, shape),
+                &DEVICE,
+            );
+            let error = max_abs_diff(
+                model.text_features(ids, mask),
+                reference.float("text_features"),
+            );
+            assert!(
+                error <= TOLERANCE,
+                "{name}: tokenized text features differ by {error}"
+            );
+        }
+    }
+}

@@ -64,8 +64,16 @@ pub enum DataError {
     EmptyManifest { path: PathBuf },
     #[error("tokenizer {path}: {reason}")]
     Tokenizer { path: String, reason: String },
-    #[error("tokenizer has no `{token}` token; set it in the tokenizer or the text config")]
-    MissingSpecialToken { token: String },
+    #[error(
+        "tokenizer {tokenizer} has no `{token}` token (a pad token is read from `pad_token` in tokenizer_config.json or special_tokens_map.json beside the tokenizer, or from the text config's `pad_token_id`)"
+    )]
+    MissingPadToken { tokenizer: String, token: String },
+    #[error("tokenizer {tokenizer} has no `{token}` token, which {model} needs")]
+    MissingSpecialToken {
+        tokenizer: String,
+        token: String,
+        model: &'static str,
+    },
     #[error("{dataset}: no language `{lang}` (it has {available})")]
     UnknownLanguage {
         dataset: PathBuf,

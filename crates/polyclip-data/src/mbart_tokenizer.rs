@@ -65,7 +65,9 @@ impl MBartTokenizer {
             inner
                 .token_to_id(token)
                 .ok_or_else(|| DataError::MissingSpecialToken {
+                    tokenizer: source.to_owned(),
                     token: token.to_owned(),
+                    model: "mBART-50",
                 })
         };
         let pad_id = special("<pad>")?;
@@ -76,7 +78,9 @@ impl MBartTokenizer {
             .collect();
         if languages.is_empty() {
             return Err(DataError::MissingSpecialToken {
+                tokenizer: source.to_owned(),
                 token: "a language code (en_XX, pt_XX, …)".into(),
+                model: "mBART-50",
             });
         }
         Ok(Self {

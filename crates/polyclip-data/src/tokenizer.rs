@@ -69,12 +69,12 @@ impl TextTokenizer {
         pad_token: &str,
         max_tokens: usize,
     ) -> Result<Self, DataError> {
-        let pad_id =
-            inner
-                .token_to_id(pad_token)
-                .ok_or_else(|| DataError::MissingSpecialToken {
-                    token: pad_token.to_owned(),
-                })?;
+        let pad_id = inner
+            .token_to_id(pad_token)
+            .ok_or_else(|| DataError::MissingPadToken {
+                tokenizer: source.to_owned(),
+                token: pad_token.to_owned(),
+            })?;
         inner
             .with_truncation(Some(TruncationParams {
                 direction: TruncationDirection::Right,

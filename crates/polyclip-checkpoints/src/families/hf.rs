@@ -15,6 +15,7 @@ use polyclip_models::projection::ProjectionType;
 use polyclip_models::{ClipModelConfig, LogitScaleConfig, TextModelConfig, TextTowerConfig};
 use serde_json::Value;
 
+use super::special_tokens::pad_token;
 use super::{
     Architecture, Family, ModelSpec, TextConventions, Transform, WeightSource, first_present,
     read_json,
@@ -109,9 +110,11 @@ fn vision_config(config: &Value, path: &Path) -> Result<ClipVisionConfig, Checkp
 }
 
 fn clip_text_conventions(dir: &Path, text: &ClipTextConfig) -> TextConventions {
+    let tokenizer = first_present(dir, &["tokenizer.json"]);
+    // CLIP's text config says `pad_token_id: 1` ("!"); its tokenizer files name the real one.
     TextConventions {
-        tokenizer: first_present(dir, &["tokenizer.json"]),
-        pad_token: "<|endoftext|>".into(),
+        pad_token: pad_token(&[dir], None, None, "<|endoftext|>").token,
+        tokenizer,
         max_tokens: text.max_position_embeddings,
         clean_whitespace: false,
     }
@@ -181,14 +184,22 @@ fn encoder_conventions(
     } else {
         0
     };
+    let tokenizer = first_present(dir, &["tokenizer.json"]);
     TextConventions {
-        tokenizer: first_present(dir, &["tokenizer.json"]),
-        pad_token: if encoder.offsets_positions_by_padding() {
-            "<pad>"
-        } else {
-            "[PAD]"
-        }
-        .into(),
+        pad_token: pad_token(
+            &[dir],
+            tokenizer.as_deref(),
+            Some(encoder.pad_token_id),
+            // Only when neither the folder's tokenizer files nor its vocabulary say (a `--tokenizer` from
+            // elsewhere): XLM-R's and BERT's own names.
+            if encoder.offsets_positions_by_padding() {
+                "<pad>"
+            } else {
+                "[PAD]"
+            },
+        )
+        .token,
+        tokenizer,
         max_tokens: encoder.max_position_embeddings - offset,
         clean_whitespace,
     }

@@ -6,6 +6,7 @@ pub mod hf;
 pub mod native;
 pub mod open_clip;
 pub mod seq2seq;
+pub mod special_tokens;
 
 use std::path::{Path, PathBuf};
 

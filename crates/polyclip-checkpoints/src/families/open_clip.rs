@@ -17,6 +17,7 @@ use polyclip_models::{ClipModelConfig, LogitScaleConfig, TextTowerConfig};
 use serde::{Deserialize, Serialize};
 
 use super::hf::encoder_config;
+use super::special_tokens::pad_token;
 use super::{
     Architecture, Family, ModelSpec, TextConventions, Transform, WeightSource, first_present,
     read_json,
@@ -349,21 +350,34 @@ pub fn spec(dir: &Path, ckpt: Option<PathBuf>) -> Result<ModelSpec, CheckpointEr
     let text = match &config.text {
         TextTowerConfig::Clip { text_config } => TextConventions {
             tokenizer: first_present(dir, &["tokenizer.json"]),
-            pad_token: "<|endoftext|>".into(),
+            pad_token: pad_token(&[dir], None, None, "<|endoftext|>").token,
             max_tokens: text_config.max_position_embeddings,
             clean_whitespace: false,
         },
-        TextTowerConfig::HfEncoder { .. } => {
+        TextTowerConfig::HfEncoder { encoder_config, .. } => {
             let tokenizer_dir = file
                 .model_cfg
                 .text_cfg
                 .hf_tokenizer_name
                 .as_deref()
                 .map(|name| dir.join(name));
+            let tokenizer = first_present(dir, &["tokenizer.json"]).or_else(|| {
+                tokenizer_dir
+                    .as_deref()
+                    .and_then(|d| first_present(d, &["tokenizer.json"]))
+            });
+            // The tokenizer's own files say which token pads (`<pad>` for XLM-R, `[PAD]` for BERT).
+            let mut dirs = vec![dir];
+            dirs.extend(tokenizer_dir.as_deref());
+            let pad = pad_token(
+                &dirs,
+                tokenizer.as_deref(),
+                Some(encoder_config.pad_token_id),
+                "<pad>",
+            );
             TextConventions {
-                tokenizer: first_present(dir, &["tokenizer.json"])
-                    .or_else(|| tokenizer_dir.and_then(|d| first_present(&d, &["tokenizer.json"]))),
-                pad_token: "<pad>".into(),
+                tokenizer,
+                pad_token: pad.token,
                 max_tokens: file.model_cfg.text_cfg.context_length,
                 clean_whitespace: true,
             }
