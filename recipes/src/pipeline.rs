@@ -10,6 +10,7 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use polyclip_backend::{BackendJob, BackendKind};
+use polyclip_checkpoints::preprocess_config::preprocess_of;
 use polyclip_checkpoints::{Architecture, LoadedModel};
 use polyclip_data::Manifest;
 use polyclip_data::loader::mix_seed;
@@ -124,15 +125,19 @@ pub fn run_recipe<B: AutodiffBackend>(
         .map(|pretrained| load_pretrained::<B>(pretrained, device))
         .transpose()?;
     let data = ShapesDataset::materialize(&spec, &options.run_dir.join("data"))?;
-    let (tokenizer, config) = match &pretrained {
-        Some(loaded) => (loaded.tokenizer.clone(), loaded.config.clone()),
+    let (tokenizer, config, preprocess) = match &pretrained {
+        Some(loaded) => (
+            loaded.tokenizer.clone(),
+            loaded.config.clone(),
+            loaded.preprocess,
+        ),
         None => {
             let tokenizer = recipe_tokenizer(recipe, &data)?;
             let config = model_config(recipe, tokenizer.vocab_size(), tokenizer.pad_id());
-            (tokenizer, config)
+            let preprocess = ClipPreprocess::new(config.vision_config.image_size as u32);
+            (tokenizer, config, preprocess)
         }
     };
-    let preprocess = ClipPreprocess::new(config.vision_config.image_size as u32);
     let suite = recipe
         .eval
         .suite
@@ -465,6 +470,7 @@ struct PretrainedModel<B: AutodiffBackend> {
     model: ClipModel<B>,
     config: ClipModelConfig,
     tokenizer: TextTokenizer,
+    preprocess: ClipPreprocess,
 }
 
 fn load_pretrained<B: AutodiffBackend>(
@@ -480,8 +486,10 @@ fn load_pretrained<B: AutodiffBackend>(
             loaded.report.summary()
         ));
     }
-    let (LoadedModel::Dual(model), Architecture::Dual(config)) =
-        (loaded.model, loaded.spec.architecture)
+    // The image transform is the checkpoint's own (open_clip's preprocess_cfg, HF's preprocessor_config.json).
+    let preprocess = preprocess_of(&loaded.spec)?;
+    let (LoadedModel::Dual(model), Architecture::Dual(config), Some(preprocess)) =
+        (loaded.model, loaded.spec.architecture, preprocess)
     else {
         return Err(RecipeError::NotSupported {
             option: "--model",
@@ -515,6 +523,7 @@ fn load_pretrained<B: AutodiffBackend>(
         model,
         config,
         tokenizer,
+        preprocess,
     })
 }
 

@@ -10,6 +10,7 @@ use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
 use polyclip_checkpoints::peft::{PeftSaveOptions, save_peft_adapter};
+use polyclip_checkpoints::preprocess_config::PREPROCESS_FILE;
 use polyclip_data::loader::BatchSource;
 use polyclip_data::loader::mix_seed;
 use polyclip_data::webdataset::is_shard_spec;
@@ -230,6 +231,7 @@ impl StagePlan<'_> {
                 "clean_whitespace": self.tokenizer.cleans_whitespace(),
             }),
         )?;
+        write_json(&self.dir.join(PREPROCESS_FILE), &self.preprocess)?;
         write_json(&self.key_path(), &self.key)?;
         Ok(())
     }

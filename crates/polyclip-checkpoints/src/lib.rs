@@ -19,6 +19,7 @@ pub mod load;
 pub mod load_seq2seq;
 pub mod msgpack;
 pub mod peft;
+pub mod preprocess_config;
 pub mod tensors;
 
 pub use apply::LoadReport;

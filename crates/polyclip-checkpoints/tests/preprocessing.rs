@@ -45,3 +45,248 @@ fn resize_and_crop_is_within_one_level_of_clip_image_processor() {
     }
     assert_eq!(photos, 5);
 }
+
+/// Odd-sized photos (every residue of the crop margin mod 4, portrait and landscape, RGB, grayscale, RGBA, JPEG)
+/// through each family's own pipeline, against the Python references of tests/fixtures/make_preprocess_fixtures.py:
+/// `hf_pil/` transformers' Pillow `CLIPImageProcessor` (crop offset floored, alpha composited onto white) and
+/// `openclip/<mode>_<interpolation>/` open_clip's torchvision transforms (crop offset rounded half to even,
+/// premultiplied resize of RGBA; shortest, squash and longest with padding; bicubic and bilinear). Uint8 levels
+/// before normalisation agree exactly (measured: 0 of every value differs).
+#[test]
+fn every_family_preprocesses_odd_sized_photos_as_its_python_pipeline() {
+    use polyclip_data::preprocess::{PreprocessFamily, ResizeMode};
+    use polyclip_data::resample::Filter;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/preprocess");
+    let reference = TensorMap::read(&root.join("reference.safetensors")).expect("reference");
+    let photos: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("photos"))
+        .expect("photos")
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .collect();
+    let mut checked = 0;
+    let mut keys: Vec<&String> = reference.tensors.keys().collect();
+    keys.sort();
+    for key in keys {
+        let parts: Vec<&str> = key.split('/').collect();
+        let (pipeline, stem) = match parts.as_slice() {
+            ["hf_pil", stem] => ("hf_pil", *stem),
+            ["openclip", pipeline, stem] => (*pipeline, *stem),
+            _ => continue,
+        };
+        let tensor = &reference.tensors[key];
+        let size = tensor.shape[1] as u32;
+        let mut preprocess = if pipeline == "hf_pil" {
+            ClipPreprocess::new(size)
+        } else {
+            let mut preprocess = ClipPreprocess::open_clip(size);
+            assert_eq!(preprocess.family, PreprocessFamily::OpenClip);
+            let mut words = pipeline.split('_');
+            preprocess.resize_mode = match words.next() {
+                Some("shortest") => ResizeMode::Shortest,
+                Some("squash") => ResizeMode::Squash,
+                Some("longest") => ResizeMode::Longest,
+                other => panic!("{key}: resize mode {other:?}"),
+            };
+            preprocess.interpolation = match words.next() {
+                Some("bicubic") => Filter::Bicubic,
+                Some("bilinear") => Filter::Bilinear,
+                other => panic!("{key}: interpolation {other:?}"),
+            };
+            if words.next() == Some("fill128") {
+                preprocess.fill = 128;
+            }
+            preprocess
+        };
+        preprocess.size = size;
+        let photo = photos
+            .iter()
+            .find(|p| p.file_stem().and_then(|s| s.to_str()) == Some(stem))
+            .unwrap_or_else(|| panic!("{stem}: no photo"));
+        let decoded = photo_as_pillow_decodes_it(&reference, photo);
+        let ours = preprocess.resize_and_crop(&decoded);
+        // TensorMap reads every tensor as f32; these hold exact uint8 levels.
+        let theirs: Vec<u8> = tensor
+            .to_vec::<f32>()
+            .expect("levels")
+            .into_iter()
+            .map(|level| level as u8)
+            .collect();
+        let plane = (size * size) as usize;
+        let mut worst = 0_i32;
+        let mut differ = 0_usize;
+        for (index, pixel) in ours.pixels().enumerate() {
+            for channel in 0..3 {
+                let diff = (i32::from(pixel.0[channel])
+                    - i32::from(theirs[channel * plane + index]))
+                .abs();
+                worst = worst.max(diff);
+                differ += usize::from(diff > 0);
+            }
+        }
+        eprintln!(
+            "{key}: max |Δ| {worst} levels, {differ} of {} values differ",
+            3 * plane
+        );
+        assert!(
+            worst <= 1,
+            "{key}: {worst} levels apart ({differ} values differ)"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 29);
+}
+
+/// A fixture photo decoded; a JPEG as Pillow (libjpeg-turbo) decoded it when the fixture holds that (JPEG
+/// decoders differ by a few levels: chroma upsampling, IDCT rounding), with the image crate's difference reported.
+fn photo_as_pillow_decodes_it(reference: &TensorMap, photo: &Path) -> image::DynamicImage {
+    let decoded = decode_image(photo).expect("decode");
+    let stem = photo
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let Some(pillow) = reference.tensors.get(&format!("decoded/{stem}")) else {
+        return decoded;
+    };
+    let (height, width) = (pillow.shape[0] as u32, pillow.shape[1] as u32);
+    let levels: Vec<u8> = pillow
+        .to_vec::<f32>()
+        .expect("levels")
+        .into_iter()
+        .map(|level| level as u8)
+        .collect();
+    let pillow = image::RgbImage::from_raw(width, height, levels).expect("image");
+    let worst = decoded
+        .to_rgb8()
+        .as_raw()
+        .iter()
+        .zip(pillow.as_raw())
+        .map(|(a, b)| (i32::from(*a) - i32::from(*b)).abs())
+        .max()
+        .unwrap_or(0);
+    eprintln!("{stem}: the image crate's JPEG decoding is within {worst} levels of Pillow's");
+    image::DynamicImage::ImageRgb8(pillow)
+}
+
+/// End to end: each family's model folder, through the transform its own config describes, gives the image
+/// features its Python library computes on the odd-sized photos (open_clip: `preprocess_cfg`, crop offset rounded
+/// half to even; HF CLIPModel: `CLIPImageProcessor`, floored), within the parity tolerance.
+#[test]
+fn model_folders_embed_odd_sized_photos_as_their_libraries_do() {
+    use burn::backend::ndarray::{NdArray, NdArrayDevice};
+    use burn::tensor::{Tensor, TensorData};
+    use polyclip_checkpoints::preprocess_config::preprocess_of;
+    use polyclip_checkpoints::{LoadedModel, load};
+    use polyclip_data::preprocess::PreprocessFamily;
+    type B = NdArray<f32>;
+    let device = NdArrayDevice::Cpu;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let root = fixtures.join("preprocess");
+    let reference = TensorMap::read(&root.join("reference.safetensors")).expect("reference");
+    let features = TensorMap::read(&root.join("features.safetensors")).expect("features");
+    let mut checked = 0;
+    for (fixture, key, family) in [
+        ("openclip_vit", "openclip_vit", PreprocessFamily::OpenClip),
+        ("hf_clip", "hf_clip_pil", PreprocessFamily::HuggingFace),
+    ] {
+        let loaded =
+            load::<B>(&fixtures.join("models").join(fixture), false, &device).expect("load");
+        let preprocess = preprocess_of(&loaded.spec)
+            .expect("config")
+            .expect("an image tower");
+        assert_eq!(preprocess.family, family, "{fixture}");
+        let LoadedModel::Dual(model) = loaded.model else {
+            panic!("{fixture}: two towers expected")
+        };
+        let mut worst = 0.0_f32;
+        for entry in std::fs::read_dir(root.join("photos")).expect("photos") {
+            let photo = entry.expect("entry").path();
+            let stem = photo
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_owned();
+            let mut pixels = vec![0.0; preprocess.image_len()];
+            preprocess.apply(&photo_as_pillow_decodes_it(&reference, &photo), &mut pixels);
+            let size = preprocess.size as usize;
+            let input =
+                Tensor::<B, 4>::from_data(TensorData::new(pixels, [1, 3, size, size]), &device);
+            let ours: Vec<f32> = model
+                .image_features(input)
+                .into_data()
+                .to_vec()
+                .expect("f32");
+            let theirs = features.tensors[&format!("features/{key}/{stem}")]
+                .to_vec::<f32>()
+                .expect("f32");
+            let error = ours
+                .iter()
+                .zip(&theirs)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            worst = worst.max(error);
+            assert!(
+                error <= 1e-4,
+                "{fixture} {stem}: image features differ by {error}"
+            );
+            checked += 1;
+        }
+        eprintln!("{fixture}: max |Δ| image features {worst:.2e}");
+    }
+    assert_eq!(checked, 18);
+}
+
+/// open_clip's `preprocess_cfg` is read key by key (open_clip's names), and a value polyclip cannot reproduce is
+/// refused in one line naming the file and key.
+#[test]
+fn an_open_clip_preprocess_cfg_is_read_and_unknown_values_are_refused() {
+    use polyclip_checkpoints::families::detect;
+    use polyclip_checkpoints::preprocess_config::preprocess_of;
+    use polyclip_data::preprocess::{PreprocessFamily, ResizeMode};
+    use polyclip_data::resample::Filter;
+    let source =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/openclip_vit");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(&source).expect("fixture") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, dir.path().join(path.file_name().expect("name"))).expect("copy");
+    }
+    let config_path = dir.path().join("open_clip_config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).expect("read")).expect("json");
+    config["preprocess_cfg"] = serde_json::json!({
+        "size": 48, "mean": [0.5, 0.5, 0.5], "std": 0.25, "interpolation": "bilinear",
+        "resize_mode": "longest", "fill_color": 128
+    });
+    std::fs::write(&config_path, config.to_string()).expect("write");
+    let preprocess = preprocess_of(&detect(dir.path()).expect("detect"))
+        .expect("config")
+        .expect("image tower");
+    assert_eq!(preprocess.family, PreprocessFamily::OpenClip);
+    assert_eq!(
+        (
+            preprocess.size,
+            preprocess.mean,
+            preprocess.std,
+            preprocess.interpolation,
+            preprocess.resize_mode,
+            preprocess.fill
+        ),
+        (
+            48,
+            [0.5; 3],
+            [0.25; 3],
+            Filter::Bilinear,
+            ResizeMode::Longest,
+            128
+        )
+    );
+    config["preprocess_cfg"] = serde_json::json!({"interpolation": "lanczos"});
+    std::fs::write(&config_path, config.to_string()).expect("write");
+    let error = preprocess_of(&detect(dir.path()).expect("detect")).expect_err("lanczos");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: `preprocess_cfg.interpolation` = \"lanczos\": supported: bicubic, bilinear",
+            config_path.display()
+        )
+    );
+}

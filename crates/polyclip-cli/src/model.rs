@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use polyclip_checkpoints::hub::resolve;
-use polyclip_checkpoints::{Architecture, Loaded, LoadedModel, load};
+use polyclip_checkpoints::preprocess_config::preprocess_of;
+use polyclip_checkpoints::{Loaded, LoadedModel, load};
 use polyclip_data::{ClipPreprocess, ImageSource, TextTokenizer};
 use polyclip_eval::encode::{Encoders, PairedEncoders};
 use polyclip_models::ClipModel;
@@ -154,12 +155,9 @@ impl<B: Backend> Encoder<B> {
             None => None,
         };
         let image_spec = &image_model.as_ref().unwrap_or(&loaded).spec;
-        let preprocess = match &image_spec.architecture {
-            Architecture::Dual(config) => {
-                Some(ClipPreprocess::new(config.vision_config.image_size as u32))
-            }
-            Architecture::Text(_) => None,
-        };
+        // The image tower's own transform (open_clip's preprocess_cfg, HF's preprocessor_config.json, a
+        // polyclip run's preprocess.json).
+        let preprocess = preprocess_of(image_spec)?;
         Ok(Self {
             image_model,
             tokenizer_path,

@@ -1,11 +1,22 @@
-//! CLIP image preprocessing: bicubic resize of the shorter side, center crop, scale to [0,1], normalise.
+//! CLIP image preprocessing, reproducing each family's Python pipeline exactly:
+//!
+//! - **Hugging Face** (`CLIPImageProcessor`, the default): an image with alpha is composited onto opaque white
+//!   (Pillow's `alpha_composite`), the shorter side is resized to `size` (the longer to `int(size·long/short)`)
+//!   with Pillow's filter, and the center is cropped at `floor(margin / 2)`.
+//! - **open_clip** (torchvision transforms on a Pillow image, `preprocess_cfg` of open_clip_config.json): the
+//!   resize runs first — an RGBA image premultiplied, as Pillow resizes it, its alpha dropped afterwards — with
+//!   one of three `resize_mode`s: `shortest` (torchvision `Resize` + `CenterCrop`, whose offset is
+//!   `round(margin / 2)` with Python's half-to-even rounding: one pixel further than HF's when the margin is 3 mod
+//!   4), `squash` (straight to size×size) or `longest` (`ResizeKeepRatio` + `CenterCropOrPad` with `fill_color`).
+//!
+//! Both then scale to [0, 1] and normalise with the model's mean and standard deviation.
 
 use std::path::Path;
 
-use image::imageops;
+use image::{DynamicImage, RgbImage, RgbaImage};
+use serde::{Deserialize, Serialize};
 
-use crate::resample::resize_bicubic;
-use image::{DynamicImage, RgbImage};
+use crate::resample::{Filter, resize_interleaved};
 
 /// OpenAI CLIP's normalisation (REFERENCE §2), used by HF `CLIPImageProcessor` and open_clip; the digits are the
 /// published ones (f32 rounds them).
@@ -15,22 +26,66 @@ pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 #[allow(clippy::excessive_precision)]
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
-/// The evaluation transform of CLIP models.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How the picture is brought to a square (open_clip's `resize_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResizeMode {
+    /// Shorter side to `size`, then the center square.
+    #[default]
+    Shortest,
+    /// Straight to `size`×`size`, aspect ratio lost.
+    Squash,
+    /// Longer side to `size`, then padded to a square with the fill colour.
+    Longest,
+}
+
+/// Which Python pipeline the geometry and alpha handling follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreprocessFamily {
+    /// transformers' `CLIPImageProcessor`: alpha composited onto white first, crop offset floored.
+    #[default]
+    HuggingFace,
+    /// open_clip's torchvision transforms: premultiplied resize, alpha dropped after, crop offset rounded half
+    /// to even.
+    OpenClip,
+}
+
+/// The evaluation transform of a CLIP model (polyclip writes it as `preprocess.json` beside a trained model).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClipPreprocess {
-    /// Output side in pixels (shorter side after resize, and the square crop).
+    /// Output side in pixels.
     pub size: u32,
     pub mean: [f32; 3],
     pub std: [f32; 3],
+    pub interpolation: Filter,
+    pub resize_mode: ResizeMode,
+    pub family: PreprocessFamily,
+    /// The padding level of `ResizeMode::Longest` (open_clip's `fill_color`).
+    pub fill: u8,
 }
 
 impl ClipPreprocess {
-    /// CLIP's transform at `size` pixels.
+    /// HF `CLIPImageProcessor`'s transform at `size` pixels (OpenAI mean and std, bicubic).
     pub fn new(size: u32) -> Self {
         Self {
             size,
             mean: CLIP_MEAN,
             std: CLIP_STD,
+            interpolation: Filter::Bicubic,
+            resize_mode: ResizeMode::Shortest,
+            family: PreprocessFamily::HuggingFace,
+            fill: 0,
+        }
+    }
+
+    /// open_clip's default evaluation transform at `size` pixels (`PreprocessCfg()`: OpenAI mean and std,
+    /// bicubic, `shortest`).
+    pub fn open_clip(size: u32) -> Self {
+        Self {
+            family: PreprocessFamily::OpenClip,
+            ..Self::new(size)
         }
     }
 
@@ -39,31 +94,110 @@ impl ClipPreprocess {
         3 * (self.size as usize).pow(2)
     }
 
-    /// Resizes the shorter side to `size` (Pillow's bicubic) and crops the center square, as HF
-    /// `CLIPImageProcessor`.
+    /// The geometric part of the transform: the `size×size` picture the model sees, before normalisation.
     pub fn resize_and_crop(&self, image: &DynamicImage) -> RgbImage {
-        let rgb = image.to_rgb8();
-        let (width, height) = rgb.dimensions();
-        let size = self.size;
-        let (new_w, new_h) = if width <= height {
-            (
-                size,
-                ((size as u64 * height as u64) / width.max(1) as u64).max(size as u64) as u32,
-            )
+        let has_alpha = image.color().has_alpha();
+        let (pixels, channels, width, height) = match (self.family, has_alpha) {
+            (PreprocessFamily::HuggingFace, true) => {
+                let rgb = composite_on_white(&image.to_rgba8());
+                let (w, h) = rgb.dimensions();
+                (rgb.into_raw(), 3, w, h)
+            }
+            (PreprocessFamily::OpenClip, true) => {
+                let rgba = image.to_rgba8();
+                let (w, h) = rgba.dimensions();
+                (rgba.into_raw(), 4, w, h)
+            }
+            (_, false) => {
+                let rgb = image.to_rgb8();
+                let (w, h) = rgb.dimensions();
+                (rgb.into_raw(), 3, w, h)
+            }
+        };
+        let square = self.square(&pixels, channels, width, height);
+        let rgb: Vec<u8> = if channels == 4 {
+            // open_clip's `convert("RGB")` after the geometry drops alpha without compositing.
+            square
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect()
         } else {
-            (
-                ((size as u64 * width as u64) / height.max(1) as u64).max(size as u64) as u32,
-                size,
-            )
+            square
+        };
+        RgbImage::from_raw(self.size, self.size, rgb)
+            .unwrap_or_else(|| RgbImage::new(self.size, self.size))
+    }
+
+    /// Resize, then crop or pad to `size×size`, on an interleaved buffer of `channels` channels (RGB, or RGBA
+    /// as Pillow holds it: not premultiplied).
+    fn square(&self, pixels: &[u8], channels: usize, width: u32, height: u32) -> Vec<u8> {
+        let size = self.size;
+        let (new_w, new_h) = match self.resize_mode {
+            ResizeMode::Shortest => {
+                let long = |long: u32, short: u32| {
+                    ((size as u64 * long as u64) / short.max(1) as u64).max(size as u64) as u32
+                };
+                if width <= height {
+                    (size, long(height, width))
+                } else {
+                    (long(width, height), size)
+                }
+            }
+            ResizeMode::Squash => (size, size),
+            ResizeMode::Longest => {
+                let ratio = (height as f64 / size as f64).max(width as f64 / size as f64);
+                (
+                    (round_half_even(width as f64 / ratio) as u32).max(1),
+                    (round_half_even(height as f64 / ratio) as u32).max(1),
+                )
+            }
         };
         let resized = if (new_w, new_h) == (width, height) {
-            rgb
+            pixels.to_vec()
+        } else if channels == 4 {
+            // Pillow resizes RGBA premultiplied: RGBA → RGBa, resample, RGBa → RGBA.
+            unpremultiply(resize_interleaved(
+                &premultiply(pixels.to_vec()),
+                4,
+                (width, height),
+                self.interpolation,
+                (new_w, new_h),
+            ))
         } else {
-            resize_bicubic(&rgb, new_w, new_h)
+            resize_interleaved(
+                pixels,
+                channels,
+                (width, height),
+                self.interpolation,
+                (new_w, new_h),
+            )
         };
-        let left = (new_w - size) / 2;
-        let top = (new_h - size) / 2;
-        imageops::crop_imm(&resized, left, top, size, size).to_image()
+        let (padded, w, h) = if new_w < size || new_h < size {
+            // `CenterCropOrPad`: pad left/top by floor(deficit / 2), the rest right/bottom.
+            let (out_w, out_h) = (new_w.max(size), new_h.max(size));
+            let (left, top) = ((out_w - new_w) / 2, (out_h - new_h) / 2);
+            let mut out = vec![self.fill; (out_w * out_h) as usize * channels];
+            for y in 0..new_h as usize {
+                let from = y * new_w as usize * channels;
+                let to = ((y + top as usize) * out_w as usize + left as usize) * channels;
+                out[to..to + new_w as usize * channels]
+                    .copy_from_slice(&resized[from..from + new_w as usize * channels]);
+            }
+            (out, out_w, out_h)
+        } else {
+            (resized, new_w, new_h)
+        };
+        let offset = |margin: u32| match self.family {
+            PreprocessFamily::HuggingFace => margin / 2,
+            PreprocessFamily::OpenClip => round_half_even(margin as f64 / 2.0) as u32,
+        };
+        let (left, top) = (offset(w - size), offset(h - size));
+        let mut out = Vec::with_capacity((size * size) as usize * channels);
+        for y in top..top + size {
+            let start = ((y * w + left) as usize) * channels;
+            out.extend_from_slice(&padded[start..start + size as usize * channels]);
+        }
+        out
     }
 
     /// Writes the normalised `[3, size, size]` (channel-major) floats of a `size×size` image into `out`.
@@ -80,6 +214,87 @@ impl ClipPreprocess {
     /// The whole transform into `out` (length [`image_len`](Self::image_len)).
     pub fn apply(&self, image: &DynamicImage, out: &mut [f32]) {
         self.write_normalized(&self.resize_and_crop(image), out);
+    }
+}
+
+/// Python's `round` on a non-negative float: halves to even.
+fn round_half_even(x: f64) -> f64 {
+    let floor = x.floor();
+    let diff = x - floor;
+    if diff > 0.5 || (diff == 0.5 && floor % 2.0 != 0.0) {
+        floor + 1.0
+    } else {
+        floor
+    }
+}
+
+/// Pillow's `MULDIV255`: `a·b / 255`, rounded.
+fn mul_div_255(a: u32, b: u32) -> u32 {
+    let tmp = a * b + 128;
+    ((tmp >> 8) + tmp) >> 8
+}
+
+/// RGBA → RGBa (Pillow's `rgbA2rgba`).
+fn premultiply(mut rgba: Vec<u8>) -> Vec<u8> {
+    for pixel in rgba.chunks_exact_mut(4) {
+        let alpha = u32::from(pixel[3]);
+        for channel in &mut pixel[..3] {
+            *channel = mul_div_255(u32::from(*channel), alpha) as u8;
+        }
+    }
+    rgba
+}
+
+/// RGBa → RGBA (Pillow's `rgba2rgbA`).
+fn unpremultiply(mut rgba: Vec<u8>) -> Vec<u8> {
+    for pixel in rgba.chunks_exact_mut(4) {
+        let alpha = u32::from(pixel[3]);
+        if alpha != 0 && alpha != 255 {
+            for channel in &mut pixel[..3] {
+                *channel = ((255 * u32::from(*channel)) / alpha).min(255) as u8;
+            }
+        }
+    }
+    rgba
+}
+
+/// Pillow's `alpha_composite` of the image over opaque white, then RGB (what transformers' `convert_to_rgb`
+/// does with an image that has alpha).
+fn composite_on_white(rgba: &RgbaImage) -> RgbImage {
+    const PRECISION_BITS: u32 = 7;
+    let shift_div_255 = |a: u32| ((a >> 8) + a) >> 8;
+    let (width, height) = rgba.dimensions();
+    let mut out = RgbImage::new(width, height);
+    for (source, target) in rgba.pixels().zip(out.pixels_mut()) {
+        let alpha = u32::from(source.0[3]);
+        if alpha == 0 {
+            target.0 = [255, 255, 255];
+            continue;
+        }
+        let blend = 255 * (255 - alpha);
+        let out_alpha_255 = alpha * 255 + blend;
+        let coef1 = alpha * 255 * 255 * (1 << PRECISION_BITS) / out_alpha_255;
+        let coef2 = 255 * (1 << PRECISION_BITS) - coef1;
+        for channel in 0..3 {
+            let tmp = u32::from(source.0[channel]) * coef1 + 255 * coef2;
+            target.0[channel] =
+                (shift_div_255(tmp + (0x80 << PRECISION_BITS)) >> PRECISION_BITS) as u8;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_rounds_halves_to_even() {
+        let rounded: Vec<f64> = [0.5, 1.5, 2.5, 3.5, 39.5, 83.5, 2.4, 2.6]
+            .into_iter()
+            .map(round_half_even)
+            .collect();
+        assert_eq!(rounded, [0.0, 2.0, 2.0, 4.0, 40.0, 84.0, 2.0, 3.0]);
     }
 }
 

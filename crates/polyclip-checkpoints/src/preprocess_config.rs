@@ -1,0 +1,220 @@
+//! The image transform a checkpoint folder describes, in its family's terms: open_clip's `preprocess_cfg`
+//! (open_clip_config.json: `size`, `mean`, `std`, `interpolation`, `resize_mode`, `fill_color`) with open_clip's
+//! torchvision pipeline, HF's `preprocessor_config.json` (`size.shortest_edge`, `crop_size`, `image_mean`,
+//! `image_std`, `resample`) with `CLIPImageProcessor`'s, and polyclip's own `preprocess.json` (what a recipe
+//! trained with). Absent keys take each library's defaults at the vision tower's image size.
+
+use std::path::Path;
+
+use polyclip_data::ClipPreprocess;
+use polyclip_data::preprocess::ResizeMode;
+use polyclip_data::resample::Filter;
+use serde_json::Value;
+
+use crate::error::CheckpointError;
+use crate::families::{Architecture, Family, ModelSpec};
+
+/// polyclip's record of a model's transform, beside `model.json`.
+pub const PREPROCESS_FILE: &str = "preprocess.json";
+
+/// The evaluation transform of a loaded model (`None` for a text encoder alone).
+pub fn preprocess_of(spec: &ModelSpec) -> Result<Option<ClipPreprocess>, CheckpointError> {
+    let Architecture::Dual(config) = &spec.architecture else {
+        return Ok(None);
+    };
+    let size = config.vision_config.image_size as u32;
+    let preprocess = match spec.family {
+        Family::OpenClip | Family::Capivara => {
+            let path = spec.dir.join("open_clip_config.json");
+            let file: Value = read(&path)?;
+            open_clip_preprocess(
+                file.get("preprocess_cfg").unwrap_or(&Value::Null),
+                size,
+                &path,
+            )?
+        }
+        Family::Polyclip => {
+            let path = spec.dir.join(PREPROCESS_FILE);
+            if path.is_file() {
+                let value: Value = read(&path)?;
+                serde_json::from_value(value).map_err(|e| CheckpointError::parse(&path, e))?
+            } else {
+                ClipPreprocess::new(size)
+            }
+        }
+        _ => {
+            let path = spec.dir.join("preprocessor_config.json");
+            if path.is_file() {
+                hf_preprocess(&read(&path)?, size, &path)?
+            } else {
+                ClipPreprocess::new(size)
+            }
+        }
+    };
+    Ok(Some(preprocess))
+}
+
+fn read(path: &Path) -> Result<Value, CheckpointError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CheckpointError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| CheckpointError::parse(path, e))
+}
+
+fn unsupported(path: &Path, key: &str, value: &Value, reason: &str) -> CheckpointError {
+    CheckpointError::Unsupported {
+        path: path.to_owned(),
+        key: key.to_owned(),
+        value: value.to_string(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// Three floats (`mean`, `std`); one float means the same for every channel.
+fn triple(value: &Value, path: &Path, key: &str) -> Result<[f32; 3], CheckpointError> {
+    match value {
+        Value::Number(n) => Ok([n.as_f64().unwrap_or_default() as f32; 3]),
+        Value::Array(items) if items.len() == 3 => {
+            let mut out = [0.0; 3];
+            for (slot, item) in out.iter_mut().zip(items) {
+                *slot = item
+                    .as_f64()
+                    .ok_or_else(|| unsupported(path, key, value, "expected numbers"))?
+                    as f32;
+            }
+            Ok(out)
+        }
+        _ => Err(unsupported(path, key, value, "expected three numbers")),
+    }
+}
+
+/// A square side: a number, or `[h, w]` / `{height, width}` with h = w.
+fn side(value: &Value, path: &Path, key: &str) -> Result<u32, CheckpointError> {
+    let pair = match value {
+        Value::Number(n) => {
+            return n
+                .as_u64()
+                .map(|n| n as u32)
+                .ok_or_else(|| unsupported(path, key, value, "expected a size"));
+        }
+        Value::Array(items) if items.len() == 2 => (items[0].as_u64(), items[1].as_u64()),
+        Value::Object(map) if map.contains_key("shortest_edge") => {
+            return side(&map["shortest_edge"], path, key);
+        }
+        Value::Object(map) => (
+            map.get("height").and_then(Value::as_u64),
+            map.get("width").and_then(Value::as_u64),
+        ),
+        _ => (None, None),
+    };
+    match pair {
+        (Some(h), Some(w)) if h == w => Ok(h as u32),
+        _ => Err(unsupported(
+            path,
+            key,
+            value,
+            "only square sizes are supported",
+        )),
+    }
+}
+
+/// open_clip's `PreprocessCfg` from `preprocess_cfg`.
+fn open_clip_preprocess(
+    cfg: &Value,
+    size: u32,
+    path: &Path,
+) -> Result<ClipPreprocess, CheckpointError> {
+    let mut preprocess = ClipPreprocess::open_clip(size);
+    let key = |name: &str| format!("preprocess_cfg.{name}");
+    if let Some(value) = cfg.get("size") {
+        preprocess.size = side(value, path, &key("size"))?;
+    }
+    if let Some(value) = cfg.get("mean") {
+        preprocess.mean = triple(value, path, &key("mean"))?;
+    }
+    if let Some(value) = cfg.get("std") {
+        preprocess.std = triple(value, path, &key("std"))?;
+    }
+    if let Some(value) = cfg.get("interpolation") {
+        preprocess.interpolation = match value.as_str() {
+            Some("bicubic") => Filter::Bicubic,
+            Some("bilinear") => Filter::Bilinear,
+            _ => {
+                return Err(unsupported(
+                    path,
+                    &key("interpolation"),
+                    value,
+                    "supported: bicubic, bilinear",
+                ));
+            }
+        };
+    }
+    if let Some(value) = cfg.get("resize_mode") {
+        preprocess.resize_mode = match value.as_str() {
+            Some("shortest") => ResizeMode::Shortest,
+            Some("squash") => ResizeMode::Squash,
+            Some("longest") => ResizeMode::Longest,
+            _ => {
+                return Err(unsupported(
+                    path,
+                    &key("resize_mode"),
+                    value,
+                    "supported: shortest, squash, longest",
+                ));
+            }
+        };
+    }
+    if let Some(value) = cfg.get("fill_color") {
+        preprocess.fill =
+            value.as_u64().filter(|fill| *fill <= 255).ok_or_else(|| {
+                unsupported(path, &key("fill_color"), value, "expected a level 0-255")
+            })? as u8;
+    }
+    Ok(preprocess)
+}
+
+/// transformers' `CLIPImageProcessor` from preprocessor_config.json.
+fn hf_preprocess(
+    config: &Value,
+    size: u32,
+    path: &Path,
+) -> Result<ClipPreprocess, CheckpointError> {
+    let mut preprocess = ClipPreprocess::new(size);
+    if let Some(value) = config.get("crop_size") {
+        preprocess.size = side(value, path, "crop_size")?;
+    }
+    if let Some(value) = config.get("size") {
+        let resize = side(value, path, "size")?;
+        if resize != preprocess.size {
+            return Err(unsupported(
+                path,
+                "size",
+                value,
+                &format!(
+                    "a resize to {resize} then a crop to {} is not supported",
+                    preprocess.size
+                ),
+            ));
+        }
+    }
+    if let Some(value) = config.get("image_mean") {
+        preprocess.mean = triple(value, path, "image_mean")?;
+    }
+    if let Some(value) = config.get("image_std") {
+        preprocess.std = triple(value, path, "image_std")?;
+    }
+    if let Some(value) = config.get("resample") {
+        // PIL's numbering: 2 bilinear, 3 bicubic.
+        preprocess.interpolation = match value.as_u64() {
+            Some(3) => Filter::Bicubic,
+            Some(2) => Filter::Bilinear,
+            _ => {
+                return Err(unsupported(
+                    path,
+                    "resample",
+                    value,
+                    "supported: 2 (bilinear), 3 (bicubic)",
+                ));
+            }
+        };
+    }
+    Ok(preprocess)
+}
