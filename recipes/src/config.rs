@@ -34,6 +34,47 @@ pub struct RecipeInfo {
     pub title: String,
     #[serde(default)]
     pub seed: u64,
+    /// Which runner the recipe is for: `contrastive` (stages of contrastive or distillation training, the
+    /// default) or `captioner` (an image captioner, CLIP-Vision-mBART50's method).
+    #[serde(default, skip_serializing_if = "RecipeKind::is_contrastive")]
+    pub kind: RecipeKind,
+}
+
+/// The runner a recipe file is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipeKind {
+    #[default]
+    Contrastive,
+    Captioner,
+}
+
+impl RecipeKind {
+    fn is_contrastive(&self) -> bool {
+        *self == Self::Contrastive
+    }
+
+    /// The kind a recipe file declares in `[recipe] kind` (contrastive when it says nothing); `source` names the
+    /// file in errors.
+    pub fn of(text: &str, source: &Path) -> Result<Self, RecipeError> {
+        #[derive(Deserialize)]
+        struct Head {
+            recipe: Option<toml::Table>,
+        }
+        let head: Head = toml::from_str(text).map_err(|e| RecipeError::Parse {
+            path: source.to_owned(),
+            reason: e.message().to_owned(),
+            location: e.span().map(|span| line_of(text, span.start)),
+        })?;
+        match head.recipe.as_ref().and_then(|recipe| recipe.get("kind")) {
+            None => Ok(Self::Contrastive),
+            Some(kind) => Self::deserialize(kind.clone()).map_err(|e| RecipeError::Parse {
+                path: source.to_owned(),
+                reason: format!("in [recipe]: `kind`: {e}"),
+                location: None,
+            }),
+        }
+    }
 }
 
 /// Where the data comes from.
@@ -77,6 +118,10 @@ pub struct ModelChoice {
     /// Opt.'s gradient checkpointing); `"off"` (the default) keeps everything.
     #[serde(default, skip_serializing_if = "is_off")]
     pub gradient_checkpointing: GradientCheckpointing,
+    /// The model config over the preset: `{ projection_dim = 128, vision_config = { num_hidden_layers = 4 } }`
+    /// (the keys of `model.json`, named like HF's config.json) or the path of a whole `model.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<crate::model_config::ModelConfigSource>,
     /// Overrides the preset's logit scale (clip-italian: `{ scale = 20.0, learnable = false }`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logit_scale: Option<LogitScaleConfig>,

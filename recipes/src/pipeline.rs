@@ -14,21 +14,23 @@ use polyclip_checkpoints::preprocess_config::preprocess_of;
 use polyclip_checkpoints::{Architecture, LoadedModel};
 use polyclip_data::Manifest;
 use polyclip_data::loader::mix_seed;
-use polyclip_data::shapes::{Lang, ShapesDataset, ShapesSpec, shapes_tokenizer};
+use polyclip_data::shapes::{Lang, ShapesSpec, shapes_tokenizer};
 use polyclip_data::tokenizer_training::train_xlmr_style_bpe;
 use polyclip_data::{BadInputPolicy, ClipPreprocess, ReadOptions, TextTokenizer};
 use polyclip_eval::plot::{Panel, save_panels};
 use polyclip_eval::report::{Report, ReportRow};
 use polyclip_eval::suite::EvalSuite;
-use polyclip_models::{ClipModel, ClipModelConfig, presets};
+use polyclip_models::{ClipModel, ClipModelConfig};
 use polyclip_train::metrics_log::StepMetrics;
 use polyclip_train::trainable::unfreeze;
 use serde_json::json;
 
-use crate::config::{ModelPreset, Recipe, Stage, TokenizerChoice};
+use crate::config::{Recipe, Stage, TokenizerChoice};
 use crate::distill::{run_distill_stage, student_config};
+use crate::embedded_data::EmbeddedData;
 use crate::error::RecipeError;
 use crate::evaluate::EvalPlan;
+use crate::model_config::model_config;
 use crate::reinit::reinitialize;
 use crate::scoring::Scorer;
 use crate::stage::{StagePlan, StageSummary};
@@ -77,29 +79,6 @@ impl BackendJob for RecipeJob {
     }
 }
 
-/// The model config a recipe names, sized to the tokenizer.
-pub fn model_config(recipe: &Recipe, vocab_size: usize, pad_id: u32) -> ClipModelConfig {
-    let model = &recipe.model;
-    let mut config = match model.preset {
-        ModelPreset::TinyCapivara => presets::tiny_capivara(
-            vocab_size,
-            model.max_tokens,
-            pad_id as usize,
-            model.image_size,
-        ),
-        ModelPreset::TinyClipItalian => presets::tiny_clip_italian(
-            vocab_size,
-            model.max_tokens,
-            pad_id as usize,
-            model.image_size,
-        ),
-    };
-    if let Some(logit_scale) = model.logit_scale {
-        config.logit_scale = logit_scale;
-    }
-    config
-}
-
 /// Runs every stage of `recipe` on backend `B`.
 pub fn run_recipe<B: AutodiffBackend>(
     recipe: &Recipe,
@@ -124,7 +103,8 @@ pub fn run_recipe<B: AutodiffBackend>(
         .as_ref()
         .map(|pretrained| load_pretrained::<B>(pretrained, device))
         .transpose()?;
-    let data = ShapesDataset::materialize(&spec, &options.run_dir.join("data"))?;
+    // Generated into the run folder only when something needs it (see EmbeddedData).
+    let data = EmbeddedData::new(spec.clone(), options.run_dir.join("data"));
     let (tokenizer, config, preprocess) = match &pretrained {
         Some(loaded) => (
             loaded.tokenizer.clone(),
@@ -133,7 +113,7 @@ pub fn run_recipe<B: AutodiffBackend>(
         ),
         None => {
             let tokenizer = recipe_tokenizer(recipe, &data)?;
-            let config = model_config(recipe, tokenizer.vocab_size(), tokenizer.pad_id());
+            let config = model_config(recipe, tokenizer.vocab_size(), tokenizer.pad_id())?;
             let preprocess = ClipPreprocess::new(config.vision_config.image_size as u32);
             (tokenizer, config, preprocess)
         }
@@ -191,7 +171,7 @@ pub fn run_recipe<B: AutodiffBackend>(
         let mut plan = StagePlan {
             name: stage.name.clone(),
             dir: options.run_dir.join(&stage.name),
-            data: train_data(recipe, &data, &stage.language),
+            data: train_data(recipe, &data, &stage.language)?,
             language: stage.language.clone(),
             stream: recipe.loader.stream,
             captions: stage.captions,
@@ -259,7 +239,7 @@ pub fn run_recipe<B: AutodiffBackend>(
                             ),
                         });
                     }
-                    run_distill_stage(&plan, start, distill, &data, &stage.language, device)?
+                    run_distill_stage(&plan, start, distill, data.get()?, &stage.language, device)?
                 }
                 None => {
                     if stage.captions.needs_similarities() && !has_similarities(&plan)? {
@@ -351,13 +331,15 @@ pub fn run_recipe<B: AutodiffBackend>(
 }
 
 /// The training data of `language`: the recipe's `[data] train` entry, else the embedded captions.
-fn train_data(recipe: &Recipe, data: &ShapesDataset, language: &str) -> String {
-    recipe
-        .data
-        .train
-        .get(language)
-        .cloned()
-        .unwrap_or_else(|| data.manifest("train", language).display().to_string())
+fn train_data(recipe: &Recipe, data: &EmbeddedData, language: &str) -> Result<String, RecipeError> {
+    match recipe.data.train.get(language) {
+        Some(path) => Ok(path.clone()),
+        None => Ok(data
+            .get()?
+            .manifest("train", language)
+            .display()
+            .to_string()),
+    }
 }
 
 /// Whether every entry of a stage's data already has its similarities (CAPIVARA's scored shards).
@@ -374,7 +356,7 @@ fn has_similarities(plan: &StagePlan) -> Result<bool, RecipeError> {
 
 /// The tokenizer of a recipe without `--model`: the embedded one, or one trained on the training captions of
 /// every language the recipe names (stages, distillation teachers, evaluation) and its zero-shot prompts.
-fn recipe_tokenizer(recipe: &Recipe, data: &ShapesDataset) -> Result<TextTokenizer, RecipeError> {
+fn recipe_tokenizer(recipe: &Recipe, data: &EmbeddedData) -> Result<TextTokenizer, RecipeError> {
     let TokenizerChoice::Train { vocab_size } = recipe.model.tokenizer else {
         return Ok(shapes_tokenizer(recipe.model.max_tokens)?);
     };
@@ -393,7 +375,7 @@ fn recipe_tokenizer(recipe: &Recipe, data: &ShapesDataset) -> Result<TextTokeniz
     let mut corpus = Vec::new();
     for language in &languages {
         let manifest = Manifest::open(
-            &train_data(recipe, data, language),
+            &train_data(recipe, data, language)?,
             &ReadOptions::new(BadInputPolicy::Fail, Some(language)),
         )?;
         corpus.extend(
@@ -402,7 +384,7 @@ fn recipe_tokenizer(recipe: &Recipe, data: &ShapesDataset) -> Result<TextTokeniz
                 .into_iter()
                 .flat_map(|entry| entry.captions.into_iter().chain(entry.generated_captions)),
         );
-        let Ok((_, sets)) = data.classification(language) else {
+        let Ok((_, sets)) = data.get()?.classification(language) else {
             continue;
         };
         for set in sets {
