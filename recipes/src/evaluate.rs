@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use burn::tensor::backend::Backend;
-use polyclip_data::shapes::ShapesDataset;
 use polyclip_data::{
     BadInputPolicy, ClipPreprocess, ImageBatcher, ImageTextDataset, ImagenetClassnames, Manifest,
     TextTokenizer,
@@ -17,6 +16,7 @@ use polyclip_eval::suite::{EvalSuite, SuiteSettings};
 use polyclip_eval::zeroshot::{class_embeddings, zero_shot_accuracy};
 use polyclip_models::ClipModel;
 
+use crate::embedded_data::EmbeddedData;
 use crate::error::RecipeError;
 
 /// How to evaluate.
@@ -24,7 +24,7 @@ pub struct EvalPlan<'a> {
     /// Real benchmark sets, evaluated instead of the embedded ones when given.
     pub suite: Option<&'a EvalSuite>,
     pub policy: BadInputPolicy,
-    pub data: &'a ShapesDataset,
+    pub data: &'a EmbeddedData,
     pub language: &'a str,
     pub also_retrieval: &'a [String],
     pub tokenizer: &'a TextTokenizer,
@@ -74,7 +74,7 @@ impl EvalPlan<'_> {
 
         // The test pictures are the same in every language: embed them once.
         let manifest = Manifest::load(
-            &self.data.manifest("test", self.language),
+            &self.data.get()?.manifest("test", self.language),
             BadInputPolicy::Fail,
         )?;
         let dataset = ImageTextDataset::new(manifest);
@@ -89,8 +89,10 @@ impl EvalPlan<'_> {
         for language in
             std::iter::once(self.language).chain(self.also_retrieval.iter().map(String::as_str))
         {
-            let manifest =
-                Manifest::load(&self.data.manifest("test", language), BadInputPolicy::Fail)?;
+            let manifest = Manifest::load(
+                &self.data.get()?.manifest("test", language),
+                BadInputPolicy::Fail,
+            )?;
             let mut captions = Vec::new();
             let mut caption_image = Vec::new();
             for (image, entry) in manifest.entries.iter().enumerate() {
@@ -105,7 +107,7 @@ impl EvalPlan<'_> {
             });
         }
 
-        let (dataset, sets) = self.data.classification(self.language)?;
+        let (dataset, sets) = self.data.get()?.classification(self.language)?;
         let image_embeds = embed_image_set(
             model,
             &dataset,

@@ -643,6 +643,20 @@ fn capivara_trains_on_webdataset_shards_and_evaluates_a_suite_as_on_the_embedded
         b["rows"][1]["evaluation"]["retrieval"], c["rows"][1]["evaluation"]["retrieval"],
         "streamed order differs from the indexed shuffle"
     );
+    assert!(
+        sharded.join("data").is_dir(),
+        "the English base stage still reads the embedded captions"
+    );
+    // Every stage on real data and a suite: the embedded dataset is never generated.
+    let real = dir.path().join("real");
+    let english = format!("en={}", find(&embedded, "train.en.jsonl").display());
+    let (ok, _, stderr) = on_shards(&real, &["--train", &english]);
+    assert!(ok, "{stderr}");
+    assert!(
+        !real.join("data").exists(),
+        "no embedded dataset was written"
+    );
+    assert!(real.join("report.json").is_file());
 }
 
 /// Runs `binary` with `args` from the working directory `cwd`: (success, stdout, stderr).
@@ -788,5 +802,52 @@ fn the_main_job_runs_in_its_default_run_folder_and_recipe_run_takes_a_relative_f
         cwd.path()
             .join("runs/capivara-hi-seed000/report.json")
             .is_file()
+    );
+}
+
+/// `[model] config` over the preset: a new language chooses its own sizes with the model config's keys, and a
+/// key the config does not have is refused in one line naming it.
+#[test]
+fn a_recipe_sets_its_own_model_sizes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let (ok, _, stderr) = small_run(
+        env!("CARGO_BIN_EXE_capivara"),
+        &run,
+        &[
+            "--set",
+            "model.config={projection_dim=32, vision_config={num_hidden_layers=3}, text={encoder_config={intermediate_size=96}}}",
+            "--base-steps",
+            "2",
+            "--steps",
+            "1",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let model = read_json(&run.join("finetune/model.json"));
+    assert_eq!(model["projection_dim"], 32, "{model}");
+    assert_eq!(model["vision_config"]["num_hidden_layers"], 3, "{model}");
+    assert_eq!(
+        model["vision_config"]["hidden_size"], 64,
+        "the preset's: {model}"
+    );
+    assert_eq!(
+        model["text"]["encoder_config"]["intermediate_size"], 96,
+        "{model}"
+    );
+
+    let stderr = capivara_fails_in_one_line(&[
+        "--set",
+        "data.train_images=16",
+        "--set",
+        "data.test_images=8",
+        "--run-dir",
+        dir.path().join("typo").to_str().expect("utf-8"),
+        "--set",
+        "model.config={vision_config={num_hidden_layerz=3}}",
+    ]);
+    assert!(
+        stderr.contains("`vision_config.num_hidden_layerz` is not a key of the model config"),
+        "{stderr}"
     );
 }
