@@ -20,6 +20,13 @@ pub const RECIPES: [(&str, &str, &str); 4] = [
     ("themo", "recipes/themo.toml", include_str!("../themo.toml")),
 ];
 
+/// `(binary name, path in the repository, TOML)` of the captioner recipe (`[recipe] kind = "captioner"`).
+pub const CAPTIONER: (&str, &str, &str) = (
+    "mbart-captioner",
+    "recipes/mbart-captioner.toml",
+    include_str!("../mbart-captioner.toml"),
+);
+
 /// The built-in recipe called `name`: its path and TOML.
 pub fn recipe(name: &str) -> Option<(&'static str, &'static str)> {
     RECIPES

@@ -107,3 +107,66 @@ fn a_translation_model_cannot_caption() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("text-to-text"), "{stderr}");
 }
+
+/// One runner for every recipe file: `recipe run` reads `[recipe] kind = "captioner"` and runs the captioner,
+/// `recipe list` names it, and options only stage recipes have are refused in one line.
+#[test]
+fn recipe_run_and_list_handle_the_captioner() {
+    let recipe = env!("CARGO_BIN_EXE_recipe");
+    let output = Command::new(recipe)
+        .arg("list")
+        .output()
+        .expect("recipe list");
+    let listed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        listed
+            .lines()
+            .any(|line| line.starts_with("mbart-captioner")
+                && line.contains("recipes/mbart-captioner.toml")
+                && line.ends_with("captioner")),
+        "{listed}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = small_recipe(dir.path());
+    assert!(
+        std::fs::read_to_string(&file)
+            .expect("read")
+            .contains("kind = \"captioner\"")
+    );
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            file.to_str().expect("utf-8"),
+            "--run-dir",
+            "run",
+            "--batch-size",
+            "8",
+            "--no-progress",
+        ];
+        args.extend_from_slice(extra);
+        let output = Command::new(recipe)
+            .current_dir(dir.path())
+            .args(&args)
+            .output()
+            .expect("recipe run");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = run(&["--steps", "2"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("|Language |BLEU-1|BLEU-2|BLEU-3|BLEU-4|"),
+        "{stdout}"
+    );
+    assert!(dir.path().join("run/report.json").is_file());
+    let (ok, _, stderr) = run(&["--base-steps", "3"]);
+    assert!(!ok);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--base-steps is not supported yet: a captioner recipe"),
+        "{stderr}"
+    );
+}

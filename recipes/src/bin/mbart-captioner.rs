@@ -1,4 +1,4 @@
-//! `mbart-captioner`: the multilingual image captioner of seed 002 (CLIP-Vision-mBART50) — a CLIP vision
+//! `mbart-captioner`: the multilingual image captioner CLIP-Vision-mBART50 — a CLIP vision
 //! encoder into an mBART-50 decoder, trained on captions of several languages mixed in every batch, evaluated
 //! per language with beam search, printing the model card's BLEU table.
 //!
@@ -8,13 +8,14 @@
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use polyclip_backend::run_job;
 use recipes::RecipeError;
-use recipes::captioner::{CaptionerJob, CaptionerOptions, CaptionerRecipe};
+use recipes::captioner::cli::{CaptionerArgs, main_with};
 use recipes::cli::CommonArgs;
-use recipes::config::to_toml;
 
-const BUILT_IN: &str = include_str!("../../mbart-captioner.toml");
+use recipes::built_in::CAPTIONER;
+
+const BUILT_IN: &str = CAPTIONER.2;
+const BUILT_IN_PATH: &str = CAPTIONER.1;
 
 /// CLIP-Vision-mBART50: multilingual image captioning.
 ///
@@ -23,7 +24,7 @@ const BUILT_IN: &str = include_str!("../../mbart-captioner.toml");
 /// mBART decoder) on English, Spanish, German and French captions mixed in every batch, then captions the
 /// held-out pictures in each language with beam search (the language code forced first) and prints BLEU-1..4
 /// per language as the model card does (averaged over batches of 512 pictures), with corpus BLEU and CIDEr.
-/// With --model it starts from an HF VisionEncoderDecoder (CLIP vision + mBART) folder, seed 002's Flax folder
+/// With --model it starts from an HF VisionEncoderDecoder (CLIP vision + mBART) folder, CLIP-Vision-mBART50's Flax folder
 /// (config.json + flax_model.msgpack) or a polyclip captioner folder; --steps 0 evaluates it as it is.
 #[derive(Parser, Debug)]
 #[command(name = "mbart-captioner", version)]
@@ -43,48 +44,12 @@ struct Cli {
 }
 
 fn run(cli: Cli) -> Result<(), RecipeError> {
-    let common = &cli.common;
-    let mut recipe = match &common.recipe {
-        Some(path) => CaptionerRecipe::load_with(path, &common.overrides)?,
-        None => CaptionerRecipe::parse_with(
-            BUILT_IN,
-            Path::new("recipes/mbart-captioner.toml"),
-            &common.overrides,
-        )?,
+    let args = CaptionerArgs {
+        steps: cli.steps,
+        data: cli.data,
+        eval_data: cli.eval_data,
     };
-    if let Some(seed) = common.seed {
-        recipe.recipe.seed = seed;
-    }
-    if let Some(steps) = cli.steps {
-        recipe.train.steps = steps;
-    }
-    if let Some(batch_size) = common.batch_size {
-        recipe.loader.batch_size = batch_size;
-    }
-    if let Some(workers) = common.workers {
-        recipe.loader.num_workers = workers;
-    }
-    if common.print_recipe {
-        print!("{}", to_toml(&recipe)?);
-        return Ok(());
-    }
-    let options = CaptionerOptions {
-        run_dir: common.run_dir(&recipe.recipe.name, recipe.recipe.seed),
-        resume: common.resume,
-        policy: common.policy(),
-        progress: !common.no_progress,
-        pretrained: common.pretrained()?,
-        data: cli.data.clone(),
-        eval_data: cli.eval_data.clone(),
-    };
-    let outcome = run_job(common.backend, CaptionerJob { recipe, options })??;
-    println!("{}", outcome.report.markdown());
-    println!("{}", outcome.stage.line());
-    println!(
-        "run folder: {} (report.json, report.md, curves.png, captioner/)",
-        outcome.run_dir.display()
-    );
-    Ok(())
+    main_with(&cli.common, &args, BUILT_IN, Path::new(BUILT_IN_PATH))
 }
 
 fn main() {

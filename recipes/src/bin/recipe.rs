@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use recipes::cli::RecipeArgs;
+use recipes::config::RecipeKind;
 use recipes::error::RecipeError;
 
 /// Author and run polyclip recipes (TOML files over one runner).
@@ -92,12 +93,20 @@ fn run(cli: Cli) -> Result<(), RecipeError> {
                 path: file.clone(),
                 source: e,
             })?;
-            recipes::cli::main_with(*args, &text, &file)
+            match RecipeKind::of(&text, &file)? {
+                RecipeKind::Contrastive => recipes::cli::main_with(*args, &text, &file),
+                RecipeKind::Captioner => {
+                    let captioner = args.for_captioner()?;
+                    recipes::captioner::cli::main_with(&args.common, &captioner, &text, &file)
+                }
+            }
         }
         Command::List => {
             for (name, path, _) in recipes::built_in::RECIPES {
-                println!("{name:<14} {path}");
+                println!("{name:<16} {path:<30} contrastive");
             }
+            let (name, path, _) = recipes::built_in::CAPTIONER;
+            println!("{name:<16} {path:<30} captioner");
             Ok(())
         }
     }

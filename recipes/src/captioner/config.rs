@@ -56,7 +56,7 @@ pub struct CaptionerModel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CaptionerPreset {
-    /// Tiny ViT → `visual_projection` → two-layer mBART decoder, in seed 002's layout.
+    /// Tiny ViT → `visual_projection` → two-layer mBART decoder, in CLIP-Vision-mBART50's layout.
     TinyCaptioner,
 }
 

@@ -1,4 +1,4 @@
-//! The captioner run's report: `report.json` and the markdown of seed 002's model card (BLEU-1..4 per
+//! The captioner run's report: `report.json` and the markdown of CLIP-Vision-mBART50's model card (BLEU-1..4 per
 //! language, out of 1), with corpus BLEU-4, CIDEr and example captions after it.
 
 use std::collections::BTreeMap;
@@ -49,7 +49,7 @@ fn language_name(code: &str) -> &str {
 }
 
 impl CaptionReport {
-    /// The tables, seed 002's first.
+    /// The tables, CLIP-Vision-mBART50's first.
     pub fn markdown(&self) -> String {
         let batch = self
             .details

@@ -1,5 +1,5 @@
 //! Running the captioner recipe: data (the embedded dataset written as the seed's TSV, or `--data`), the
-//! captioner (the tiny preset, or `--model`: HF VisionEncoderDecoder, seed 002's Flax folder, a polyclip
+//! captioner (the tiny preset, or `--model`: HF VisionEncoderDecoder, CLIP-Vision-mBART50's Flax folder, a polyclip
 //! captioner), training, evaluation per language, and the report.
 
 use std::collections::BTreeMap;

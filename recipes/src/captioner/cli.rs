@@ -1,0 +1,69 @@
+//! The captioner runner's command line: what `mbart-captioner` and `recipe run` (for a file whose `[recipe] kind`
+//! is `captioner`) both call.
+
+use std::path::{Path, PathBuf};
+
+use polyclip_backend::run_job;
+
+use crate::captioner::{CaptionerJob, CaptionerOptions, CaptionerRecipe};
+use crate::cli::CommonArgs;
+use crate::config::to_toml;
+use crate::error::RecipeError;
+
+/// The captioner's own options besides [`CommonArgs`].
+#[derive(Debug, Clone, Default)]
+pub struct CaptionerArgs {
+    /// Overrides the recipe's `train.steps` (0: evaluate only).
+    pub steps: Option<usize>,
+    /// A training manifest instead of the embedded dataset.
+    pub data: Option<PathBuf>,
+    /// An evaluation manifest instead of the embedded test split.
+    pub eval_data: Option<PathBuf>,
+}
+
+/// Resolves the captioner recipe `text` (from `source`; `--recipe` replaces it), runs it on the chosen backend
+/// and prints the BLEU table.
+pub fn main_with(
+    common: &CommonArgs,
+    args: &CaptionerArgs,
+    text: &str,
+    source: &Path,
+) -> Result<(), RecipeError> {
+    let mut recipe = match &common.recipe {
+        Some(path) => CaptionerRecipe::load_with(path, &common.overrides)?,
+        None => CaptionerRecipe::parse_with(text, source, &common.overrides)?,
+    };
+    if let Some(seed) = common.seed {
+        recipe.recipe.seed = seed;
+    }
+    if let Some(steps) = args.steps {
+        recipe.train.steps = steps;
+    }
+    if let Some(batch_size) = common.batch_size {
+        recipe.loader.batch_size = batch_size;
+    }
+    if let Some(workers) = common.workers {
+        recipe.loader.num_workers = workers;
+    }
+    if common.print_recipe {
+        print!("{}", to_toml(&recipe)?);
+        return Ok(());
+    }
+    let options = CaptionerOptions {
+        run_dir: common.run_dir(&recipe.recipe.name, recipe.recipe.seed),
+        resume: common.resume,
+        policy: common.policy(),
+        progress: !common.no_progress,
+        pretrained: common.pretrained()?,
+        data: args.data.clone(),
+        eval_data: args.eval_data.clone(),
+    };
+    let outcome = run_job(common.backend, CaptionerJob { recipe, options })??;
+    println!("{}", outcome.report.markdown());
+    println!("{}", outcome.stage.line());
+    println!(
+        "run folder: {} (report.json, report.md, curves.png, captioner/)",
+        outcome.run_dir.display()
+    );
+    Ok(())
+}
