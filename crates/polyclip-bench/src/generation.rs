@@ -13,7 +13,7 @@ use polyclip_models::generation::{EarlyStopping, GenerationConfig, generate};
 use polyclip_models::mbart::MBartConfig;
 use polyclip_models::presets;
 
-/// ViT-B/32 into mBART-large-50's decoder (12 layers, width 1024, 250 054 tokens), seed 002's layout.
+/// ViT-B/32 into mBART-large-50's decoder (12 layers, width 1024, 250 054 tokens), CLIP-Vision-mBART50's layout.
 fn clip_vit_b32_mbart_large() -> CaptionerConfig {
     CaptionerConfig {
         encoder: ClipVisionConfig {

@@ -6,7 +6,7 @@
 //! - [`tensors`]: safetensors (also sharded), PyTorch pickles and Lightning checkpoints, as `f32`.
 //! - [`keymap`]: the declarative two-way key mapping; [`apply`]: layout conversion and key reports.
 //! - [`load`] and [`export`]; [`hub`]: `hf:ORG/NAME` through the Hugging Face cache.
-//! - [`load_seq2seq`]: encoder-decoders (mBART-50, HF VisionEncoderDecoder, seed 002's Flax captioner).
+//! - [`load_seq2seq`]: encoder-decoders (mBART-50, HF VisionEncoderDecoder, CLIP-Vision-mBART50's Flax captioner).
 //! - [`peft`]: adapter-only checkpoints in Hugging Face PEFT's LoRA format (CAPIVARA + Opt.), saved and loaded.
 
 pub mod apply;

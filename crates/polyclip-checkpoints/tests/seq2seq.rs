@@ -1,5 +1,5 @@
 //! Encoder-decoders against transformers (tests/fixtures/make_captioner_fixtures.py): teacher-forced logits
-//! of mBART-50, of a VisionEncoderDecoder captioner and of the same captioner in seed 002's Flax layout agree
+//! of mBART-50, of a VisionEncoderDecoder captioner and of the same captioner in CLIP-Vision-mBART50's Flax layout agree
 //! within 1e-4; greedy and beam search give exactly `generate`'s tokens on models trained to make real choices;
 //! decoding with the key/value cache gives the tokens and logits of decoding without it.
 

@@ -112,7 +112,7 @@ pub enum Command {
         texts: Vec<String>,
     },
     /// Caption images with an image captioner: an HF VisionEncoderDecoder folder (CLIP vision + mBART decoder),
-    /// seed 002's Flax folder (config.json + flax_model.msgpack) or a polyclip captioner. Prints
+    /// CLIP-Vision-mBART50's Flax folder (config.json + flax_model.msgpack) or a polyclip captioner. Prints
     /// `image<TAB>caption` per image.
     Caption {
         #[command(flatten)]

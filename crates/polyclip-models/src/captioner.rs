@@ -1,11 +1,11 @@
 //! The multilingual image captioner: CLIP vision tokens → a projection to the decoder's width → an mBART-50
-//! decoder that cross-attends to them (CLIP-Vision-mBART50, seed 002, and HF `VisionEncoderDecoderModel`).
+//! decoder that cross-attends to them (CLIP-Vision-mBART50, and HF `VisionEncoderDecoderModel`).
 //!
 //! Both layouts feed the decoder every vision token of `last_hidden_state` (class token and patches, *without*
 //! `post_layernorm`), with no source mask. They differ in the bridge and the head:
 //! - HF `VisionEncoderDecoderModel` (`enc_to_dec_proj` only when the widths differ; `MBartForCausalLM`'s head,
 //!   tied to `decoder.model.decoder.embed_tokens`, has no bias);
-//! - seed 002's Flax model (`visual_projection` with bias always; head tied to `model.shared`, plus
+//! - CLIP-Vision-mBART50's Flax model (`visual_projection` with bias always; head tied to `model.shared`, plus
 //!   `final_logits_bias`).
 
 use burn::module::{Module, Param};
@@ -48,7 +48,7 @@ pub struct Captioner<B: Backend> {
     /// The decoder's token table, tied to the LM head.
     pub embed_tokens: Embedding<B>,
     pub decoder: MBartDecoder<B>,
-    /// `[1, vocab]` (seed 002's layout only).
+    /// `[1, vocab]` (CLIP-Vision-mBART50's layout only).
     pub final_logits_bias: Option<Param<Tensor<B, 2>>>,
 }
 

@@ -209,7 +209,7 @@ pub fn vit_b32_xlm_roberta_base() -> ClipModelConfig {
     }
 }
 
-/// The tiny captioner of the embedded default, in seed 002's layout: tiny ViT (width 64) → `visual_projection`
+/// The tiny captioner of the embedded default, in CLIP-Vision-mBART50's layout: tiny ViT (width 64) → `visual_projection`
 /// → a two-layer mBART decoder (width 64) with `final_logits_bias`.
 pub fn tiny_captioner(vocab_size: usize, max_tokens: usize, image_size: usize) -> CaptionerConfig {
     CaptionerConfig {

@@ -1,4 +1,4 @@
-//! `capivara`: CAPIVARA (seed 000/001) end to end — base model, Portuguese baseline, CAPIVARA fine-tuning with
+//! `capivara`: CAPIVARA end to end — base model, Portuguese baseline, CAPIVARA fine-tuning with
 //! the vision tower frozen, evaluation — printing the "baseline vs CAPIVARA" table of the model card.
 //!
 //! `cargo run --release -p recipes --bin capivara` runs the built-in recipe (recipes/capivara.toml) on the

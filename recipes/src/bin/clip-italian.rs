@@ -1,4 +1,4 @@
-//! `clip-italian`: clip-italian (seed 003) — a frozen-backbone stage that trains only the projections, then full
+//! `clip-italian`: clip-italian — a frozen-backbone stage that trains only the projections, then full
 //! fine-tuning, AdaBelief after adaptive gradient clipping, a fixed logit scale of 20 — printing the report's MRR@K and
 //! accuracy@K tables.
 //!

@@ -1,4 +1,4 @@
-//! `themo`: Themo (seed 004) — a Spanish BERT student distilled with MSE into a CLIP teacher's text space
+//! `themo`: Themo — a Spanish BERT student distilled with MSE into a CLIP teacher's text space
 //! on parallel sentences, early stopping on held-out pairs — printing the README's accuracy@K / retrieval@K table
 //! (`--baseline`: the teacher alone with Spanish queries).
 //!

@@ -4,7 +4,7 @@
 //!   `final_logits_bias`; the tied `embed_tokens` / `lm_head` copies some files carry are skipped.
 //! - `vision-encoder-decoder` — HF `VisionEncoderDecoderModel` with a CLIP vision encoder and an mBART decoder:
 //!   `encoder.*` (CLIP vision without the `vision_model.` prefix), `enc_to_dec_proj`, `decoder.model.decoder.*`.
-//! - `clip-vision-mbart` — seed 002's Flax model (`flax_model.msgpack`): `model/encoder/vision_model/…`,
+//! - `clip-vision-mbart` — CLIP-Vision-mBART50's Flax model (`flax_model.msgpack`): `model/encoder/vision_model/…`,
 //!   `model/decoder/…`, `model/shared/embedding`, `model/visual_projection/{kernel,bias}`, `final_logits_bias`.
 //! - polyclip's own captioner folders (`captioner.json` + `model.mpk`).
 
@@ -297,7 +297,7 @@ pub fn vision_encoder_decoder_keymap() -> KeyMap {
     )
 }
 
-/// The key table of seed 002's Flax tree, after [`Transform::Flax`] renamed its leaves to PyTorch's.
+/// The key table of CLIP-Vision-mBART50's Flax tree, after [`Transform::Flax`] renamed its leaves to PyTorch's.
 pub fn clip_vision_mbart_keymap() -> KeyMap {
     KeyMap::new(
         &[
