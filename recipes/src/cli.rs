@@ -134,7 +134,7 @@ impl RecipeArgs {
         ];
         if let Some((option, _)) = refused.iter().find(|(_, given)| *given) {
             return Err(RecipeError::NotSupported {
-                option: *option,
+                option,
                 reason: "a captioner recipe ([recipe] kind = \"captioner\") has one training stage; use --steps, \
                          or mbart-captioner's --data / --eval-data for real data"
                     .into(),

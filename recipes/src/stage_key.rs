@@ -56,6 +56,9 @@ impl StageKey {
     }
 
     /// Compares with the `stage.json` at `path`.
+    // Values are compared as their JSON text: serialisation is canonical (sorted keys, shortest round-trip
+    // floats), while serde_json's float parsing may differ from the written value in the last bit.
+    #[allow(clippy::cmp_owned)]
     pub fn compare_with(&self, path: &Path) -> Reuse {
         let Ok(text) = std::fs::read_to_string(path) else {
             return Reuse::Absent;
@@ -78,8 +81,6 @@ impl StageKey {
                 self.polyclip.commit
             ));
         }
-        // Compared as text: serialisation is canonical (sorted keys, shortest round-trip floats), while parsing
-        // floats back may differ in the last bit.
         if saved.key.to_string() == self.key.to_string() {
             return Reuse::Yes;
         }
@@ -91,7 +92,9 @@ impl StageKey {
     }
 }
 
-/// The first path (dotted) at which two JSON values differ, with both values.
+/// The first path (dotted) at which two JSON values differ (as text, see [`StageKey::compare_with`]), with both
+/// values.
+#[allow(clippy::cmp_owned)]
 fn first_difference(at: &str, there: &Value, here: &Value) -> (String, String, String) {
     let join = |key: &str| {
         if at.is_empty() {
@@ -109,10 +112,10 @@ fn first_difference(at: &str, there: &Value, here: &Value) -> (String, String, S
                     None => return (join(key), "absent".into(), value.to_string()),
                 }
             }
-            for key in a.keys().filter(|key| !b.contains_key(*key)) {
-                return (join(key), a[key].to_string(), "absent".into());
+            match a.keys().find(|key| !b.contains_key(*key)) {
+                Some(key) => (join(key), a[key].to_string(), "absent".into()),
+                None => (at.to_owned(), there.to_string(), here.to_string()),
             }
-            (at.to_owned(), there.to_string(), here.to_string())
         }
         (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
             .iter()

@@ -2,6 +2,9 @@
 //! report and the captioner folder, which `polyclip`'s loader reads back; and it starts from the seed's Flax
 //! checkpoint with --model.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 fn captioner(args: &[&str]) -> (bool, String, String) {

@@ -1,6 +1,9 @@
 //! The capivara binary's command line: unsupported options and uncompiled backends answer in one line, bad
 //! recipe files name the key and line, and a very short end-to-end run writes every artefact.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 /// Runs a recipe binary: (success, stdout, stderr).

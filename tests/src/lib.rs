@@ -1,6 +1,9 @@
 //! Shared set-up of the workspace-level integration tests (tests/tests/*.rs): a small embedded dataset and a
 //! tiny model trained on it with the real data pipeline and training loop, on ndarray.
 
+// Test set-up: a failure should panic with its reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::sync::Arc;
 

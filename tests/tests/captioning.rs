@@ -2,6 +2,9 @@
 //! batch) brings the loss down and lifts held-out BLEU-1 and CIDEr far above an untrained model's, in both
 //! languages.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use burn::module::AutodiffModule;

@@ -1,5 +1,8 @@
 //! Two runs with the same seed give bit-identical losses (ndarray, two data workers); another seed does not.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use polyclip_tests::{DEVICE, loader, model, model_config, small_dataset, tokenizer, train_config};
 use polyclip_train::Trainer;
 

@@ -1,6 +1,9 @@
 //! Early stopping (Themo): validations every `every` steps; after `patience` validations without a lower loss
 //! the run stops and returns the model of the best validation.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use polyclip_models::ClipModel;
 use polyclip_tests::{
     DEVICE, Train, loader, model, model_config, small_dataset, text_features, tokenizer,

@@ -1,6 +1,9 @@
 //! CAPIVARA's setting: a frozen vision tower and (clip-italian's) a fixed logit scale stay exactly as they
 //! were, while the text tower trains.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use burn::module::Module;
 use burn::tensor::Tensor;
 use polyclip_models::ClipModel;

@@ -1,5 +1,8 @@
 //! A short training run on the embedded data lifts held-out text→image retrieval far above chance.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use burn::module::AutodiffModule;

@@ -1,6 +1,9 @@
 //! A run that crashes between checkpoints and is resumed continues with exactly the losses of an uninterrupted
 //! run: it restarts from the last periodic checkpoint and the metrics log forgets the lost steps.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use polyclip_tests::{DEVICE, loader, model, model_config, small_dataset, tokenizer, train_config};
 use polyclip_train::Trainer;
 use polyclip_train::metrics_log::read_metrics;

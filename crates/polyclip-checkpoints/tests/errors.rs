@@ -1,6 +1,9 @@
 //! Broken checkpoints: every missing, unexpected and shape-mismatched key is named in one error, and
 //! `allow_partial` turns that into a report; folders that are no checkpoint say what they hold.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use burn::backend::ndarray::{NdArray, NdArrayDevice};

@@ -2,6 +2,9 @@
 //! both), and M-CLIP in its own, loads back with identical outputs. (tests/fixtures/make_fixtures.py
 //! verify-exports checks the same folders with the Python references.)
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use burn::backend::ndarray::{NdArray, NdArrayDevice};

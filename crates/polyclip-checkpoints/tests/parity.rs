@@ -2,6 +2,9 @@
 //! by tests/fixtures/make_fixtures.py with transformers / open_clip / multilingual_clip) gives the same image
 //! features, text features and logits within 1e-4.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{B, DEVICE, Reference, fixture, max_abs_diff};

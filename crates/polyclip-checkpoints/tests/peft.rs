@@ -7,6 +7,9 @@
 //! `POLYCLIP_BLESS=1 cargo test -p polyclip-checkpoints --test peft` rewrites
 //! tests/fixtures/peft/openclip_xlmr_lora_polyclip{,_tower}.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,9 @@
 //! CLIP image preprocessing (bicubic resize of the shorter side to 224, center crop) within one uint8 level
 //! of transformers' CLIPImageProcessor on real photos (RGB, RGBA, grayscale; PNG and JPEG).
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use polyclip_checkpoints::tensors::TensorMap;

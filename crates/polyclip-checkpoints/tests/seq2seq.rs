@@ -3,6 +3,9 @@
 //! within 1e-4; greedy and beam search give exactly `generate`'s tokens on models trained to make real choices;
 //! decoding with the key/value cache gives the tokens and logits of decoding without it.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use burn::tensor::{Int, Tensor, TensorData};

@@ -2,6 +2,9 @@
 //! and uncased, XLMRobertaTokenizerFast) on multilingual strings: accents, CJK, emoji, repeated spaces, a text
 //! longer than the context (truncated with its special tokens kept), padded to the context.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use polyclip_data::TextTokenizer;

@@ -1,6 +1,9 @@
 //! The polyclip command end to end on the parity fixtures: embeddings equal the Python reference's, the Hub
 //! cache serves `hf:` models offline, and what cannot work says so in one line.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -3,6 +3,9 @@
 //! from `polyclip embed`'s vectors; absent sets are skipped, bad images stop the run or are counted; prepared
 //! shards hold the translator's, the captioner's and the scorer's outputs.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -284,6 +284,13 @@ fn composite_on_white(rgba: &RgbaImage) -> RgbImage {
     out
 }
 
+/// Decodes an image file, guessing the format from its content.
+pub fn decode_image(path: &Path) -> Result<DynamicImage, image::ImageError> {
+    image::ImageReader::open(path)?
+        .with_guessed_format()?
+        .decode()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,11 +303,4 @@ mod tests {
             .collect();
         assert_eq!(rounded, [0.0, 2.0, 2.0, 4.0, 40.0, 84.0, 2.0, 3.0]);
     }
-}
-
-/// Decodes an image file, guessing the format from its content.
-pub fn decode_image(path: &Path) -> Result<DynamicImage, image::ImageError> {
-    image::ImageReader::open(path)?
-        .with_guessed_format()?
-        .decode()
 }

@@ -3,6 +3,9 @@
 //! and the wiring into `ImageBatcher`. (The deterministic functions are checked against torchvision in
 //! augment_parity.rs.)
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 
 use image::{Rgb, RgbImage};

@@ -12,6 +12,9 @@
 //! (grid matmul, `grid_sample`); on a torch build without them expect rare ±1 differences at rounding ties,
 //! which the ≤ 1 bound allows.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,8 @@
 //! Bad manifests and images are reported in one line naming the file and line, or counted and skipped.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;

@@ -1,6 +1,9 @@
 //! The benchmark formats: Karpathy-style split files, XTD10's parallel files, ImageNet-style folders and labels
 //! files — what they read, and the one-line errors (or counted skips) for what is wrong with them.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -3,6 +3,9 @@
 //! samples or a typed error. A shard cut anywhere keeps exactly the samples before the cut (indexed and
 //! streamed), and stops with one line naming the shard (and the member, when the cut is inside one).
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::path::Path;
 

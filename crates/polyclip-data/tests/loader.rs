@@ -1,6 +1,9 @@
 //! The loader's batches are a function of (seed, step) only: same with any number of workers, reproducible
 //! from any starting step, and every item appears once per epoch.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use burn::backend::ndarray::{NdArray, NdArrayDevice};

@@ -2,6 +2,9 @@
 //! several languages, truncation that keeps both special tokens, and decoding without special tokens
 //! (tests/fixtures/make_captioner_fixtures.py wrote the reference).
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use polyclip_data::MBartTokenizer;

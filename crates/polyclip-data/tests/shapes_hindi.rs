@@ -3,6 +3,9 @@
 //! changed nothing the six earlier languages give (captions, labels, the shipped tokenizer's corpus and language
 //! codes).
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use polyclip_data::shapes::lexicon::{
     Case, Gender, Number, color_adjective, shape_noun, shape_word, size_adjective,
 };

@@ -2,6 +2,9 @@
 //! BPE with the `tokenizers` crate on the dataset's corpus gives, and it covers every caption without `<unk>`.
 //! `POLYCLIP_BLESS=1 cargo test -p polyclip-data --test shapes_tokenizer` rewrites the shipped file.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use polyclip_data::shapes::{shapes_tokenizer, tokenizer_corpus};
 use polyclip_data::tokenizer_training::train_xlmr_style_bpe;
 

@@ -2,6 +2,9 @@
 //! seeded shuffled order, epochs reshuffled, resuming at step k gives batch k, and a damaged shard comes out as an
 //! error batch (never a hang).
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;

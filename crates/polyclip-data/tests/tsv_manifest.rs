@@ -1,6 +1,9 @@
 //! The captioner seed's TSV manifests (`image_file, caption, lang_id`): one caption per row with its language,
 //! quoted fields, and bad rows named by file and line.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 
 use polyclip_data::{BadInputPolicy, Manifest};

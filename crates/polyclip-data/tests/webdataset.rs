@@ -1,6 +1,9 @@
 //! WebDataset shards: CAPIVARA's JSON schema read from brace-expanded shard lists, images read by offset and
 //! decoded exactly as the files, the streamed reader's shuffle buffer, and what bad shards say.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

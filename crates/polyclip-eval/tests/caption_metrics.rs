@@ -3,6 +3,9 @@
 //! (torchmetrics' BLEUScore, one reference per hypothesis), the seed's per-batch average, and pycocoevalcap's
 //! CIDEr.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -1,6 +1,9 @@
 //! LoRA adapters on the XLM-R-style text tower: attaching changes nothing until trained, merging equals the
 //! adapted model, only adapters (plus the head and the logit scale) receive gradients, and targets are exact.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use burn::backend::Autodiff;
 use burn::backend::ndarray::{NdArray, NdArrayDevice};
 use burn::module::Param;

@@ -1,5 +1,8 @@
 //! Shapes of every tower and the invariances their masks and pooling promise.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use burn::backend::ndarray::{NdArray, NdArrayDevice};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use polyclip_models::pooling::first_position_of;

@@ -1,5 +1,8 @@
 //! The contrastive loss's analytic gradient (burn autodiff) against central finite differences, in f64.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use burn::backend::Autodiff;
 use burn::backend::ndarray::{NdArray, NdArrayDevice};
 use burn::tensor::{Tensor, TensorData};

@@ -10,6 +10,9 @@
 //! deliberately wrong variant (another epsilon, the other weight-decay coupling) and checks that *it* fails the
 //! same tolerance, so the tolerances are known to be tight enough to catch such mistakes.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use burn::backend::{Autodiff, NdArray};

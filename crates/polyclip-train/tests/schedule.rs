@@ -1,5 +1,8 @@
 //! CAPIVARA's CosineWarmupLR at its defining points.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use polyclip_train::LrSchedule;
 
 #[test]

@@ -1,6 +1,9 @@
 //! The masked token cross-entropy against a direct computation: padding positions add nothing, label
 //! smoothing mixes in the mean negative log-probability as PyTorch's `CrossEntropyLoss(label_smoothing)`.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use burn::backend::ndarray::{NdArray, NdArrayDevice};
 use burn::tensor::{Int, Tensor, TensorData};
 use polyclip_train::sequence_cross_entropy;

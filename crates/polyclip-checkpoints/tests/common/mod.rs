@@ -1,5 +1,7 @@
 //! What the parity tests share: fixture folders and their `reference.safetensors`.
 
+// Tests and their helpers panic with the reason when something they need fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
