@@ -7,122 +7,76 @@ use crate::error::ModelError;
 
 /// The vision half of a HF `CLIPConfig` (`vision_config`). Defaults are `openai/clip-vit-base-patch32`'s.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ClipVisionConfig {
-    #[serde(default = "vision_defaults::hidden_size")]
     pub hidden_size: usize,
-    #[serde(default = "vision_defaults::intermediate_size")]
     pub intermediate_size: usize,
-    #[serde(default = "vision_defaults::num_hidden_layers")]
     pub num_hidden_layers: usize,
-    #[serde(default = "vision_defaults::num_attention_heads")]
     pub num_attention_heads: usize,
-    #[serde(default = "vision_defaults::num_channels")]
     pub num_channels: usize,
-    #[serde(default = "vision_defaults::image_size")]
     pub image_size: usize,
-    #[serde(default = "vision_defaults::patch_size")]
     pub patch_size: usize,
-    #[serde(default = "quick_gelu")]
     pub hidden_act: Activation,
-    #[serde(default = "layer_norm_eps")]
     pub layer_norm_eps: f64,
-    #[serde(default = "initializer_range")]
     pub initializer_range: f64,
-}
-
-mod vision_defaults {
-    pub fn hidden_size() -> usize {
-        768
-    }
-    pub fn intermediate_size() -> usize {
-        3072
-    }
-    pub fn num_hidden_layers() -> usize {
-        12
-    }
-    pub fn num_attention_heads() -> usize {
-        12
-    }
-    pub fn num_channels() -> usize {
-        3
-    }
-    pub fn image_size() -> usize {
-        224
-    }
-    pub fn patch_size() -> usize {
-        32
-    }
 }
 
 /// The text half of a HF `CLIPConfig` (`text_config`). Defaults are `openai/clip-vit-base-patch32`'s.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ClipTextConfig {
-    #[serde(default = "text_defaults::vocab_size")]
     pub vocab_size: usize,
-    #[serde(default = "text_defaults::hidden_size")]
     pub hidden_size: usize,
-    #[serde(default = "text_defaults::intermediate_size")]
     pub intermediate_size: usize,
-    #[serde(default = "text_defaults::num_hidden_layers")]
     pub num_hidden_layers: usize,
-    #[serde(default = "text_defaults::num_attention_heads")]
     pub num_attention_heads: usize,
-    #[serde(default = "text_defaults::max_position_embeddings")]
     pub max_position_embeddings: usize,
-    #[serde(default = "quick_gelu")]
     pub hidden_act: Activation,
-    #[serde(default = "layer_norm_eps")]
     pub layer_norm_eps: f64,
-    #[serde(default = "initializer_range")]
     pub initializer_range: f64,
-    #[serde(default = "text_defaults::pad_token_id")]
     pub pad_token_id: usize,
-    #[serde(default = "text_defaults::bos_token_id")]
     pub bos_token_id: usize,
     /// Pooling position: the first occurrence of this id. HF's legacy rule applies when it is 2: the position
     /// of the largest id (the end-of-text token is the last id of the CLIP vocabulary), as open_clip always does.
-    #[serde(default = "text_defaults::eos_token_id")]
     pub eos_token_id: usize,
 }
 
-mod text_defaults {
-    pub fn vocab_size() -> usize {
-        49408
-    }
-    pub fn hidden_size() -> usize {
-        512
-    }
-    pub fn intermediate_size() -> usize {
-        2048
-    }
-    pub fn num_hidden_layers() -> usize {
-        12
-    }
-    pub fn num_attention_heads() -> usize {
-        8
-    }
-    pub fn max_position_embeddings() -> usize {
-        77
-    }
-    pub fn pad_token_id() -> usize {
-        1
-    }
-    pub fn bos_token_id() -> usize {
-        49406
-    }
-    pub fn eos_token_id() -> usize {
-        49407
+impl Default for ClipVisionConfig {
+    /// `openai/clip-vit-base-patch32`'s vision tower.
+    fn default() -> Self {
+        Self {
+            hidden_size: 768,
+            intermediate_size: 3072,
+            num_hidden_layers: 12,
+            num_attention_heads: 12,
+            num_channels: 3,
+            image_size: 224,
+            patch_size: 32,
+            hidden_act: Activation::QuickGelu,
+            layer_norm_eps: 1e-5,
+            initializer_range: 0.02,
+        }
     }
 }
 
-fn quick_gelu() -> Activation {
-    Activation::QuickGelu
-}
-fn layer_norm_eps() -> f64 {
-    1e-5
-}
-fn initializer_range() -> f64 {
-    0.02
+impl Default for ClipTextConfig {
+    /// `openai/clip-vit-base-patch32`'s text tower.
+    fn default() -> Self {
+        Self {
+            vocab_size: 49408,
+            hidden_size: 512,
+            intermediate_size: 2048,
+            num_hidden_layers: 12,
+            num_attention_heads: 8,
+            max_position_embeddings: 77,
+            hidden_act: Activation::QuickGelu,
+            layer_norm_eps: 1e-5,
+            initializer_range: 0.02,
+            pad_token_id: 1,
+            bos_token_id: 49406,
+            eos_token_id: 49407,
+        }
+    }
 }
 
 impl ClipVisionConfig {
