@@ -122,30 +122,6 @@ pub struct RecipeArgs {
 }
 
 impl RecipeArgs {
-    /// The options of a captioner recipe (`recipe run` on a file of that kind): `--steps`; the options only
-    /// stage recipes have are refused in one line.
-    pub fn for_captioner(&self) -> Result<crate::captioner::cli::CaptionerArgs, RecipeError> {
-        let refused = [
-            ("--base-steps", self.base_steps.is_some()),
-            ("--train", !self.train.is_empty()),
-            ("--eval-suite", self.eval_suite.is_some()),
-            ("--data-root", self.data_root.is_some()),
-            ("--baseline", self.baseline),
-        ];
-        if let Some((option, _)) = refused.iter().find(|(_, given)| *given) {
-            return Err(RecipeError::NotSupported {
-                option,
-                reason: "a captioner recipe ([recipe] kind = \"captioner\") has one training stage; use --steps, \
-                         or mbart-captioner's --data / --eval-data for real data"
-                    .into(),
-            });
-        }
-        Ok(crate::captioner::cli::CaptionerArgs {
-            steps: self.steps,
-            ..Default::default()
-        })
-    }
-
     /// The recipe to run: the file given with `--recipe` or the built-in one, with command-line overrides.
     pub fn recipe(&self, built_in: &str, built_in_name: &Path) -> Result<Recipe, RecipeError> {
         let common = &self.common;

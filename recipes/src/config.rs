@@ -121,10 +121,20 @@ pub struct ModelChoice {
     /// The model config over the preset: `{ projection_dim = 128, vision_config = { num_hidden_layers = 4 } }`
     /// (the keys of `model.json`, named like HF's config.json) or the path of a whole `model.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<crate::model_config::ModelConfigSource>,
+    pub config: Option<ModelConfigSource>,
     /// Overrides the preset's logit scale (clip-italian: `{ scale = 20.0, learnable = false }`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logit_scale: Option<LogitScaleConfig>,
+}
+
+/// `[model] config`: keys over the preset, or a whole config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ModelConfigSource {
+    /// A `model.json` (polyclip's model config).
+    File(PathBuf),
+    /// Keys of the model config, merged into the preset's.
+    Keys(toml::Table),
 }
 
 /// Which tokenizer a recipe without `--model` uses.

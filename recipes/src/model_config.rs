@@ -3,24 +3,13 @@
 //! `vision_config.num_hidden_layers`, `text.encoder_config.hidden_size`, …) merged key by key, or the path of a
 //! `model.json` to take whole. A new language chooses its own sizes this way.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use polyclip_models::{ClipModelConfig, presets};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::{ModelPreset, Recipe};
+use crate::config::{ModelConfigSource, ModelPreset, Recipe};
 use crate::error::RecipeError;
-
-/// `[model] config`: keys over the preset, or a whole config file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ModelConfigSource {
-    /// A `model.json` (polyclip's model config).
-    File(PathBuf),
-    /// Keys of the model config, merged into the preset's.
-    Keys(toml::Table),
-}
 
 /// The recipe's model config: preset, `[model] config`, then `[model] logit_scale`.
 pub fn model_config(

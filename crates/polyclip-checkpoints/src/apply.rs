@@ -12,6 +12,7 @@ use burn_store::{ApplyError, ModuleSnapshot, TensorSnapshot};
 
 use crate::error::CheckpointError;
 use crate::keymap::KeyMap;
+pub use crate::mapped_tensors::MappedTensors;
 
 const LINEAR: &str = "Struct:Linear";
 /// polyclip-models' `LoraLinear`: a Linear that can carry a LoRA adapter, with the same parameter names.
@@ -22,19 +23,6 @@ fn is_linear(kind: &str) -> bool {
     kind == LINEAR || kind == LORA_LINEAR
 }
 const LAYER_NORM: &str = "Struct:LayerNorm";
-
-/// Checkpoint tensors renamed to model paths, still in the checkpoint's (PyTorch) layout.
-#[derive(Debug, Clone, Default)]
-pub struct MappedTensors {
-    /// Model path → data (`…weight` / `…bias` names, PyTorch layouts).
-    pub tensors: BTreeMap<String, TensorData>,
-    /// Checkpoint keys no rule maps.
-    pub unmapped: Vec<String>,
-    /// The file they came from.
-    pub source: PathBuf,
-    /// The key tables the tensors were mapped with: reports name problems by checkpoint key through them.
-    pub keymaps: Vec<KeyMap>,
-}
 
 /// The checkpoint's name for a model path (PyTorch naming), or the path itself when no table covers it.
 fn checkpoint_name(keymaps: &[KeyMap], path: &str) -> String {

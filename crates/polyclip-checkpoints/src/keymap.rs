@@ -60,27 +60,6 @@ impl KeyMap {
                 .any(|prefix| key.starts_with(prefix.as_str()))
     }
 
-    /// Renames checkpoint tensors to model paths; unknown keys are kept as `unmapped`, ignored ones dropped.
-    pub fn map_tensors(&self, tensors: crate::tensors::TensorMap) -> crate::apply::MappedTensors {
-        let mut mapped = crate::apply::MappedTensors {
-            source: tensors.source,
-            keymaps: vec![self.clone()],
-            ..Default::default()
-        };
-        for (key, data) in tensors.tensors {
-            if self.is_ignored(&key) {
-                continue;
-            }
-            match self.to_model(&key) {
-                Some(path) => {
-                    mapped.tensors.insert(path, data);
-                }
-                None => mapped.unmapped.push(key),
-            }
-        }
-        mapped
-    }
-
     /// Checkpoint key → model path (`None` when no rule covers it).
     pub fn to_model(&self, key: &str) -> Option<String> {
         self.translate(key, Direction::ToModel)

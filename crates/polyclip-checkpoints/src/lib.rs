@@ -17,6 +17,7 @@ pub mod hub;
 pub mod keymap;
 pub mod load;
 pub mod load_seq2seq;
+pub mod mapped_tensors;
 pub mod msgpack;
 pub mod peft;
 pub mod preprocess_config;

@@ -5,6 +5,7 @@
 pub mod augment;
 pub mod braces;
 pub mod caption_record;
+pub mod data_spec;
 pub mod error;
 pub mod manifest;
 pub mod mbart_tokenizer;

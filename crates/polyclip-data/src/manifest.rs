@@ -78,16 +78,6 @@ struct RawLine {
 }
 
 impl Manifest {
-    /// Reads a data path: WebDataset shards when it names `.tar` files (brace patterns allowed, relative to the
-    /// working folder; see [`crate::webdataset`]), else a JSONL/TSV/CSV manifest file.
-    pub fn open(spec: &str, options: &ReadOptions) -> Result<Self, DataError> {
-        if crate::webdataset::is_shard_spec(spec) {
-            crate::webdataset::index_shards(spec, Path::new(""), options)
-        } else {
-            Self::read(Path::new(spec), options)
-        }
-    }
-
     /// Reads and checks a manifest: a record per line, non-empty captions, the image exists and its header
     /// decodes.
     pub fn load(path: &Path, policy: BadInputPolicy) -> Result<Self, DataError> {

@@ -22,8 +22,7 @@ use burn::record::Record;
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
-use crate::agc::adaptive_grad_clip;
-use crate::optimizer::AgcConfig;
+use crate::agc::{AgcConfig, adaptive_grad_clip};
 
 /// The AdaBelief update rule (a burn [`SimpleOptimizer`]); [`AdaBelief::init`] wraps it for a module.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -7,6 +7,22 @@
 //! `clipping · max(‖param unit‖₂, eps)`; units under the limit keep their gradient bit for bit.
 
 use burn::tensor::{Tensor, backend::Backend};
+use serde::{Deserialize, Serialize};
+
+/// optax's `adaptive_grad_clip(clipping, eps)` .
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgcConfig {
+    /// The largest allowed ratio of a unit's gradient norm to its parameter norm.
+    pub clipping: f64,
+    /// The smallest parameter norm used, so zero-initialised units can still move.
+    #[serde(default = "default_agc_eps")]
+    pub eps: f64,
+}
+
+fn default_agc_eps() -> f64 {
+    1e-3
+}
 
 /// optax's `unitwise_clip` guard against dividing by a zero gradient norm (`div_eps`, not configurable there).
 const DIV_EPS: f32 = 1e-6;

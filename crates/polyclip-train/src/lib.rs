@@ -12,13 +12,16 @@ pub mod loss;
 pub mod metrics_log;
 pub mod optimizer;
 pub mod schedule;
+pub mod train_config;
 pub mod trainable;
 pub mod trainer;
 
 pub use adabelief::AdaBelief;
+pub use agc::AgcConfig;
 pub use error::TrainError;
 pub use loss::{contrastive_loss, sequence_cross_entropy};
-pub use optimizer::{AgcConfig, ClipOptimizer, OptimizerConfig, TorchAdam};
+pub use optimizer::{ClipOptimizer, OptimizerConfig, TorchAdam};
 pub use schedule::LrSchedule;
+pub use train_config::{EarlyStopping, FreezeConfig, TrainConfig};
 pub use trainable::TrainableModel;
-pub use trainer::{FreezeConfig, TrainConfig, TrainOutcome, Trainer};
+pub use trainer::{TrainOutcome, Trainer};

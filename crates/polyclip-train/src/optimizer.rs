@@ -13,6 +13,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
 
 use crate::adabelief::AdaBelief;
+pub use crate::agc::AgcConfig;
 use crate::error::TrainError;
 
 /// Which optimiser, with the hyper-parameters the seeds name.
@@ -55,17 +56,6 @@ pub enum OptimizerConfig {
     },
 }
 
-/// optax's `adaptive_grad_clip(clipping, eps)` (see [`crate::agc`]).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AgcConfig {
-    /// The largest allowed ratio of a unit's gradient norm to its parameter norm.
-    pub clipping: f64,
-    /// The smallest parameter norm used, so zero-initialised units can still move.
-    #[serde(default = "default_agc_eps")]
-    pub eps: f64,
-}
-
 fn default_betas() -> [f64; 2] {
     [0.9, 0.999]
 }
@@ -80,9 +70,6 @@ fn default_belief_betas() -> [f64; 2] {
 }
 fn default_belief_eps() -> f64 {
     1e-16
-}
-fn default_agc_eps() -> f64 {
-    1e-3
 }
 
 impl OptimizerConfig {

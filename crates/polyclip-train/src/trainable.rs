@@ -10,7 +10,7 @@ use polyclip_models::captioner::Captioner;
 use polyclip_models::text_tower::TextTower;
 
 use crate::loss::{contrastive_loss, sequence_cross_entropy};
-use crate::trainer::{FreezeConfig, TrainConfig};
+use crate::train_config::{FreezeConfig, TrainConfig};
 
 /// A model the [`Trainer`](crate::Trainer) can optimise.
 pub trait TrainableModel<B: AutodiffBackend>: AutodiffModule<B> + Sized {

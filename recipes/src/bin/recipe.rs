@@ -96,7 +96,7 @@ fn run(cli: Cli) -> Result<(), RecipeError> {
             match RecipeKind::of(&text, &file)? {
                 RecipeKind::Contrastive => recipes::cli::main_with(*args, &text, &file),
                 RecipeKind::Captioner => {
-                    let captioner = args.for_captioner()?;
+                    let captioner = recipes::captioner::cli::captioner_args(&args)?;
                     recipes::captioner::cli::main_with(&args.common, &captioner, &text, &file)
                 }
             }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use polyclip_backend::run_job;
 
 use crate::captioner::{CaptionerJob, CaptionerOptions, CaptionerRecipe};
-use crate::cli::CommonArgs;
+use crate::cli::{CommonArgs, RecipeArgs};
 use crate::config::to_toml;
 use crate::error::RecipeError;
 
@@ -66,4 +66,28 @@ pub fn main_with(
         outcome.run_dir.display()
     );
     Ok(())
+}
+
+/// The options of a captioner recipe (`recipe run` on a file of that kind): `--steps`; the options only
+/// stage recipes have are refused in one line.
+pub fn captioner_args(args: &RecipeArgs) -> Result<CaptionerArgs, RecipeError> {
+    let refused = [
+        ("--base-steps", args.base_steps.is_some()),
+        ("--train", !args.train.is_empty()),
+        ("--eval-suite", args.eval_suite.is_some()),
+        ("--data-root", args.data_root.is_some()),
+        ("--baseline", args.baseline),
+    ];
+    if let Some((option, _)) = refused.iter().find(|(_, given)| *given) {
+        return Err(RecipeError::NotSupported {
+            option,
+            reason: "a captioner recipe ([recipe] kind = \"captioner\") has one training stage; use --steps, \
+                     or mbart-captioner's --data / --eval-data for real data"
+                .into(),
+        });
+    }
+    Ok(CaptionerArgs {
+        steps: args.steps,
+        ..Default::default()
+    })
 }

@@ -1,0 +1,61 @@
+//! What one training run is: steps, optimiser, schedule, what stays frozen, checkpoints, early stopping — the
+//! `[stage.train]` table of a recipe.
+
+use serde::{Deserialize, Serialize};
+
+use crate::optimizer::OptimizerConfig;
+use crate::schedule::LrSchedule;
+
+/// What stays fixed: whole towers (CAPIVARA and LiT freeze the vision tower) or only their backbones, the
+/// projections still training (clip-italian's first stage freezes both backbones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeConfig {
+    #[serde(default)]
+    pub vision: bool,
+    #[serde(default)]
+    pub text: bool,
+    /// The vision transformer; its projection trains.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vision_backbone: bool,
+    /// The text transformer; its projection (head) trains.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub text_backbone: bool,
+}
+
+/// One training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Optimiser steps (batches) in the run.
+    pub steps: usize,
+    pub optimizer: OptimizerConfig,
+    pub schedule: LrSchedule,
+    #[serde(default)]
+    pub freeze: FreezeConfig,
+    /// Save a checkpoint every this many steps (and always at the end); 0 saves only at the end.
+    #[serde(default)]
+    pub checkpoint_every: usize,
+    /// Checkpoints kept on disk.
+    #[serde(default = "default_keep")]
+    pub keep_checkpoints: usize,
+    /// Label smoothing of token cross-entropy (sequence models; 0 for the captioner seed).
+    #[serde(default)]
+    pub label_smoothing: f64,
+    /// Stop when the validation loss has not improved for a while, keeping the best model (Themo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopping>,
+}
+
+/// Validate every `every` steps; stop after `patience` validations without a lower loss and return the model of
+/// the best one (Themo: patience 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStopping {
+    pub every: usize,
+    pub patience: usize,
+}
+
+fn default_keep() -> usize {
+    2
+}
