@@ -353,10 +353,7 @@ impl Recipe {
 
     /// Reads and parses a recipe file with `--set` overrides.
     pub fn load_with(path: &Path, overrides: &[String]) -> Result<Self, RecipeError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RecipeError::Io {
-            path: path.to_owned(),
-            source: e,
-        })?;
+        let text = read_recipe_file(path)?;
         Self::parse_with(&text, path, overrides)
     }
 
@@ -464,13 +461,12 @@ pub fn parse_toml_with<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Reads a recipe file and parses it into `T`.
-pub fn load_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RecipeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| RecipeError::Io {
+/// The text of a recipe file; a file that cannot be read is named in the error.
+pub fn read_recipe_file(path: &Path) -> Result<String, RecipeError> {
+    std::fs::read_to_string(path).map_err(|e| RecipeError::Io {
         path: path.to_owned(),
         source: e,
-    })?;
-    parse_toml(&text, path)
+    })
 }
 
 /// Writes a recipe as TOML.

@@ -89,10 +89,7 @@ fn run(cli: Cli) -> Result<(), RecipeError> {
             Ok(())
         }
         Command::Run { file, args } => {
-            let text = std::fs::read_to_string(&file).map_err(|e| RecipeError::Io {
-                path: file.clone(),
-                source: e,
-            })?;
+            let text = recipes::config::read_recipe_file(&file)?;
             match RecipeKind::of(&text, &file)? {
                 RecipeKind::Contrastive => recipes::cli::main_with(*args, &text, &file),
                 RecipeKind::Captioner => {

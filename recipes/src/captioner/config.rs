@@ -5,7 +5,7 @@ use std::path::Path;
 use polyclip_train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{DataSource, LoaderSettings, RecipeInfo, parse_toml_with};
+use crate::config::{DataSource, LoaderSettings, RecipeInfo, parse_toml_with, read_recipe_file};
 use crate::error::RecipeError;
 
 /// A whole captioner recipe.
@@ -111,10 +111,7 @@ impl CaptionerRecipe {
 
     /// Reads and parses a recipe file with `--set` overrides.
     pub fn load_with(path: &Path, overrides: &[String]) -> Result<Self, RecipeError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RecipeError::Io {
-            path: path.to_owned(),
-            source: e,
-        })?;
+        let text = read_recipe_file(path)?;
         Self::parse_with(&text, path, overrides)
     }
 }
