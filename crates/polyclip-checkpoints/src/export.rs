@@ -5,7 +5,7 @@ use std::path::Path;
 
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::Backend;
-use polyclip_models::clip::{ClipTextConfig, ClipVisionConfig};
+use polyclip_models::clip::{ClipTextConfig, ClipVisionConfig, TextPooling};
 use polyclip_models::pooling::Pooling;
 use polyclip_models::projection::ProjectionType;
 use polyclip_models::{ClipModel, ClipModelConfig, TextModel, TextModelConfig, TextTowerConfig};
@@ -201,7 +201,7 @@ fn export_open_clip<B: Backend>(
     let text_cfg = match &config.text {
         TextTowerConfig::Clip { text_config } => {
             let t: &ClipTextConfig = text_config;
-            if t.eos_token_id != 2 && t.eos_token_id + 1 != t.vocab_size {
+            if t.text_pooling() == TextPooling::FirstEos && t.eos_token_id + 1 != t.vocab_size {
                 return Err(unsupported(
                     dir,
                     ExportFormat::OpenClip,

@@ -160,6 +160,7 @@ pub fn tiny_clip(
                 pad_token_id: 0,
                 bos_token_id: 0,
                 eos_token_id,
+                pooling: None,
             },
         },
         logit_scale: LogitScaleConfig::default(),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::TensorData;
 use polyclip_models::activation::Activation;
-use polyclip_models::clip::{ClipTextConfig, ClipVisionConfig};
+use polyclip_models::clip::{ClipTextConfig, ClipVisionConfig, TextPooling};
 use polyclip_models::pooling::Pooling;
 use polyclip_models::projection::ProjectionType;
 use polyclip_models::{ClipModelConfig, LogitScaleConfig, TextTowerConfig};
@@ -201,8 +201,9 @@ impl OpenClipConfig {
                         initializer_range: 0.02,
                         pad_token_id: 0,
                         bos_token_id: 0,
-                        // open_clip pools at the largest id (its end-of-text token): HF's legacy rule, eos == 2.
                         eos_token_id: 2,
+                        // open_clip pools at the largest id (its end-of-text token).
+                        pooling: Some(TextPooling::LargestId),
                     },
                 }
             }

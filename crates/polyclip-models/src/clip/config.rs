@@ -36,9 +36,22 @@ pub struct ClipTextConfig {
     pub initializer_range: f64,
     pub pad_token_id: usize,
     pub bos_token_id: usize,
-    /// Pooling position: the first occurrence of this id. HF's legacy rule applies when it is 2: the position
-    /// of the largest id (the end-of-text token is the last id of the CLIP vocabulary), as open_clip always does.
     pub eos_token_id: usize,
+    /// Where the pooled state is taken (a polyclip key; see [`ClipTextConfig::text_pooling`] for a config that
+    /// does not say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<TextPooling>,
+}
+
+/// Where CLIP's text transformer takes its pooled state (`pooler_output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextPooling {
+    /// The position of the largest id: the end-of-text token is the last id of the CLIP vocabulary (open_clip
+    /// always; transformers for configs written before it read `eos_token_id`).
+    LargestId,
+    /// The first occurrence of `eos_token_id`.
+    FirstEos,
 }
 
 impl Default for ClipVisionConfig {
@@ -75,6 +88,7 @@ impl Default for ClipTextConfig {
             pad_token_id: 1,
             bos_token_id: 49406,
             eos_token_id: 49407,
+            pooling: None,
         }
     }
 }
@@ -100,6 +114,17 @@ impl ClipVisionConfig {
 }
 
 impl ClipTextConfig {
+    /// The pooling: `pooling` when the config says, else transformers' rule for HF configs, which have no such
+    /// key: `eos_token_id` 2 marks a config from before transformers read the id (`LargestId`), any other id is
+    /// pooled at its first occurrence.
+    pub fn text_pooling(&self) -> TextPooling {
+        self.pooling.unwrap_or(if self.eos_token_id == 2 {
+            TextPooling::LargestId
+        } else {
+            TextPooling::FirstEos
+        })
+    }
+
     /// Checks the relations between fields that the model relies on.
     pub fn validate(&self) -> Result<(), ModelError> {
         check_heads(self.hidden_size, self.num_attention_heads)
@@ -115,4 +140,36 @@ pub(crate) fn check_heads(hidden: usize, heads: usize) -> Result<(), ModelError>
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pooling_is_the_configs_or_transformers_rule() {
+        let hf = |eos_token_id| ClipTextConfig {
+            eos_token_id,
+            ..ClipTextConfig::default()
+        };
+        assert_eq!(hf(49407).text_pooling(), TextPooling::FirstEos);
+        assert_eq!(
+            hf(2).text_pooling(),
+            TextPooling::LargestId,
+            "transformers' legacy configs"
+        );
+        let explicit = ClipTextConfig {
+            pooling: Some(TextPooling::LargestId),
+            ..hf(49407)
+        };
+        assert_eq!(explicit.text_pooling(), TextPooling::LargestId);
+        // polyclip's key round-trips; HF's config.json has none and reads as None.
+        let json = serde_json::to_value(&explicit).expect("json");
+        assert_eq!(json["pooling"], "largest_id");
+        let read: ClipTextConfig = serde_json::from_value(json).expect("config");
+        assert_eq!(read, explicit);
+        let hf_json: ClipTextConfig =
+            serde_json::from_str(r#"{"eos_token_id": 2, "vocab_size": 100}"#).expect("config");
+        assert_eq!(hf_json.pooling, None);
+    }
 }

@@ -9,6 +9,6 @@ pub mod encoder;
 pub mod text;
 pub mod vision;
 
-pub use config::{ClipTextConfig, ClipVisionConfig};
+pub use config::{ClipTextConfig, ClipVisionConfig, TextPooling};
 pub use text::ClipTextTransformer;
 pub use vision::ClipVisionTransformer;

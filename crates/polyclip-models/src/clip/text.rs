@@ -4,7 +4,7 @@ use burn::module::Module;
 use burn::nn::{Embedding, LayerNorm};
 use burn::tensor::{Int, Tensor, backend::Backend};
 
-use super::config::ClipTextConfig;
+use super::config::{ClipTextConfig, TextPooling};
 use super::encoder::{ClipEncoder, EncoderShape};
 use crate::attention::causal_block;
 use crate::init::Initializer;
@@ -24,6 +24,8 @@ pub struct ClipTextTransformer<B: Backend> {
     pub encoder: ClipEncoder<B>,
     pub final_layer_norm: LayerNorm<B>,
     pub eos_token_id: usize,
+    /// [`TextPooling::LargestId`] (else the first `eos_token_id`).
+    pub pool_at_largest_id: bool,
 }
 
 /// What the text transformer returns.
@@ -55,6 +57,7 @@ impl<B: Backend> ClipTextTransformer<B> {
             encoder: ClipEncoder::init(&shape, init),
             final_layer_norm: init.layer_norm(d, config.layer_norm_eps),
             eos_token_id: config.eos_token_id,
+            pool_at_largest_id: config.text_pooling() == TextPooling::LargestId,
         }
     }
 
@@ -70,8 +73,7 @@ impl<B: Backend> ClipTextTransformer<B> {
             .encoder
             .forward(tokens, Some(causal_block::<B>(seq, &device)));
         let last_hidden_state = self.final_layer_norm.forward(states);
-        let eos_positions = if self.eos_token_id == 2 {
-            // HF's legacy rule (and open_clip's only rule): the end-of-text token has the largest id.
+        let eos_positions = if self.pool_at_largest_id {
             input_ids.argmax(1).reshape([-1])
         } else {
             first_position_of(input_ids, self.eos_token_id)
