@@ -10,7 +10,6 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use polyclip_backend::{BackendJob, BackendKind};
-use polyclip_checkpoints::preprocess_config::preprocess_of;
 use polyclip_checkpoints::{Architecture, LoadedModel};
 use polyclip_data::Manifest;
 use polyclip_data::loader::mix_seed;
@@ -193,18 +192,16 @@ pub fn run_recipe<B: AutodiffBackend>(
             .then(|| pretrained.take())
             .flatten();
         let reusable = stage.lora.is_none() && stage.reinit.is_empty();
-        let reuse = if replaced.is_some() {
-            None
-        } else if reusable {
-            Some(plan.finished::<B>(device)?)
+        // Stages with LoRA adapters or re-initialised modules are always retrained.
+        let finished = if replaced.is_none() && reusable {
+            plan.finished::<B>(device)?
         } else {
-            // Stages with LoRA adapters or re-initialised modules are always retrained.
-            Some(Err(None))
+            Err(None)
         };
         let (trained, summary) = if let Some(loaded) = replaced {
             let summary = plan.pretrained_summary(&loaded.dir);
             (loaded.model, summary)
-        } else if let Some(Ok(done)) = reuse {
+        } else if let Ok(done) = finished {
             announce(&format!(
                 "stage `{}`: reused from {} (same configuration {} and code)",
                 stage.name,
@@ -213,7 +210,7 @@ pub fn run_recipe<B: AutodiffBackend>(
             ));
             (done, plan.reused_summary()?)
         } else {
-            if let Some(Err(Some(why))) = &reuse {
+            if let Err(Some(why)) = &finished {
                 announce(&format!("stage `{}`: not reused: {why}", stage.name));
             }
             let start = match model.take() {
@@ -469,7 +466,7 @@ fn load_pretrained<B: AutodiffBackend>(
         ));
     }
     // The image transform is the checkpoint's own (open_clip's preprocess_cfg, HF's preprocessor_config.json).
-    let preprocess = preprocess_of(&loaded.spec)?;
+    let preprocess = loaded.spec.preprocess;
     let (LoadedModel::Dual(model), Architecture::Dual(config), Some(preprocess)) =
         (loaded.model, loaded.spec.architecture, preprocess)
     else {

@@ -2,56 +2,42 @@
 //! (open_clip_config.json: `size`, `mean`, `std`, `interpolation`, `resize_mode`, `fill_color`) with open_clip's
 //! torchvision pipeline, HF's `preprocessor_config.json` (`size.shortest_edge`, `crop_size`, `image_mean`,
 //! `image_std`, `resample`) with `CLIPImageProcessor`'s, and polyclip's own `preprocess.json` (what a recipe
-//! trained with). Absent keys take each library's defaults at the vision tower's image size.
+//! trained with). Absent keys take each library's defaults at the vision tower's image size. Each family calls
+//! these while it reads its config; the result is [`ModelSpec::preprocess`](crate::ModelSpec).
 
 use std::path::Path;
 
 use polyclip_data::ClipPreprocess;
-use polyclip_data::preprocess::ResizeMode;
 use polyclip_data::resample::Filter;
 use serde_json::Value;
 
 use crate::error::CheckpointError;
-use crate::families::{Architecture, Family, ModelSpec};
 
 /// polyclip's record of a model's transform, beside `model.json`.
 pub const PREPROCESS_FILE: &str = "preprocess.json";
 
-/// The evaluation transform of a loaded model (`None` for a text encoder alone).
-pub fn preprocess_of(spec: &ModelSpec) -> Result<Option<ClipPreprocess>, CheckpointError> {
-    let Architecture::Dual(config) = &spec.architecture else {
-        return Ok(None);
-    };
-    let size = config.vision_config.image_size as u32;
-    let preprocess = match spec.family {
-        Family::OpenClip | Family::Capivara => {
-            let path = spec.dir.join("open_clip_config.json");
-            let file: Value = read(&path)?;
-            open_clip_preprocess(
-                file.get("preprocess_cfg").unwrap_or(&Value::Null),
-                size,
-                &path,
-            )?
-        }
-        Family::Polyclip => {
-            let path = spec.dir.join(PREPROCESS_FILE);
-            if path.is_file() {
-                let value: Value = read(&path)?;
-                serde_json::from_value(value).map_err(|e| CheckpointError::parse(&path, e))?
-            } else {
-                ClipPreprocess::new(size)
-            }
-        }
-        _ => {
-            let path = spec.dir.join("preprocessor_config.json");
-            if path.is_file() {
-                hf_preprocess(&read(&path)?, size, &path)?
-            } else {
-                ClipPreprocess::new(size)
-            }
-        }
-    };
-    Ok(Some(preprocess))
+/// HF's transform from `dir`'s preprocessor_config.json, or `CLIPImageProcessor`'s defaults at `size` when the
+/// folder has none.
+pub(crate) fn hf_preprocess_in(dir: &Path, size: usize) -> Result<ClipPreprocess, CheckpointError> {
+    let path = dir.join("preprocessor_config.json");
+    if path.is_file() {
+        hf_preprocess(&read(&path)?, size as u32, &path)
+    } else {
+        Ok(ClipPreprocess::new(size as u32))
+    }
+}
+
+/// A polyclip folder's `preprocess.json` (what the recipe trained with), or HF's transform at `size` (what runs
+/// from before the file existed used).
+pub(crate) fn native_preprocess(
+    dir: &Path,
+    size: usize,
+) -> Result<ClipPreprocess, CheckpointError> {
+    let path = dir.join(PREPROCESS_FILE);
+    if !path.is_file() {
+        return Ok(ClipPreprocess::new(size as u32));
+    }
+    serde_json::from_value(read(&path)?).map_err(|e| CheckpointError::parse(&path, e))
 }
 
 fn read(path: &Path) -> Result<Value, CheckpointError> {
@@ -116,8 +102,19 @@ fn side(value: &Value, path: &Path, key: &str) -> Result<u32, CheckpointError> {
     }
 }
 
+/// One of open_clip's names for a setting polyclip reproduces (the enums' serde names are open_clip's).
+fn named<T: serde::de::DeserializeOwned>(
+    value: &Value,
+    path: &Path,
+    key: &str,
+    supported: &str,
+) -> Result<T, CheckpointError> {
+    serde_json::from_value(value.clone())
+        .map_err(|_| unsupported(path, key, value, &format!("supported: {supported}")))
+}
+
 /// open_clip's `PreprocessCfg` from `preprocess_cfg`.
-fn open_clip_preprocess(
+pub(crate) fn open_clip_preprocess(
     cfg: &Value,
     size: u32,
     path: &Path,
@@ -134,33 +131,15 @@ fn open_clip_preprocess(
         preprocess.std = triple(value, path, &key("std"))?;
     }
     if let Some(value) = cfg.get("interpolation") {
-        preprocess.interpolation = match value.as_str() {
-            Some("bicubic") => Filter::Bicubic,
-            Some("bilinear") => Filter::Bilinear,
-            _ => {
-                return Err(unsupported(
-                    path,
-                    &key("interpolation"),
-                    value,
-                    "supported: bicubic, bilinear",
-                ));
-            }
-        };
+        preprocess.interpolation = named(value, path, &key("interpolation"), "bicubic, bilinear")?;
     }
     if let Some(value) = cfg.get("resize_mode") {
-        preprocess.resize_mode = match value.as_str() {
-            Some("shortest") => ResizeMode::Shortest,
-            Some("squash") => ResizeMode::Squash,
-            Some("longest") => ResizeMode::Longest,
-            _ => {
-                return Err(unsupported(
-                    path,
-                    &key("resize_mode"),
-                    value,
-                    "supported: shortest, squash, longest",
-                ));
-            }
-        };
+        preprocess.resize_mode = named(
+            value,
+            path,
+            &key("resize_mode"),
+            "shortest, squash, longest",
+        )?;
     }
     if let Some(value) = cfg.get("fill_color") {
         preprocess.fill =

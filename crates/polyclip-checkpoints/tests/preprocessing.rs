@@ -176,7 +176,6 @@ fn photo_as_pillow_decodes_it(reference: &TensorMap, photo: &Path) -> image::Dyn
 fn model_folders_embed_odd_sized_photos_as_their_libraries_do() {
     use burn::backend::ndarray::{NdArray, NdArrayDevice};
     use burn::tensor::{Tensor, TensorData};
-    use polyclip_checkpoints::preprocess_config::preprocess_of;
     use polyclip_checkpoints::{LoadedModel, load};
     use polyclip_data::preprocess::PreprocessFamily;
     type B = NdArray<f32>;
@@ -192,9 +191,7 @@ fn model_folders_embed_odd_sized_photos_as_their_libraries_do() {
     ] {
         let loaded =
             load::<B>(&fixtures.join("models").join(fixture), false, &device).expect("load");
-        let preprocess = preprocess_of(&loaded.spec)
-            .expect("config")
-            .expect("an image tower");
+        let preprocess = loaded.spec.preprocess.expect("an image tower");
         assert_eq!(preprocess.family, family, "{fixture}");
         let LoadedModel::Dual(model) = loaded.model else {
             panic!("{fixture}: two towers expected")
@@ -242,7 +239,6 @@ fn model_folders_embed_odd_sized_photos_as_their_libraries_do() {
 #[test]
 fn an_open_clip_preprocess_cfg_is_read_and_unknown_values_are_refused() {
     use polyclip_checkpoints::families::detect;
-    use polyclip_checkpoints::preprocess_config::preprocess_of;
     use polyclip_data::preprocess::{PreprocessFamily, ResizeMode};
     use polyclip_data::resample::Filter;
     let source =
@@ -260,8 +256,9 @@ fn an_open_clip_preprocess_cfg_is_read_and_unknown_values_are_refused() {
         "resize_mode": "longest", "fill_color": 128
     });
     std::fs::write(&config_path, config.to_string()).expect("write");
-    let preprocess = preprocess_of(&detect(dir.path()).expect("detect"))
-        .expect("config")
+    let preprocess = detect(dir.path())
+        .expect("detect")
+        .preprocess
         .expect("image tower");
     assert_eq!(preprocess.family, PreprocessFamily::OpenClip);
     assert_eq!(
@@ -284,7 +281,7 @@ fn an_open_clip_preprocess_cfg_is_read_and_unknown_values_are_refused() {
     );
     config["preprocess_cfg"] = serde_json::json!({"interpolation": "lanczos"});
     std::fs::write(&config_path, config.to_string()).expect("write");
-    let error = preprocess_of(&detect(dir.path()).expect("detect")).expect_err("lanczos");
+    let error = detect(dir.path()).expect_err("lanczos");
     assert_eq!(
         error.to_string(),
         format!(

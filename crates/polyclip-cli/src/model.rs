@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use polyclip_checkpoints::hub::resolve;
-use polyclip_checkpoints::preprocess_config::preprocess_of;
 use polyclip_checkpoints::{Loaded, LoadedModel, load};
 use polyclip_data::{ClipPreprocess, ImageSource, TextTokenizer};
 use polyclip_eval::encode::{Encoders, PairedEncoders};
@@ -157,7 +156,7 @@ impl<B: Backend> Encoder<B> {
         let image_spec = &image_model.as_ref().unwrap_or(&loaded).spec;
         // The image tower's own transform (open_clip's preprocess_cfg, HF's preprocessor_config.json, a
         // polyclip run's preprocess.json).
-        let preprocess = preprocess_of(image_spec)?;
+        let preprocess = image_spec.preprocess;
         Ok(Self {
             image_model,
             tokenizer_path,

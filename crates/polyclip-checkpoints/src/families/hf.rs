@@ -22,6 +22,7 @@ use super::{
 };
 use crate::error::CheckpointError;
 use crate::keymap::{BERT_SEGMENTS, KeyMap};
+use crate::preprocess_config::hf_preprocess_in;
 
 /// Weight files in the order they are preferred.
 pub const WEIGHT_FILES: &[&str] = &[
@@ -113,7 +114,7 @@ fn clip_text_conventions(dir: &Path, text: &ClipTextConfig) -> TextConventions {
     let tokenizer = first_present(dir, &["tokenizer.json"]);
     // CLIP's text config says `pad_token_id: 1` ("!"); its tokenizer files name the real one.
     TextConventions {
-        pad_token: pad_token(&[dir], None, None, "<|endoftext|>").token,
+        pad_token: pad_token(&[dir], None, None, "<|endoftext|>"),
         tokenizer,
         max_tokens: text.max_position_embeddings,
         clean_whitespace: false,
@@ -149,6 +150,7 @@ fn clip_spec(dir: &Path, path: &Path, config: &Value) -> Result<ModelSpec, Check
     Ok(ModelSpec {
         family: Family::HfClip,
         dir: dir.to_owned(),
+        preprocess: Some(hf_preprocess_in(dir, model.vision_config.image_size)?),
         architecture: Architecture::Dual(model),
         sources: vec![WeightSource {
             file: weights(dir)?,
@@ -197,8 +199,7 @@ fn encoder_conventions(
             } else {
                 "[PAD]"
             },
-        )
-        .token,
+        ),
         tokenizer,
         max_tokens: encoder.max_position_embeddings - offset,
         clean_whitespace,
@@ -227,6 +228,7 @@ fn dual_encoder_spec(
     Ok(ModelSpec {
         family: Family::VisionTextDualEncoder,
         dir: dir.to_owned(),
+        preprocess: Some(hf_preprocess_in(dir, model.vision_config.image_size)?),
         architecture: Architecture::Dual(model),
         sources: vec![WeightSource {
             file: weights(dir)?,
@@ -355,6 +357,7 @@ fn mclip_spec(
             architecture: Architecture::Text(model),
             sources: vec![student],
             text,
+            preprocess: None,
         });
     }
     let teacher_name: String = field(config, "teacher", path)?;
@@ -404,5 +407,7 @@ fn mclip_spec(
         architecture: Architecture::Dual(model),
         sources: vec![student, teacher_source],
         text,
+        // The image tower is the teacher's, and so is its transform.
+        preprocess: teacher.preprocess,
     })
 }

@@ -10,6 +10,7 @@ pub mod special_tokens;
 
 use std::path::{Path, PathBuf};
 
+use polyclip_data::ClipPreprocess;
 use polyclip_models::{ClipModelConfig, TextModelConfig};
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +90,9 @@ pub struct ModelSpec {
     pub architecture: Architecture,
     pub sources: Vec<WeightSource>,
     pub text: TextConventions,
+    /// The image transform the folder's own config describes (`None` for a text encoder alone); see
+    /// [`crate::preprocess_config`].
+    pub preprocess: Option<ClipPreprocess>,
 }
 
 /// Recognises the folder's layout and reads its config.

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Architecture, Family, ModelSpec, TextConventions, first_present, read_json};
 use crate::error::CheckpointError;
+use crate::preprocess_config::native_preprocess;
 
 /// The model config file.
 pub const CONFIG: &str = "model.json";
@@ -51,6 +52,7 @@ pub fn spec(dir: &Path) -> Result<ModelSpec, CheckpointError> {
     Ok(ModelSpec {
         family: Family::Polyclip,
         dir: dir.to_owned(),
+        preprocess: Some(native_preprocess(dir, config.vision_config.image_size)?),
         architecture: Architecture::Dual(config),
         sources: Vec::new(),
         text,

@@ -25,6 +25,7 @@ use super::{
 use crate::apply::transpose;
 use crate::error::CheckpointError;
 use crate::keymap::{BERT_SEGMENTS, KeyMap};
+use crate::preprocess_config::open_clip_preprocess;
 use crate::tensors::TensorMap;
 
 /// Weight files of an open_clip folder, in the order they are preferred.
@@ -351,7 +352,7 @@ pub fn spec(dir: &Path, ckpt: Option<PathBuf>) -> Result<ModelSpec, CheckpointEr
     let text = match &config.text {
         TextTowerConfig::Clip { text_config } => TextConventions {
             tokenizer: first_present(dir, &["tokenizer.json"]),
-            pad_token: pad_token(&[dir], None, None, "<|endoftext|>").token,
+            pad_token: pad_token(&[dir], None, None, "<|endoftext|>"),
             max_tokens: text_config.max_position_embeddings,
             clean_whitespace: false,
         },
@@ -378,7 +379,7 @@ pub fn spec(dir: &Path, ckpt: Option<PathBuf>) -> Result<ModelSpec, CheckpointEr
             );
             TextConventions {
                 tokenizer,
-                pad_token: pad.token,
+                pad_token: pad,
                 max_tokens: file.model_cfg.text_cfg.context_length,
                 clean_whitespace: true,
             }
@@ -387,6 +388,11 @@ pub fn spec(dir: &Path, ckpt: Option<PathBuf>) -> Result<ModelSpec, CheckpointEr
     Ok(ModelSpec {
         family,
         dir: dir.to_owned(),
+        preprocess: Some(open_clip_preprocess(
+            &file.preprocess_cfg,
+            config.vision_config.image_size as u32,
+            &path,
+        )?),
         sources: vec![WeightSource {
             file: weights,
             keymap: keymap(&config),

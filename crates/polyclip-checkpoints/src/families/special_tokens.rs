@@ -7,14 +7,6 @@ use std::path::Path;
 
 use serde_json::Value;
 
-/// Where a pad token was found, for messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PadToken {
-    pub token: String,
-    /// The file (and key) that named it, or the convention it comes from.
-    pub source: String,
-}
-
 /// The pad token from the tokenizer folders `dirs` (searched in order), the tokenizer file and the text config's
 /// `pad_token_id`; `convention` when none names one.
 pub fn pad_token(
@@ -22,34 +14,19 @@ pub fn pad_token(
     tokenizer: Option<&Path>,
     pad_token_id: Option<usize>,
     convention: &str,
-) -> PadToken {
-    for dir in dirs {
-        for file in ["tokenizer_config.json", "special_tokens_map.json"] {
-            let path = dir.join(file);
-            if let Some(token) = read(&path)
-                .as_ref()
-                .and_then(|v| token_named(v, "pad_token"))
-            {
-                return PadToken {
-                    token,
-                    source: format!("{} `pad_token`", path.display()),
-                };
-            }
-        }
-    }
-    if let (Some(id), Some(path)) = (pad_token_id, tokenizer)
-        && let Some(token) = read(path).as_ref().and_then(|v| token_with_id(v, id))
-    {
-        return PadToken {
-            token,
-            source: format!("`pad_token_id` {id} in {}", path.display()),
-        };
-    }
-    PadToken {
-        token: convention.to_owned(),
-        source: "the family's convention (no tokenizer_config.json or special_tokens_map.json names one)"
-            .into(),
-    }
+) -> String {
+    let named = dirs.iter().find_map(|dir| {
+        ["tokenizer_config.json", "special_tokens_map.json"]
+            .iter()
+            .find_map(|file| token_named(&read(&dir.join(file))?, "pad_token"))
+    });
+    let by_id = || {
+        let (id, path) = (pad_token_id?, tokenizer?);
+        token_with_id(&read(path)?, id)
+    };
+    named
+        .or_else(by_id)
+        .unwrap_or_else(|| convention.to_owned())
 }
 
 fn read(path: &Path) -> Option<Value> {
@@ -100,19 +77,14 @@ mod tests {
         )
         .expect("write");
         let found = pad_token(&[dir.path()], None, None, "<|endoftext|>");
-        assert_eq!(found.token, "<pad>");
-        assert!(
-            found
-                .source
-                .ends_with("special_tokens_map.json `pad_token`")
-        );
+        assert_eq!(found, "<pad>");
         std::fs::write(
             dir.path().join("tokenizer_config.json"),
             r#"{"pad_token": "[PAD]"}"#,
         )
         .expect("write");
         assert_eq!(
-            pad_token(&[dir.path()], None, None, "<|endoftext|>").token,
+            pad_token(&[dir.path()], None, None, "<|endoftext|>"),
             "[PAD]"
         );
     }
@@ -127,15 +99,14 @@ mod tests {
         )
         .expect("write");
         assert_eq!(
-            pad_token(&[dir.path()], Some(&tokenizer), Some(0), "<pad>").token,
+            pad_token(&[dir.path()], Some(&tokenizer), Some(0), "<pad>"),
             "[PAD]"
         );
         assert_eq!(
-            pad_token(&[dir.path()], Some(&tokenizer), Some(3), "<pad>").token,
+            pad_token(&[dir.path()], Some(&tokenizer), Some(3), "<pad>"),
             "[SEP]"
         );
         let fallback = pad_token(&[dir.path()], Some(&tokenizer), Some(9), "<pad>");
-        assert_eq!(fallback.token, "<pad>");
-        assert!(fallback.source.starts_with("the family's convention"));
+        assert_eq!(fallback, "<pad>");
     }
 }
