@@ -57,23 +57,18 @@ impl RecipeKind {
     /// The kind a recipe file declares in `[recipe] kind` (contrastive when it says nothing); `source` names the
     /// file in errors.
     pub fn of(text: &str, source: &Path) -> Result<Self, RecipeError> {
+        /// Only what decides the runner; the rest of the file is the runner's to read.
         #[derive(Deserialize)]
         struct Head {
-            recipe: Option<toml::Table>,
+            #[serde(default)]
+            recipe: Kind,
         }
-        let head: Head = toml::from_str(text).map_err(|e| RecipeError::Parse {
-            path: source.to_owned(),
-            reason: e.message().to_owned(),
-            location: e.span().map(|span| line_of(text, span.start)),
-        })?;
-        match head.recipe.as_ref().and_then(|recipe| recipe.get("kind")) {
-            None => Ok(Self::Contrastive),
-            Some(kind) => Self::deserialize(kind.clone()).map_err(|e| RecipeError::Parse {
-                path: source.to_owned(),
-                reason: format!("in [recipe]: `kind`: {e}"),
-                location: None,
-            }),
+        #[derive(Deserialize, Default)]
+        struct Kind {
+            #[serde(default)]
+            kind: RecipeKind,
         }
+        Ok(parse_toml::<Head>(text, source)?.recipe.kind)
     }
 }
 

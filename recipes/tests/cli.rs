@@ -6,17 +6,9 @@
 
 use std::process::Command;
 
-/// Runs a recipe binary: (success, stdout, stderr).
+/// Runs a recipe binary in the tests' working directory: (success, stdout, stderr).
 fn run_binary(binary: &str, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(binary)
-        .args(args)
-        .output()
-        .expect("run the recipe binary");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    run_in(std::path::Path::new("."), binary, args)
 }
 
 fn capivara(args: &[&str]) -> (bool, String, String) {

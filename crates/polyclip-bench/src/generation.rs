@@ -16,18 +16,8 @@ use polyclip_models::presets;
 /// ViT-B/32 into mBART-large-50's decoder (12 layers, width 1024, 250 054 tokens), CLIP-Vision-mBART50's layout.
 fn clip_vit_b32_mbart_large() -> CaptionerConfig {
     CaptionerConfig {
-        encoder: ClipVisionConfig {
-            hidden_size: 768,
-            intermediate_size: 3072,
-            num_hidden_layers: 12,
-            num_attention_heads: 12,
-            num_channels: 3,
-            image_size: 224,
-            patch_size: 32,
-            hidden_act: polyclip_models::activation::Activation::QuickGelu,
-            layer_norm_eps: 1e-5,
-            initializer_range: 0.02,
-        },
+        // OpenAI's ViT-B/32 (quick GELU).
+        encoder: ClipVisionConfig::default(),
         decoder: MBartConfig {
             encoder_layers: 0,
             ..MBartConfig::default()

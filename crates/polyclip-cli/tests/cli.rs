@@ -645,8 +645,8 @@ fn translate_manifest_translates_every_caption_and_keeps_the_format() {
     .expect("write");
     let model = fixtures().join("models/mbart").display().to_string();
     let tokenizer = mbart_tokenizer();
-    let mut args = vec![
-        "translate",
+    // The model and the translation every command below uses.
+    let translation = [
         "--model",
         &model,
         "--tokenizer",
@@ -657,8 +657,10 @@ fn translate_manifest_translates_every_caption_and_keeps_the_format() {
         "pt",
         "--max-length",
         "16",
-        "--texts",
     ];
+    let mut args = vec!["translate"];
+    args.extend(translation);
+    args.push("--texts");
     args.extend(SOURCES);
     let (ok, stdout, stderr) = polyclip(&args, &[]);
     assert!(ok, "{stderr}");
@@ -666,28 +668,17 @@ fn translate_manifest_translates_every_caption_and_keeps_the_format() {
 
     for output in ["captions.pt.jsonl", "captions.pt.tsv"] {
         let output = dir.path().join(output);
-        let (ok, _, stderr) = polyclip(
-            &[
-                "translate-manifest",
-                "--model",
-                &model,
-                "--tokenizer",
-                &tokenizer,
-                "--src",
-                "en",
-                "--tgt",
-                "pt",
-                "--max-length",
-                "16",
-                "--batch-size",
-                "2",
-                "--input",
-                input.to_str().expect("utf-8"),
-                "--output",
-                output.to_str().expect("utf-8"),
-            ],
-            &[],
-        );
+        let mut args = vec!["translate-manifest"];
+        args.extend(translation);
+        args.extend([
+            "--batch-size",
+            "2",
+            "--input",
+            input.to_str().expect("utf-8"),
+            "--output",
+            output.to_str().expect("utf-8"),
+        ]);
+        let (ok, _, stderr) = polyclip(&args, &[]);
         assert!(ok, "{stderr}");
         let manifest = polyclip_data::Manifest::load(&output, polyclip_data::BadInputPolicy::Fail)
             .expect("readable");
@@ -709,18 +700,9 @@ fn translate_manifest_translates_every_caption_and_keeps_the_format() {
     // image paths are written relative to the output's folder, so the manifest reads back from anywhere.
     let output = Command::new(env!("CARGO_BIN_EXE_polyclip"))
         .current_dir(dir.path())
+        .arg("translate-manifest")
+        .args(translation)
         .args([
-            "translate-manifest",
-            "--model",
-            &model,
-            "--tokenizer",
-            &tokenizer,
-            "--src",
-            "en",
-            "--tgt",
-            "pt",
-            "--max-length",
-            "16",
             "--input",
             "captions.en.jsonl",
             "--output",

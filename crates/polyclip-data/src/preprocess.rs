@@ -114,7 +114,7 @@ impl ClipPreprocess {
                 (rgb.into_raw(), 3, w, h)
             }
         };
-        let square = self.square(&pixels, channels, width, height);
+        let square = self.square(pixels, channels, width, height);
         let rgb: Vec<u8> = if channels == 4 {
             // open_clip's `convert("RGB")` after the geometry drops alpha without compositing.
             square
@@ -130,7 +130,7 @@ impl ClipPreprocess {
 
     /// Resize, then crop or pad to `size×size`, on an interleaved buffer of `channels` channels (RGB, or RGBA
     /// as Pillow holds it: not premultiplied).
-    fn square(&self, pixels: &[u8], channels: usize, width: u32, height: u32) -> Vec<u8> {
+    fn square(&self, pixels: Vec<u8>, channels: usize, width: u32, height: u32) -> Vec<u8> {
         let size = self.size;
         let (new_w, new_h) = match self.resize_mode {
             ResizeMode::Shortest => {
@@ -153,11 +153,11 @@ impl ClipPreprocess {
             }
         };
         let resized = if (new_w, new_h) == (width, height) {
-            pixels.to_vec()
+            pixels
         } else if channels == 4 {
             // Pillow resizes RGBA premultiplied: RGBA → RGBa, resample, RGBa → RGBA.
             unpremultiply(resize_interleaved(
-                &premultiply(pixels.to_vec()),
+                &premultiply(pixels),
                 4,
                 (width, height),
                 self.interpolation,
@@ -165,7 +165,7 @@ impl ClipPreprocess {
             ))
         } else {
             resize_interleaved(
-                pixels,
+                &pixels,
                 channels,
                 (width, height),
                 self.interpolation,
@@ -191,6 +191,9 @@ impl ClipPreprocess {
             PreprocessFamily::HuggingFace => margin / 2,
             PreprocessFamily::OpenClip => round_half_even(margin as f64 / 2.0) as u32,
         };
+        if (w, h) == (size, size) {
+            return padded;
+        }
         let (left, top) = (offset(w - size), offset(h - size));
         let mut out = Vec::with_capacity((size * size) as usize * channels);
         for y in top..top + size {

@@ -165,18 +165,13 @@ fn vertical(
     out
 }
 
-/// Resizes to `width`×`height` with Pillow's bicubic filter.
+/// Resizes an RGB image to `width`×`height` with Pillow's bicubic filter.
 pub fn resize_bicubic(image: &RgbImage, width: u32, height: u32) -> RgbImage {
-    resize(image, Filter::Bicubic, width, height)
-}
-
-/// Resizes an RGB image to `width`×`height` with Pillow's `filter`.
-pub fn resize(image: &RgbImage, filter: Filter, width: u32, height: u32) -> RgbImage {
     let pixels = resize_interleaved(
         image.as_raw(),
         3,
         (image.width(), image.height()),
-        filter,
+        Filter::Bicubic,
         (width, height),
     );
     RgbImage::from_raw(width, height, pixels).unwrap_or_else(|| RgbImage::new(width, height))

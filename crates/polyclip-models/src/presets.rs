@@ -53,12 +53,10 @@ pub fn tiny_vision(image_size: usize, patch_size: usize) -> ClipVisionConfig {
         intermediate_size: 256,
         num_hidden_layers: 2,
         num_attention_heads: 4,
-        num_channels: 3,
         image_size,
         patch_size,
         hidden_act: Activation::Gelu,
-        layer_norm_eps: 1e-5,
-        initializer_range: 0.02,
+        ..ClipVisionConfig::default()
     }
 }
 
@@ -154,13 +152,10 @@ pub fn tiny_clip(
                 num_hidden_layers: 2,
                 num_attention_heads: 4,
                 max_position_embeddings: max_tokens,
-                hidden_act: Activation::QuickGelu,
-                layer_norm_eps: 1e-5,
-                initializer_range: 0.02,
                 pad_token_id: 0,
                 bos_token_id: 0,
                 eos_token_id,
-                pooling: None,
+                ..ClipTextConfig::default()
             },
         },
         logit_scale: LogitScaleConfig::default(),
@@ -172,17 +167,10 @@ pub fn tiny_clip(
 pub fn vit_b32_xlm_roberta_base() -> ClipModelConfig {
     ClipModelConfig {
         projection_dim: 512,
+        // ViT-B/32 with exact GELU.
         vision_config: ClipVisionConfig {
-            hidden_size: 768,
-            intermediate_size: 3072,
-            num_hidden_layers: 12,
-            num_attention_heads: 12,
-            num_channels: 3,
-            image_size: 224,
-            patch_size: 32,
             hidden_act: Activation::Gelu,
-            layer_norm_eps: 1e-5,
-            initializer_range: 0.02,
+            ..ClipVisionConfig::default()
         },
         text: TextTowerConfig::HfEncoder {
             encoder_config: BertConfig {

@@ -90,11 +90,6 @@ fn default_eval_batch() -> usize {
 }
 
 impl CaptionerRecipe {
-    /// Parses recipe TOML; `source` names it in errors.
-    pub fn parse(text: &str, source: &Path) -> Result<Self, RecipeError> {
-        Self::parse_with(text, source, &[])
-    }
-
     /// Parses recipe TOML after `--set` overrides (see [`parse_toml_with`]).
     pub fn parse_with(
         text: &str,
@@ -102,11 +97,6 @@ impl CaptionerRecipe {
         overrides: &[String],
     ) -> Result<Self, RecipeError> {
         parse_toml_with(text, source, overrides)
-    }
-
-    /// Reads and parses a recipe file.
-    pub fn load(path: &Path) -> Result<Self, RecipeError> {
-        Self::load_with(path, &[])
     }
 
     /// Reads and parses a recipe file with `--set` overrides.
