@@ -2,6 +2,7 @@
 //! in the stage's language onto the teacher's text features of the parallel caption in the teacher's language;
 //! the result is a dual encoder with the teacher's vision tower and the student as its text tower.
 
+use polyclip_models::BuildModel;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,14 +10,14 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorData};
-use polyclip_data::loader::mix_seed;
-use polyclip_data::shapes::ShapesDataset;
+use polyclip_data::mix_seed;
 use polyclip_data::{
     BadInputPolicy, DataLoader, DistillBatch, DistillBatcher, DistillDataset, DistillPair, Draw,
     Manifest, TextTokenizer,
 };
 use polyclip_models::projection::ProjectionHead;
 use polyclip_models::{ClipModel, ClipModelConfig, TextTower, presets};
+use polyclip_shapes::ShapesDataset;
 use polyclip_train::distillation::TextStudent;
 use polyclip_train::loss::mean_squared_error;
 use polyclip_train::{TrainError, Trainer};

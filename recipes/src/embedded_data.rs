@@ -5,7 +5,7 @@
 use std::cell::OnceCell;
 use std::path::PathBuf;
 
-use polyclip_data::shapes::{ShapesDataset, ShapesSpec};
+use polyclip_shapes::{ShapesDataset, ShapesSpec};
 
 use crate::error::RecipeError;
 

@@ -3,6 +3,7 @@
 //! stage already finished there; an evaluation after every stage with a `report` name; then `report.json`,
 //! `report.md` (in the recipe's table layout) and `curves.png`.
 
+use polyclip_models::BuildModel;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -12,14 +13,14 @@ use burn::tensor::backend::AutodiffBackend;
 use polyclip_backend::{BackendJob, BackendKind};
 use polyclip_checkpoints::{Architecture, LoadedModel};
 use polyclip_data::Manifest;
-use polyclip_data::loader::mix_seed;
-use polyclip_data::shapes::{Lang, ShapesSpec, shapes_tokenizer};
-use polyclip_data::tokenizer_training::train_xlmr_style_bpe;
+use polyclip_data::mix_seed;
+use polyclip_data::text::tokenizer_training::train_xlmr_style_bpe;
 use polyclip_data::{BadInputPolicy, ClipPreprocess, ReadOptions, TextTokenizer};
 use polyclip_eval::plot::{Panel, save_panels};
 use polyclip_eval::report::{Report, ReportRow};
 use polyclip_eval::suite::EvalSuite;
 use polyclip_models::{ClipModel, ClipModelConfig};
+use polyclip_shapes::{Lang, ShapesSpec, shapes_tokenizer};
 use polyclip_train::metrics_log::StepMetrics;
 use polyclip_train::trainable::unfreeze;
 use serde_json::json;

@@ -2,6 +2,7 @@
 //! checkpoints, metrics and final weights. A finished stage whose key (everything that determines its result)
 //! is unchanged is reused instead of retrained.
 
+use polyclip_models::BuildModel;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,9 +12,9 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
 use polyclip_checkpoints::peft::{PeftSaveOptions, save_peft_adapter};
 use polyclip_checkpoints::preprocess_config::PREPROCESS_FILE;
-use polyclip_data::loader::BatchSource;
-use polyclip_data::loader::mix_seed;
-use polyclip_data::webdataset::is_shard_spec;
+use polyclip_data::batching::loader::BatchSource;
+use polyclip_data::mix_seed;
+use polyclip_data::sources::webdataset::is_shard_spec;
 use polyclip_data::{
     AugmentChain, BadInputPolicy, CaptionChoice, CaptionStrategy, ClipBatch, ClipBatcher,
     ClipPreprocess, DataError, DataLoader, ImageBatcher, ImageTextDataset, LoaderConfig, Manifest,

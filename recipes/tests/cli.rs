@@ -526,7 +526,7 @@ fn find(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
 
 #[test]
 fn capivara_trains_on_webdataset_shards_and_evaluates_a_suite_as_on_the_embedded_files() {
-    use polyclip_data::webdataset::ShardWriter;
+    use polyclip_data::sources::webdataset::ShardWriter;
     use polyclip_data::{BadInputPolicy, Manifest};
 
     let dir = tempfile::tempdir().expect("tempdir");

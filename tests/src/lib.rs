@@ -4,17 +4,18 @@
 // Test set-up: a failure should panic with its reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use polyclip_models::BuildModel;
 use std::path::Path;
 use std::sync::Arc;
 
 use burn::backend::Autodiff;
 use burn::backend::ndarray::{NdArray, NdArrayDevice};
-use polyclip_data::shapes::{ShapesDataset, ShapesSpec, shapes_tokenizer};
 use polyclip_data::{
     BadInputPolicy, CaptionChoice, ClipBatch, ClipBatcher, ClipPreprocess, DataError, DataLoader,
     ImageBatcher, ImageTextDataset, ImageTextExample, LoaderConfig, Manifest, Order, TextTokenizer,
 };
 use polyclip_models::{ClipModel, ClipModelConfig, presets};
+use polyclip_shapes::{ShapesDataset, ShapesSpec, shapes_tokenizer};
 use polyclip_train::{LrSchedule, OptimizerConfig, TrainConfig};
 
 /// The training backend of the tests.

@@ -5,10 +5,10 @@
 // Tests and their helpers panic with the reason when something they need fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use polyclip_models::BuildModel;
 use std::sync::Arc;
 
 use burn::module::AutodiffModule;
-use polyclip_data::shapes::shapes_mbart_tokenizer;
 use polyclip_data::{
     BadInputPolicy, CaptionBatcher, CaptionChoice, ClipPreprocess, DataLoader, ImageBatcher,
     ImageTextDataset, LoaderConfig, Manifest, Order,
@@ -17,6 +17,7 @@ use polyclip_eval::captioning::{caption_metrics, generate_captions, paired_with_
 use polyclip_models::captioner::Captioner;
 use polyclip_models::generation::GenerationConfig;
 use polyclip_models::presets;
+use polyclip_shapes::shapes_mbart_tokenizer;
 use polyclip_tests::{DEVICE, IMAGE_SIZE, MAX_TOKENS, Train, small_dataset};
 use polyclip_train::{LrSchedule, OptimizerConfig, TrainConfig, Trainer};
 

@@ -25,7 +25,7 @@ fn image_features(model: &ClipModel<Train>) -> Vec<f32> {
 /// Three steps on the Portuguese captions with `freeze`.
 fn train_frozen(
     start: ClipModel<Train>,
-    data: &polyclip_data::shapes::ShapesDataset,
+    data: &polyclip_shapes::ShapesDataset,
     freeze: FreezeConfig,
 ) -> ClipModel<Train> {
     let mut settings = train_config(3, 1e-3);

@@ -3,6 +3,7 @@
 //! random weights. The end token is never emitted (its id lies outside the vocabulary), so every run decodes
 //! exactly `length` positions.
 
+use polyclip_models::BuildModel;
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;

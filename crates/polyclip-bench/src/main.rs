@@ -5,6 +5,7 @@ mod data;
 mod generation;
 mod memory;
 
+use polyclip_models::BuildModel;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;

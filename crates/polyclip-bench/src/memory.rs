@@ -4,6 +4,7 @@
 //! process: the peak resident set (`VmHWM`) is the process's. On CUDA it also prints what the device holds
 //! (`nvidia-smi`), burn's pool keeping what the step allocated.
 
+use polyclip_models::BuildModel;
 use std::time::Instant;
 
 use burn::optim::GradientsParams;

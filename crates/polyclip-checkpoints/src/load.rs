@@ -1,5 +1,6 @@
 //! Loading a checkpoint folder into a polyclip model.
 
+use polyclip_models::BuildModel;
 use std::path::Path;
 
 use burn::tensor::backend::Backend;

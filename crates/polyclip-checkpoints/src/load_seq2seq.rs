@@ -1,5 +1,6 @@
 //! Loading an encoder-decoder folder: an mBART-50 translator or a vision-encoder / mBART-decoder captioner.
 
+use polyclip_models::BuildModel;
 use std::path::Path;
 
 use burn::module::Module;

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use polyclip_data::ClipPreprocess;
-use polyclip_data::resample::Filter;
+use polyclip_data::preprocess::Filter;
 use serde_json::Value;
 
 use crate::error::CheckpointError;

@@ -30,8 +30,8 @@ fn check_dual(name: &str, family: Family) {
     let image_error = max_abs_diff(images.clone(), reference.float("image_features"));
     let text_error = max_abs_diff(texts.clone(), reference.float("text_features"));
     let logits = model.logits_per_image(
-        polyclip_models::dual_encoder::l2_normalize(images),
-        polyclip_models::dual_encoder::l2_normalize(texts),
+        polyclip_models::clip::model::l2_normalize(images),
+        polyclip_models::clip::model::l2_normalize(texts),
     );
     let logit_error = max_abs_diff(logits, reference.float("logits_per_image"));
     eprintln!(

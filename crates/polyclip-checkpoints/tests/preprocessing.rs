@@ -57,8 +57,8 @@ fn resize_and_crop_is_within_one_level_of_clip_image_processor() {
 /// before normalisation agree exactly (measured: 0 of every value differs).
 #[test]
 fn every_family_preprocesses_odd_sized_photos_as_its_python_pipeline() {
+    use polyclip_data::preprocess::Filter;
     use polyclip_data::preprocess::{PreprocessFamily, ResizeMode};
-    use polyclip_data::resample::Filter;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/preprocess");
     let reference = TensorMap::read(&root.join("reference.safetensors")).expect("reference");
     let photos: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("photos"))
@@ -239,8 +239,8 @@ fn model_folders_embed_odd_sized_photos_as_their_libraries_do() {
 #[test]
 fn an_open_clip_preprocess_cfg_is_read_and_unknown_values_are_refused() {
     use polyclip_checkpoints::families::detect;
+    use polyclip_data::preprocess::Filter;
     use polyclip_data::preprocess::{PreprocessFamily, ResizeMode};
-    use polyclip_data::resample::Filter;
     let source =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/openclip_vit");
     let dir = tempfile::tempdir().expect("tempdir");

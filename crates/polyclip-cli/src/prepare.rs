@@ -16,7 +16,7 @@ use std::path::Path;
 
 use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
-use polyclip_data::webdataset::ShardWriter;
+use polyclip_data::sources::webdataset::ShardWriter;
 use polyclip_data::{BadInputPolicy, Manifest, ManifestEntry, ReadOptions};
 use polyclip_eval::similarity::{EmbedSettings, caption_similarities};
 use serde_json::{Map, Value, json};

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::image_source::ImageSource;
+use crate::sources::image_source::ImageSource;
 
 /// What can go wrong while reading, decoding or tokenizing data.
 #[derive(Debug, thiserror::Error)]
@@ -92,17 +92,13 @@ pub enum DataError {
         len: usize,
         expected: usize,
     },
-    /// An augmentation of a chain with a parameter it cannot run with (found when the chain is built).
-    #[error("augmentation `{op}`: `{field}` {reason}")]
-    InvalidAugmentation {
-        op: &'static str,
-        field: &'static str,
-        reason: String,
-    },
+    /// An augmentation chain with a parameter it cannot run with (found when the chain is built).
+    #[error(transparent)]
+    Augment(#[from] polyclip_augment::AugmentError),
 }
 
 impl DataError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
             source,

@@ -16,7 +16,8 @@ use std::path::Path;
 use image::{DynamicImage, RgbImage, RgbaImage};
 use serde::{Deserialize, Serialize};
 
-use crate::resample::{Filter, resize_interleaved};
+pub use polyclip_augment::resample::Filter;
+use polyclip_augment::resample::resize_interleaved;
 
 /// OpenAI CLIP's normalisation (REFERENCE §2), used by HF `CLIPImageProcessor` and open_clip; the digits are the
 /// published ones (f32 rounds them).

@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use polyclip_data::image_folder::imagenet_wnids;
+use polyclip_data::sources::image_folder::imagenet_wnids;
 use polyclip_data::{BadInputPolicy, ImagenetClassnames, LabelledImages, RetrievalData};
 use serde_json::json;
 

@@ -9,9 +9,9 @@
 use std::fs;
 use std::path::Path;
 
-use polyclip_data::braces::expand_braces;
-use polyclip_data::caption_record::CaptionRecord;
-use polyclip_data::webdataset::{ShardStream, ShardWriter, StreamShuffle, index_shards};
+use polyclip_data::sources::braces::expand_braces;
+use polyclip_data::sources::caption_record::CaptionRecord;
+use polyclip_data::sources::webdataset::{ShardStream, ShardWriter, StreamShuffle, index_shards};
 use polyclip_data::{
     BadInputPolicy, ImageSource, LabelledImages, Manifest, ManifestEntry, ReadOptions,
     RetrievalData,

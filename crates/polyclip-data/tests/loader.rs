@@ -1,15 +1,22 @@
 //! The loader's batches are a function of (seed, step) only: same with any number of workers, reproducible
-//! from any starting step, and every item appears once per epoch.
+//! from any starting step, and every item appears once per epoch; the image batcher augments before it
+//! preprocesses.
 
 // Tests and their helpers panic with the reason when something they need fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::fs;
 use std::sync::Arc;
 
 use burn::backend::ndarray::{NdArray, NdArrayDevice};
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::InMemDataset;
-use polyclip_data::{DataLoader, Draw, LoaderConfig, Order};
+use image::{Rgb, RgbImage};
+use polyclip_augment::functional as f;
+use polyclip_data::{
+    AugmentChain, Augmentation, BadInputPolicy, ClipPreprocess, DataLoader, Draw, ImageBatcher,
+    ImageTextDataset, LoaderConfig, Manifest, Order,
+};
 
 type B = NdArray<f32>;
 
@@ -98,4 +105,59 @@ fn sequential_order_is_one_pass_with_a_short_last_batch() {
     assert_eq!(batches[6].len(), 2);
     let items: Vec<usize> = batches.iter().flatten().map(|&(item, _)| item).collect();
     assert_eq!(items, (0..50).collect::<Vec<_>>());
+}
+
+#[test]
+fn the_image_batcher_augments_before_preprocessing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 16×16 so the preprocessing (size 16) is a plain normalisation.
+    let image = RgbImage::from_fn(16, 16, |x, y| Rgb([(x * 15) as u8, (y * 15) as u8, 100]));
+    image.save(dir.path().join("a.png")).expect("png");
+    let manifest = dir.path().join("train.jsonl");
+    fs::write(
+        &manifest,
+        "{\"image\": \"a.png\", \"captions\": [\"x\"], \"lang\": \"en\"}\n",
+    )
+    .expect("write");
+    let dataset =
+        ImageTextDataset::new(Manifest::load(&manifest, BadInputPolicy::Fail).expect("loads"));
+    let draws = |seed| {
+        vec![Draw {
+            item: burn::data::dataset::Dataset::get(&dataset, 0).expect("item"),
+            index: 0,
+            seed,
+        }]
+    };
+    let preprocess = ClipPreprocess::new(16);
+    let normalized = |image: &RgbImage| {
+        let mut out = vec![0.0_f32; preprocess.image_len()];
+        preprocess.write_normalized(image, &mut out);
+        out
+    };
+    let plain = ImageBatcher::new(preprocess, BadInputPolicy::Fail);
+    assert_eq!(
+        plain.assemble(&draws(0)).expect("batch").pixels,
+        normalized(&image)
+    );
+
+    let flipping = ImageBatcher::new(preprocess, BadInputPolicy::Fail).with_augment(
+        AugmentChain::new(vec![Augmentation::HorizontalFlip { p: 1.0 }]).expect("valid chain"),
+    );
+    assert_eq!(
+        flipping.assemble(&draws(0)).expect("batch").pixels,
+        normalized(&f::hflip(&image))
+    );
+
+    let cropping = ImageBatcher::new(preprocess, BadInputPolicy::Fail).with_augment(
+        AugmentChain::new(vec![Augmentation::RandomResizedCrop {
+            size: 16,
+            scale: [0.2, 0.6],
+            ratio: [0.75, 4.0 / 3.0],
+        }])
+        .expect("valid chain"),
+    );
+    let first = cropping.assemble(&draws(5)).expect("batch").pixels;
+    assert_eq!(cropping.assemble(&draws(5)).expect("batch").pixels, first);
+    assert_ne!(cropping.assemble(&draws(6)).expect("batch").pixels, first);
+    assert_ne!(first, normalized(&image));
 }

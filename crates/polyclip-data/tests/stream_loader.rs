@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use burn::backend::ndarray::{NdArray, NdArrayDevice};
 use burn::data::dataloader::batcher::Batcher;
-use polyclip_data::loader::BatchSource;
-use polyclip_data::webdataset::ShardWriter;
+use polyclip_data::batching::loader::BatchSource;
+use polyclip_data::sources::webdataset::ShardWriter;
 use polyclip_data::{
     BadInputPolicy, DataError, Draw, ImageTextExample, ReadOptions, StreamConfig, StreamLoader,
 };

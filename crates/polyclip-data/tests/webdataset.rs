@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use burn::backend::ndarray::{NdArray, NdArrayDevice};
 use burn::data::dataloader::batcher::Batcher;
-use polyclip_data::webdataset::{ShardStream, ShardWriter, StreamShuffle, index_shards};
+use polyclip_data::sources::webdataset::{ShardStream, ShardWriter, StreamShuffle, index_shards};
 use polyclip_data::{
     BadInputPolicy, ClipPreprocess, DataError, Draw, ImageBatch, ImageBatcher, ImageSource,
     ImageTextDataset, Manifest, ReadOptions,

@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::tensor::backend::Backend;
-use polyclip_data::image_folder::{LabelledImages, imagenet_wnids};
+use polyclip_data::sources::image_folder::{LabelledImages, imagenet_wnids};
 use polyclip_data::{
     BadInputPolicy, ClassificationSet, ClipPreprocess, DataError, ImageBatcher, ImageTextDataset,
     ImagenetClassnames, Manifest, ReadOptions, RetrievalData, TextTokenizer,
@@ -292,9 +292,9 @@ impl EvalSuite {
                 ..
             } => {
                 let spec = self.root.join(path).to_string_lossy().into_owned();
-                let shards = polyclip_data::webdataset::is_shard_spec(path);
+                let shards = polyclip_data::sources::webdataset::is_shard_spec(path);
                 let first = if shards {
-                    polyclip_data::webdataset::shard_list(&spec, Path::new(""))?
+                    polyclip_data::sources::webdataset::shard_list(&spec, Path::new(""))?
                         .into_iter()
                         .next()
                 } else {

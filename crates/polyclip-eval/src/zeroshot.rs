@@ -3,7 +3,7 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 use polyclip_data::{ClassificationSet, DataError, TextTokenizer};
-use polyclip_models::dual_encoder::l2_normalize;
+use polyclip_models::clip::model::l2_normalize;
 use serde::{Deserialize, Serialize};
 
 use crate::encode::{Encoders, embed_texts};

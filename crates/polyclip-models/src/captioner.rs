@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clip::{ClipVisionConfig, ClipVisionTransformer};
 use crate::error::ModelError;
-use crate::init::Initializer;
+use crate::init::{BuildModel, Initializer};
 use crate::mbart::model::tied_logits;
 use crate::mbart::{DecoderCache, MBartConfig, MBartDecoder, Memory};
 
@@ -68,20 +68,10 @@ impl CaptionerConfig {
             CaptionerLayout::ClipVisionMbart => true,
         }
     }
+}
 
-    /// Builds a captioner with weights drawn from `seed`.
-    pub fn init<B: Backend>(
-        &self,
-        seed: u64,
-        device: &B::Device,
-    ) -> Result<Captioner<B>, ModelError> {
-        self.build(&mut Initializer::new(seed, device))
-    }
-
-    /// Builds the captioner with all-zero parameters, for a checkpoint to fill.
-    pub fn init_zeros<B: Backend>(&self, device: &B::Device) -> Result<Captioner<B>, ModelError> {
-        self.build(&mut Initializer::zeros(device))
-    }
+impl BuildModel for CaptionerConfig {
+    type Model<B: Backend> = Captioner<B>;
 
     fn build<B: Backend>(&self, init: &mut Initializer<B>) -> Result<Captioner<B>, ModelError> {
         self.validate()?;

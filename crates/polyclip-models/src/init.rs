@@ -10,8 +10,34 @@ use burn::tensor::{Tensor, TensorData, backend::Backend};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 
+use crate::error::ModelError;
+
 /// Standard deviation used by BERT, XLM-R and CLIP (`initializer_range`) for weights and embeddings.
 pub const DEFAULT_STD: f64 = 0.02;
+
+/// A model config: it builds its model from an [`Initializer`], which gives every model its two ways of being
+/// built — with weights drawn from a seed, or all zeros for a checkpoint to fill.
+pub trait BuildModel {
+    /// The model this config builds, on any backend.
+    type Model<B: Backend>;
+
+    /// Validates the config and builds the model, drawing every parameter from `init`.
+    fn build<B: Backend>(&self, init: &mut Initializer<B>) -> Result<Self::Model<B>, ModelError>;
+
+    /// Builds the model with weights drawn from `seed` (identical on every backend).
+    fn init<B: Backend>(
+        &self,
+        seed: u64,
+        device: &B::Device,
+    ) -> Result<Self::Model<B>, ModelError> {
+        self.build(&mut Initializer::new(seed, device))
+    }
+
+    /// Builds the model with all-zero parameters, for a checkpoint to fill.
+    fn init_zeros<B: Backend>(&self, device: &B::Device) -> Result<Self::Model<B>, ModelError> {
+        self.build(&mut Initializer::zeros(device))
+    }
+}
 
 /// A seeded source of initial parameters on one device.
 pub struct Initializer<'a, B: Backend> {

@@ -4,8 +4,8 @@
 use crate::activation::Activation;
 use crate::bert::BertConfig;
 use crate::captioner::{CaptionerConfig, CaptionerLayout};
+use crate::clip::model::{ClipModelConfig, LogitScaleConfig};
 use crate::clip::{ClipTextConfig, ClipVisionConfig};
-use crate::dual_encoder::{ClipModelConfig, LogitScaleConfig};
 use crate::mbart::MBartConfig;
 use crate::pooling::Pooling;
 use crate::projection::ProjectionType;

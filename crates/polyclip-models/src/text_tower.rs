@@ -192,6 +192,21 @@ impl<B: Backend> TextTower<B> {
         }
     }
 
+    /// The tower with its transformer frozen (no gradients), its pooling and projection still training
+    /// (clip-italian's first stage; a Themo student whose encoder stays fixed).
+    pub fn freeze_backbone(self) -> Self {
+        match self {
+            Self::Clip(mut tower) => {
+                tower.text_model = tower.text_model.no_grad();
+                Self::Clip(tower)
+            }
+            Self::Encoder(mut tower) => {
+                tower.transformer = tower.transformer.no_grad();
+                Self::Encoder(tower)
+            }
+        }
+    }
+
     /// The tower's projection when it is one bias-free `Linear` (a teacher's projection a Themo student reuses).
     pub fn linear_projection(&self) -> Option<&Linear<B>> {
         match self {

@@ -9,6 +9,7 @@ use burn::backend::ndarray::{NdArray, NdArrayDevice};
 use burn::module::Param;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use polyclip_models::BuildModel;
 use polyclip_models::lora::{LoraConfig, LoraLayers};
 use polyclip_models::text_tower::TextTower;
 use polyclip_models::{ClipModel, presets};

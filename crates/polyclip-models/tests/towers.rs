@@ -5,6 +5,7 @@
 
 use burn::backend::ndarray::{NdArray, NdArrayDevice};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use polyclip_models::BuildModel;
 use polyclip_models::pooling::first_position_of;
 use polyclip_models::{ClipModel, presets};
 

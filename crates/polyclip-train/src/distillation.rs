@@ -36,20 +36,7 @@ impl<B: AutodiffBackend> TrainableModel<B> for TextStudent<B> {
     /// `text_backbone`: the encoder (only the student's linear map trains); `text`: everything (nothing would
     /// train).
     fn freeze(mut self, freeze: FreezeConfig) -> Self {
-        if freeze.text {
-            self.tower = self.tower.no_grad();
-        } else if freeze.text_backbone {
-            self.tower = match self.tower {
-                TextTower::Encoder(mut tower) => {
-                    tower.transformer = tower.transformer.no_grad();
-                    TextTower::Encoder(tower)
-                }
-                TextTower::Clip(mut tower) => {
-                    tower.text_model = tower.text_model.no_grad();
-                    TextTower::Clip(tower)
-                }
-            };
-        }
+        self.tower = freeze.text_tower(self.tower);
         self
     }
 }

@@ -1,6 +1,9 @@
 //! What one training run is: steps, optimiser, schedule, what stays frozen, checkpoints, early stopping — the
 //! `[stage.train]` table of a recipe.
 
+use burn::module::Module;
+use burn::tensor::backend::Backend;
+use polyclip_models::TextTower;
 use serde::{Deserialize, Serialize};
 
 use crate::optimizer::OptimizerConfig;
@@ -23,6 +26,20 @@ pub struct FreezeConfig {
     pub text_backbone: bool,
 }
 
+impl FreezeConfig {
+    /// What this says of a text tower (a dual encoder's or a distilled student's): `text` freezes all of it,
+    /// `text_backbone` its transformer, the projection still training.
+    pub fn text_tower<B: Backend>(&self, tower: TextTower<B>) -> TextTower<B> {
+        if self.text {
+            tower.no_grad()
+        } else if self.text_backbone {
+            tower.freeze_backbone()
+        } else {
+            tower
+        }
+    }
+}
+
 /// One training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,7 +56,7 @@ pub struct TrainConfig {
     /// Checkpoints kept on disk.
     #[serde(default = "default_keep")]
     pub keep_checkpoints: usize,
-    /// Label smoothing of token cross-entropy (sequence models; 0 for the captioner seed).
+    /// Label smoothing of token cross-entropy (sequence models; CLIP-Vision-mBART50 trains without).
     #[serde(default)]
     pub label_smoothing: f64,
     /// Stop when the validation loss has not improved for a while, keeping the best model (Themo).

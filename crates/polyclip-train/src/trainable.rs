@@ -7,7 +7,6 @@ use burn::tensor::{ElementConversion, Tensor};
 use polyclip_data::{CaptionBatch, ClipBatch};
 use polyclip_models::ClipModel;
 use polyclip_models::captioner::Captioner;
-use polyclip_models::text_tower::TextTower;
 
 use crate::loss::{contrastive_loss, sequence_cross_entropy};
 use crate::train_config::{FreezeConfig, TrainConfig};
@@ -59,20 +58,7 @@ impl<B: AutodiffBackend> TrainableModel<B> for ClipModel<B> {
         } else if freeze.vision_backbone {
             self.vision.vision_model = self.vision.vision_model.no_grad();
         }
-        if freeze.text {
-            self.text = self.text.no_grad();
-        } else if freeze.text_backbone {
-            self.text = match self.text {
-                TextTower::Clip(mut tower) => {
-                    tower.text_model = tower.text_model.no_grad();
-                    TextTower::Clip(tower)
-                }
-                TextTower::Encoder(mut tower) => {
-                    tower.transformer = tower.transformer.no_grad();
-                    TextTower::Encoder(tower)
-                }
-            };
-        }
+        self.text = freeze.text_tower(self.text);
         self
     }
 

@@ -10,7 +10,7 @@ use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
 use polyclip_data::DataError;
-use polyclip_data::loader::BatchSource;
+use polyclip_data::batching::loader::BatchSource;
 
 use crate::checkpoint::{CheckpointDir, CheckpointState, EarlyStoppingState};
 use crate::error::TrainError;

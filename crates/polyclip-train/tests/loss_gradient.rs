@@ -6,7 +6,7 @@
 use burn::backend::Autodiff;
 use burn::backend::ndarray::{NdArray, NdArrayDevice};
 use burn::tensor::{Tensor, TensorData};
-use polyclip_models::dual_encoder::l2_normalize;
+use polyclip_models::clip::model::l2_normalize;
 use polyclip_train::contrastive_loss;
 
 type B = Autodiff<NdArray<f64>>;

@@ -20,7 +20,7 @@ use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use polyclip_models::dual_encoder::l2_normalize;
+use polyclip_models::clip::model::l2_normalize;
 use polyclip_train::{ClipOptimizer, LrSchedule, OptimizerConfig, contrastive_loss};
 use serde::Deserialize;
 

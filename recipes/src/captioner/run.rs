@@ -2,6 +2,7 @@
 //! captioner (the tiny preset, or `--model`: HF VisionEncoderDecoder, CLIP-Vision-mBART50's Flax folder, a polyclip
 //! captioner), training, evaluation per language, and the report.
 
+use polyclip_models::BuildModel;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,8 +15,7 @@ use polyclip_backend::{BackendJob, BackendKind};
 use polyclip_checkpoints::families::seq2seq::CAPTIONER_CONFIG;
 use polyclip_checkpoints::load_seq2seq::CAPTIONER_WEIGHTS;
 use polyclip_checkpoints::{Seq2SeqModel, load_seq2seq};
-use polyclip_data::loader::mix_seed;
-use polyclip_data::shapes::{ShapesDataset, ShapesSpec, shapes_mbart_tokenizer};
+use polyclip_data::mix_seed;
 use polyclip_data::{
     BadInputPolicy, CaptionBatcher, CaptionChoice, ClipPreprocess, DataLoader, ImageBatcher,
     ImageTextDataset, LoaderConfig, MBartTokenizer, Manifest, Order,
@@ -25,6 +25,7 @@ use polyclip_eval::plot::{Panel, save_panels};
 use polyclip_models::captioner::{Captioner, CaptionerConfig};
 use polyclip_models::generation::GenerationConfig;
 use polyclip_models::presets;
+use polyclip_shapes::{ShapesDataset, ShapesSpec, shapes_mbart_tokenizer};
 use polyclip_train::Trainer;
 use polyclip_train::checkpoint::write_json;
 use polyclip_train::metrics_log::{StepMetrics, read_metrics};

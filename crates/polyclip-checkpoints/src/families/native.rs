@@ -2,6 +2,7 @@
 //! `model.mpk` (burn's named MessagePack record, full precision), and for texts `tokenizer.json` with
 //! `text.json` (padding token, context, whitespace cleaning).
 
+use polyclip_models::BuildModel;
 use std::path::Path;
 
 use burn::module::Module;

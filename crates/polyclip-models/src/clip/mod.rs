@@ -1,4 +1,5 @@
-//! The CLIP transformers in the Hugging Face `CLIPModel` layout.
+//! The CLIP transformers in the Hugging Face `CLIPModel` layout, and the dual encoder built from them and any
+//! text tower ([`model::ClipModel`]).
 //!
 //! Both towers share [`encoder::ClipEncoder`] (pre-LN blocks, `self_attn.{q,k,v,out}_proj`, `mlp.fc1/fc2`);
 //! the vision tower adds patch/class/position embeddings and `pre_layrnorm`/`post_layernorm`, the text tower
@@ -6,6 +7,7 @@
 
 pub mod config;
 pub mod encoder;
+pub mod model;
 pub mod text;
 pub mod vision;
 

@@ -9,7 +9,7 @@ use super::config::MBartConfig;
 use super::stack::{DecoderCache, MBartDecoder, MBartEncoder, Memory};
 use crate::attention::padding_block;
 use crate::error::ModelError;
-use crate::init::Initializer;
+use crate::init::{BuildModel, Initializer};
 
 /// `model`.
 #[derive(Module, Debug)]
@@ -27,23 +27,10 @@ pub struct MBartForConditionalGeneration<B: Backend> {
     pub final_logits_bias: Param<Tensor<B, 2>>,
 }
 
-impl MBartConfig {
-    /// Builds a model with weights drawn from `seed`.
-    pub fn init<B: Backend>(
-        &self,
-        seed: u64,
-        device: &B::Device,
-    ) -> Result<MBartForConditionalGeneration<B>, ModelError> {
-        self.build(&mut Initializer::new(seed, device))
-    }
+impl MBartConfig {}
 
-    /// Builds the model with all-zero parameters, for a checkpoint to fill.
-    pub fn init_zeros<B: Backend>(
-        &self,
-        device: &B::Device,
-    ) -> Result<MBartForConditionalGeneration<B>, ModelError> {
-        self.build(&mut Initializer::zeros(device))
-    }
+impl BuildModel for MBartConfig {
+    type Model<B: Backend> = MBartForConditionalGeneration<B>;
 
     fn build<B: Backend>(
         &self,
