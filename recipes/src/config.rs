@@ -238,6 +238,13 @@ fn is_all_captions(strategy: &CaptionStrategy) -> bool {
 pub struct DistillConfig {
     pub teacher_language: String,
     pub head: StudentHead,
+    /// The pretrained text encoder the student starts from: a folder or `hf:ORG/NAME` holding a BERT, RoBERTa,
+    /// XLM-R or CamemBERT checkpoint in the Hugging Face layout with its tokenizer.json (Themo:
+    /// `hf:dccuchile/bert-base-spanish-wwm-cased`). The student then reads texts with that tokenizer, and so
+    /// does everything after the stage. Absent: a tiny encoder drawn afresh, with the run's tokenizer (the
+    /// embedded default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student: Option<String>,
 }
 
 /// The student's head and what it imitates.

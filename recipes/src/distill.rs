@@ -1,8 +1,9 @@
 //! A distillation stage (Themo, Multilingual-CLIP): a new text encoder learns, under MSE, to map each caption
 //! in the stage's language onto the teacher's text features of the parallel caption in the teacher's language;
-//! the result is a dual encoder with the teacher's vision tower and the student as its text tower.
+//! the result is a dual encoder with the teacher's vision tower and the student as its text tower. The student
+//! starts from a pretrained encoder (`[stage.distill] student`, Themo's Spanish BERT) or, in the embedded
+//! default, from a tiny encoder drawn afresh.
 
-use polyclip_models::BuildModel;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,13 +11,17 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Tensor, TensorData};
+use polyclip_checkpoints::{EncoderSpec, encoder_spec, load_encoder};
 use polyclip_data::mix_seed;
 use polyclip_data::{
     BadInputPolicy, DataLoader, DistillBatch, DistillBatcher, DistillDataset, DistillPair, Draw,
     Manifest, TextTokenizer,
 };
-use polyclip_models::projection::ProjectionHead;
-use polyclip_models::{ClipModel, ClipModelConfig, TextTower, presets};
+use polyclip_models::pooling::Pooling;
+use polyclip_models::projection::{ProjectionHead, ProjectionType};
+use polyclip_models::{
+    BuildModel, ClipModel, ClipModelConfig, TextTower, TextTowerConfig, presets,
+};
 use polyclip_shapes::ShapesDataset;
 use polyclip_train::distillation::TextStudent;
 use polyclip_train::loss::mean_squared_error;
@@ -29,24 +34,70 @@ use crate::stage::{StagePlan, StageSummary};
 /// Sentences embedded per forward pass when computing targets and validation losses.
 const ENCODE_BATCH: usize = 256;
 
+/// A pretrained encoder a student starts from, with the tokenizer its texts are read with.
+pub struct PretrainedStudent {
+    pub spec: EncoderSpec,
+    pub tokenizer: TextTokenizer,
+}
+
+impl PretrainedStudent {
+    /// Reads the folder (or the Hub cache snapshot of `hf:ORG/NAME`) named by `[stage.distill] student`: its
+    /// config and tokenizer now, its weights when the stage trains.
+    pub fn resolve(name: &str) -> Result<Self, RecipeError> {
+        let dir = polyclip_checkpoints::hub::resolve(name)?;
+        let spec = encoder_spec(&dir)?;
+        let path = spec
+            .text
+            .tokenizer
+            .clone()
+            .ok_or_else(|| RecipeError::Invalid {
+                key: "stage.distill.student",
+                value: format!("{name:?}"),
+                reason: format!(
+                    "{} has no tokenizer.json (save the encoder's fast tokenizer there)",
+                    dir.display()
+                ),
+            })?;
+        let tokenizer =
+            TextTokenizer::from_file(&path, &spec.text.pad_token, spec.text.max_tokens)?
+                .with_whitespace_cleaning(spec.text.clean_whitespace);
+        Ok(Self { spec, tokenizer })
+    }
+}
+
 /// The model config after a distillation stage: the teacher's vision tower and joint space, the student's text
-/// tower.
+/// tower — the pretrained encoder's, or the tiny preset sized to `tokenizer`.
 pub fn student_config(
     teacher: &ClipModelConfig,
     distill: &DistillConfig,
     tokenizer: &TextTokenizer,
+    pretrained: Option<&PretrainedStudent>,
 ) -> ClipModelConfig {
     let teacher_width = match distill.head {
         StudentHead::Themo => Some(teacher_text_width(teacher)),
         StudentHead::Mclip => None,
     };
-    ClipModelConfig {
-        text: presets::tiny_student_text(
+    let text = match pretrained {
+        Some(student) => TextTowerConfig::HfEncoder {
+            encoder_config: student.spec.config.clone(),
+            pooler_type: Pooling::Mean,
+            proj_type: if teacher_width.is_some() {
+                ProjectionType::Distilled
+            } else {
+                ProjectionType::Linear
+            },
+            proj_bias: teacher_width.is_none(),
+            teacher_width,
+        },
+        None => presets::tiny_student_text(
             tokenizer.vocab_size(),
             tokenizer.max_tokens(),
             tokenizer.pad_id() as usize,
             teacher_width,
         ),
+    };
+    ClipModelConfig {
+        text,
         ..teacher.clone()
     }
 }
@@ -61,23 +112,40 @@ fn teacher_text_width(config: &ClipModelConfig) -> usize {
     }
 }
 
-/// Runs the stage: `teacher` is the model the previous stage left.
+/// The teacher of a distillation stage: the model the previous stage left, and its tokenizer.
+pub struct Teacher<'a, B: AutodiffBackend> {
+    pub model: ClipModel<B>,
+    pub tokenizer: &'a TextTokenizer,
+}
+
+/// Runs the stage. The student reads texts with `plan.tokenizer` (the pretrained student's own, else the
+/// teacher's).
 pub fn run_distill_stage<B: AutodiffBackend>(
     plan: &StagePlan,
-    teacher: ClipModel<B>,
+    teacher: Teacher<'_, B>,
     distill: &DistillConfig,
+    pretrained: Option<&PretrainedStudent>,
     data: &ShapesDataset,
     language: &str,
     device: &B::Device,
 ) -> Result<(ClipModel<B>, StageSummary), RecipeError> {
+    let Teacher {
+        model: teacher,
+        tokenizer: teacher_tokenizer,
+    } = teacher;
     let started = Instant::now();
     plan.prepare_dir()?;
     let inner = teacher.valid();
     let targets = |split: &str| -> Result<Vec<DistillPair>, RecipeError> {
         let pairs = parallel_captions(data, split, &distill.teacher_language, language)?;
         let (student_texts, teacher_texts): (Vec<String>, Vec<String>) = pairs.into_iter().unzip();
-        let features =
-            teacher_features(&inner, distill.head, plan.tokenizer, &teacher_texts, device)?;
+        let features = teacher_features(
+            &inner,
+            distill.head,
+            teacher_tokenizer,
+            &teacher_texts,
+            device,
+        )?;
         Ok(student_texts
             .into_iter()
             .zip(features)
@@ -91,6 +159,15 @@ pub fn run_distill_stage<B: AutodiffBackend>(
         .model_config
         .init::<B>(mix_seed(&[plan.seed, 0x7e40]), device)?;
     let mut tower = fresh.text;
+    if let (Some(student), TextTower::Encoder(tower)) = (pretrained, &mut tower) {
+        let (encoder, _) = load_encoder::<B>(&student.spec, device)?;
+        tower.transformer = encoder;
+        eprintln!(
+            "polyclip: stage `{}`: the student starts from {}",
+            plan.name,
+            student.spec.dir.display()
+        );
+    }
     if let (StudentHead::Themo, TextTower::Encoder(student)) = (distill.head, &mut tower) {
         let projection = teacher.text.linear_projection().ok_or_else(|| RecipeError::Invalid {
             key: "stage.distill.head",

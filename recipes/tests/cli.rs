@@ -404,6 +404,66 @@ fn themo_distils_a_student_and_baseline_reports_the_teacher_alone() {
         stdout.contains("(Baseline)") && !stdout.contains("| Themo |"),
         "{stdout}"
     );
+
+    // Themo's student is a pretrained BERT: here a BertForMaskedLM checkpoint with its WordPiece tokenizer
+    // ([PAD], 16 positions). The teacher stage is reused; the student's encoder is read from the checkpoint, its
+    // texts with its own tokenizer, and the stage's model folder keeps that tokenizer for whoever loads it.
+    let bert = fixtures().join("models/hf_bert_mlm");
+    let student = format!("stage.distill.distill.student=\"{}\"", bert.display());
+    let (ok, stdout, stderr) = small_run(
+        binary,
+        &run,
+        &[
+            "--base-steps",
+            "20",
+            "--steps",
+            "60",
+            "--set",
+            &student,
+            "--set",
+            "stage.distill.train.early_stopping.every=20",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("stage `teacher`: reused from"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "stage `distill`: the student starts from {}",
+            bert.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stdout.contains("| Themo |"), "{stdout}");
+    let model = read_json(&run.join("distill/model.json"));
+    let encoder = &model["text"]["encoder_config"];
+    assert_eq!(
+        (
+            &encoder["model_type"],
+            &encoder["hidden_size"],
+            &encoder["vocab_size"]
+        ),
+        (
+            &serde_json::json!("bert"),
+            &serde_json::json!(32),
+            &serde_json::json!(400)
+        ),
+        "{model}"
+    );
+    let text = read_json(&run.join("distill/text.json"));
+    assert_eq!(
+        (&text["pad_token"], &text["max_tokens"]),
+        (&serde_json::json!("[PAD]"), &serde_json::json!(16))
+    );
+    let saved = read_json(&run.join("distill/tokenizer.json"));
+    let shipped = read_json(&bert.join("tokenizer.json"));
+    assert_eq!(saved["model"]["vocab"], shipped["model"]["vocab"]);
+    let log = std::fs::read_to_string(run.join("distill/metrics.jsonl")).expect("metrics");
+    let losses: Vec<f64> = log
+        .lines()
+        .map(|line| read_json_line(line)["loss"].as_f64().expect("loss"))
+        .collect();
+    let (first, last) = (losses[0], losses[losses.len() - 1]);
+    assert!(last < 0.5 * first, "MSE {first} → {last}");
 }
 
 #[test]

@@ -72,3 +72,26 @@ fn training_lifts_held_out_recall_far_above_chance() {
         after.text_to_image[2]
     );
 }
+
+/// A contrastive batch needs in-batch negatives: a data set of one picture gives a one-sample batch, which the
+/// trainer reports as too small (it used to say the loader had no batches at all).
+#[test]
+fn a_one_sample_batch_is_reported_as_too_small() {
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let data = small_dataset(data_dir.path(), 1, 1);
+    let config = model_config(&tokenizer());
+    let run = tempfile::tempdir().expect("run dir");
+    let Err(error) = Trainer::new(train_config(2, 1e-3), run.path()).fit(
+        model(&config, 1),
+        &loader(&data, "en", 16, 0, 1),
+        false,
+        &DEVICE,
+    ) else {
+        panic!("a one-sample batch trained");
+    };
+    assert_eq!(
+        error.to_string(),
+        "batch 0 has 1 usable sample(s) and this model needs at least 2 (skipped bad inputs, or a dataset \
+         smaller than a batch?)"
+    );
+}

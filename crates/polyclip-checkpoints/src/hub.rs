@@ -19,6 +19,10 @@ const WANTED: &[&str] = &[
     "open_clip_model.safetensors",
     "open_clip_pytorch_model.bin",
     "tokenizer.json",
+    // Where the special tokens (the pad token) are named, and WordPiece checkpoints' vocabulary.
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
 ];
 
 /// A local folder, or the cache snapshot of `hf:ORG/NAME[@REVISION]` (downloaded when needed and possible).

@@ -6,6 +6,7 @@
 //! - [`tensors`]: safetensors (also sharded), PyTorch pickles and Lightning checkpoints, as `f32`.
 //! - [`keymap`]: the declarative two-way key mapping; [`apply`]: layout conversion and key reports.
 //! - [`load`] and [`export`]; [`hub`]: `hf:ORG/NAME` through the Hugging Face cache.
+//! - [`load_encoder`]: a pretrained BERT-family text encoder alone (a distilled student's start).
 //! - [`load_seq2seq`]: encoder-decoders (mBART-50, HF VisionEncoderDecoder, CLIP-Vision-mBART50's Flax captioner).
 //! - [`peft`]: adapter-only checkpoints in Hugging Face PEFT's LoRA format (CAPIVARA + Opt.), saved and loaded.
 
@@ -16,6 +17,7 @@ pub mod families;
 pub mod hub;
 pub mod keymap;
 pub mod load;
+pub mod load_encoder;
 pub mod load_seq2seq;
 pub mod mapped_tensors;
 pub mod msgpack;
@@ -25,7 +27,9 @@ pub mod tensors;
 
 pub use apply::LoadReport;
 pub use error::CheckpointError;
+pub use families::hf_encoder::{EncoderSpec, encoder_spec};
 pub use families::{Architecture, Family, ModelSpec};
 pub use load::{Loaded, LoadedModel, load};
+pub use load_encoder::load_encoder;
 pub use load_seq2seq::{LoadedSeq2Seq, Seq2SeqModel, load_seq2seq};
 pub use peft::{PeftAdapter, PeftRoot, PeftSaveOptions, load_peft_adapter, save_peft_adapter};

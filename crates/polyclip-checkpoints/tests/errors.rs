@@ -111,3 +111,18 @@ fn an_unknown_model_type_is_named() {
         .to_string();
     assert!(message.contains("`model_type` = \"llama\""), "{message}");
 }
+
+/// A distilled student's start must be a BERT-family encoder: a CLIP folder says which model types are read.
+#[test]
+fn a_text_encoder_folder_of_another_model_type_names_the_supported_ones() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/hf_clip");
+    let error = polyclip_checkpoints::encoder_spec(&dir).expect_err("a CLIP is no text encoder");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: `model_type` = \"clip\": a text encoder must be one of bert, roberta, xlm-roberta, \
+             camembert (BERT-family, in the Hugging Face layout)",
+            dir.join("config.json").display()
+        )
+    );
+}

@@ -180,3 +180,63 @@ fn open_clip_bert_towers_with_every_pooler_and_head() {
         }
     }
 }
+
+/// A pretrained text encoder alone, what a distilled student starts from: BERT with its masked-LM head
+/// (`bert.*`, `cls.*`, safetensors) and a bare XLM-R (`embeddings.*`, `pooler.*`, a PyTorch pickle). The
+/// folder's tokenizer and pad token give transformers' ids, and those ids give its hidden states and mean-pooled
+/// features.
+#[test]
+fn pretrained_text_encoders_alone() {
+    use polyclip_checkpoints::{encoder_spec, load_encoder};
+    use polyclip_data::TextTokenizer;
+    use polyclip_models::pooling::masked_mean;
+    let texts = [
+        "dois círculos vermelhos sobre um fundo preto".to_string(),
+        format!(
+            "a very long caption {}until it is truncated",
+            "that keeps going and going ".repeat(8)
+        ),
+        "una estrella amarilla, ¿verdad?".to_string(),
+    ];
+    for (name, pad, model_type) in [
+        ("hf_bert_mlm", "[PAD]", "bert"),
+        ("hf_xlmr_encoder", "<pad>", "xlm-roberta"),
+    ] {
+        let spec = encoder_spec(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(spec.config.model_type, model_type);
+        assert_eq!(
+            (spec.text.pad_token.as_str(), spec.text.max_tokens),
+            (pad, 16)
+        );
+        let tokenizer = TextTokenizer::from_file(
+            spec.text.tokenizer.as_ref().expect("tokenizer.json"),
+            &spec.text.pad_token,
+            spec.text.max_tokens,
+        )
+        .expect("tokenizer");
+        let reference = Reference::read(&fixture(name));
+        let expected: Vec<i64> = reference
+            .data("input_ids")
+            .iter::<f32>()
+            .map(|v| v as i64)
+            .collect();
+        let batch = tokenizer
+            .encode_batch_to_max_length(&texts)
+            .expect("encode");
+        assert_eq!(batch.ids, expected, "{name}: ids");
+
+        let (encoder, report) =
+            load_encoder::<B>(&spec, &DEVICE).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(report.is_complete(), "{name}: {}", report.summary());
+        let (ids, mask) = (reference.int("input_ids"), reference.mask());
+        let states = encoder.forward(ids, mask.clone()).last_hidden_state;
+        let pooled = masked_mean(states.clone(), mask);
+        let error = max_abs_diff(states, reference.float("last_hidden_state"));
+        let pooled_error = max_abs_diff(pooled, reference.float("mean_pooled"));
+        eprintln!("{name}: max |Δ| hidden states {error:.2e}, mean-pooled {pooled_error:.2e}");
+        assert!(
+            error <= TOLERANCE && pooled_error <= TOLERANCE,
+            "{name}: {error} {pooled_error}"
+        );
+    }
+}

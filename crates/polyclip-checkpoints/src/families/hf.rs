@@ -32,7 +32,7 @@ pub const WEIGHT_FILES: &[&str] = &[
 ];
 
 /// Buffers HF checkpoints may carry that hold no parameter.
-const BUFFERS: &[&str] = &["position_ids"];
+pub(crate) const BUFFERS: &[&str] = &["position_ids"];
 
 /// Reads a Hugging Face folder.
 pub fn spec(dir: &Path) -> Result<ModelSpec, CheckpointError> {
@@ -56,7 +56,7 @@ pub fn spec(dir: &Path) -> Result<ModelSpec, CheckpointError> {
     }
 }
 
-fn weights(dir: &Path) -> Result<PathBuf, CheckpointError> {
+pub(crate) fn weights(dir: &Path) -> Result<PathBuf, CheckpointError> {
     first_present(dir, WEIGHT_FILES).ok_or_else(|| CheckpointError::UnknownLayout {
         dir: dir.to_owned(),
         found: "config.json without model.safetensors, model.safetensors.index.json or pytorch_model.bin".into(),
@@ -176,7 +176,7 @@ pub fn dual_encoder_keymap() -> KeyMap {
     )
 }
 
-fn encoder_conventions(
+pub(crate) fn encoder_conventions(
     dir: &Path,
     encoder: &BertConfig,
     clean_whitespace: bool,

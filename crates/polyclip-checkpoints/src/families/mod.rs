@@ -3,6 +3,7 @@
 //! and tensor transforms for its weights.
 
 pub mod hf;
+pub mod hf_encoder;
 pub mod native;
 pub mod open_clip;
 pub mod seq2seq;
