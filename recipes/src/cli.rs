@@ -213,7 +213,8 @@ impl RecipeArgs {
     }
 }
 
-/// The whole of a recipe binary's `main`: resolve the recipe, run it on the chosen backend, print the table.
+/// The stage runner's command line (contrastive and distillation recipes; [`crate::runner`] picks it): resolve
+/// the recipe, run it on the chosen backend, print the table.
 pub fn main_with(
     args: RecipeArgs,
     built_in: &str,
@@ -240,21 +241,4 @@ pub fn main_with(
         outcome.run_dir.display()
     );
     Ok(())
-}
-
-/// The whole `main` of a built-in recipe's binary: run the built-in recipe `name` (recipes/NAME.toml, compiled in)
-/// with the parsed options, print the error in one line and exit 1 if it fails.
-pub fn run_built_in(name: &str, args: RecipeArgs) {
-    let result = match crate::built_in::recipe(name) {
-        Some((path, text)) => main_with(args, text, Path::new(path)),
-        None => Err(RecipeError::Invalid {
-            key: "recipe",
-            value: name.to_owned(),
-            reason: "no built-in recipe has this name".into(),
-        }),
-    };
-    if let Err(error) = result {
-        eprintln!("error: {error}");
-        std::process::exit(1);
-    }
 }

@@ -17,8 +17,7 @@ use polyclip_data::{
     BadInputPolicy, DataLoader, DistillBatch, DistillBatcher, DistillDataset, DistillPair, Draw,
     Manifest, TextTokenizer,
 };
-use polyclip_models::pooling::Pooling;
-use polyclip_models::projection::{ProjectionHead, ProjectionType};
+use polyclip_models::projection::ProjectionHead;
 use polyclip_models::{
     BuildModel, ClipModel, ClipModelConfig, TextTower, TextTowerConfig, presets,
 };
@@ -78,17 +77,9 @@ pub fn student_config(
         StudentHead::Mclip => None,
     };
     let text = match pretrained {
-        Some(student) => TextTowerConfig::HfEncoder {
-            encoder_config: student.spec.config.clone(),
-            pooler_type: Pooling::Mean,
-            proj_type: if teacher_width.is_some() {
-                ProjectionType::Distilled
-            } else {
-                ProjectionType::Linear
-            },
-            proj_bias: teacher_width.is_none(),
-            teacher_width,
-        },
+        Some(student) => {
+            TextTowerConfig::distilled_student(student.spec.config.clone(), teacher_width)
+        }
         None => presets::tiny_student_text(
             tokenizer.vocab_size(),
             tokenizer.max_tokens(),

@@ -15,6 +15,7 @@ pub mod pretrained;
 pub mod reinit;
 pub mod run_plan;
 pub mod run_report;
+pub mod runner;
 pub mod scoring;
 pub mod stage;
 pub mod stage_key;

@@ -1,7 +1,8 @@
 //! The end of a recipe run: `report.json`, `report.md` (in the recipe's table layout) and `curves.png` (the
-//! loss curve of every stage that trained).
+//! loss curve of every stage that trained); the captioner's runner writes its report with the same pieces.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use polyclip_backend::BackendKind;
@@ -60,13 +61,20 @@ pub fn write_report(
         rows: results.rows.clone(),
     };
     report.save_json(&options.run_dir.join("report.json"))?;
-    let markdown_path = options.run_dir.join("report.md");
-    std::fs::write(&markdown_path, report.markdown()).map_err(|e| RecipeError::Io {
-        path: markdown_path.clone(),
-        source: e,
-    })?;
-    if !results.curves.is_empty() {
-        save_panels(&results.curves, &options.run_dir.join("curves.png"))?;
-    }
+    write_markdown_and_curves(&options.run_dir, &report.markdown(), &results.curves)?;
     Ok(report)
+}
+
+/// `report.md` and, when a stage trained, `curves.png` in the run folder (every runner's).
+pub fn write_markdown_and_curves(
+    run_dir: &Path,
+    markdown: &str,
+    curves: &[Panel],
+) -> Result<(), RecipeError> {
+    let path = run_dir.join("report.md");
+    std::fs::write(&path, markdown).map_err(|e| RecipeError::Io { path, source: e })?;
+    if !curves.is_empty() {
+        save_panels(curves, &run_dir.join("curves.png"))?;
+    }
+    Ok(())
 }

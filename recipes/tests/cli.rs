@@ -364,6 +364,16 @@ fn read_json_line(line: &str) -> serde_json::Value {
     serde_json::from_str(line).expect("json line")
 }
 
+/// The first and last loss a stage logged.
+fn first_and_last_loss(stage: &std::path::Path) -> (f64, f64) {
+    let log = std::fs::read_to_string(stage.join("metrics.jsonl")).expect("metrics");
+    let losses: Vec<f64> = log
+        .lines()
+        .map(|line| read_json_line(line)["loss"].as_f64().expect("loss"))
+        .collect();
+    (losses[0], losses[losses.len() - 1])
+}
+
 #[test]
 fn themo_distils_a_student_and_baseline_reports_the_teacher_alone() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -388,12 +398,7 @@ fn themo_distils_a_student_and_baseline_reports_the_teacher_alone() {
         "{stdout}"
     );
     // The student learns the teacher's space: the MSE falls by more than half.
-    let log = std::fs::read_to_string(run.join("distill/metrics.jsonl")).expect("metrics");
-    let losses: Vec<f64> = log
-        .lines()
-        .map(|line| read_json_line(line)["loss"].as_f64().expect("loss"))
-        .collect();
-    let (first, last) = (losses[0], losses[losses.len() - 1]);
+    let (first, last) = first_and_last_loss(&run.join("distill"));
     assert!(last < 0.5 * first, "MSE {first} → {last}");
     let student = read_json(&run.join("distill/model.json"));
     assert_eq!(student["text"]["proj_type"], "distilled", "{student}");
@@ -457,12 +462,7 @@ fn themo_distils_a_student_and_baseline_reports_the_teacher_alone() {
     let saved = read_json(&run.join("distill/tokenizer.json"));
     let shipped = read_json(&bert.join("tokenizer.json"));
     assert_eq!(saved["model"]["vocab"], shipped["model"]["vocab"]);
-    let log = std::fs::read_to_string(run.join("distill/metrics.jsonl")).expect("metrics");
-    let losses: Vec<f64> = log
-        .lines()
-        .map(|line| read_json_line(line)["loss"].as_f64().expect("loss"))
-        .collect();
-    let (first, last) = (losses[0], losses[losses.len() - 1]);
+    let (first, last) = first_and_last_loss(&run.join("distill"));
     assert!(last < 0.5 * first, "MSE {first} → {last}");
 }
 

@@ -112,26 +112,18 @@ pub fn tiny_bert_encoder(vocab_size: usize, max_tokens: usize, pad_token_id: usi
     encoder_config
 }
 
-/// A tiny distilled text student (Themo, Multilingual-CLIP): a tiny BERT, mean pooling, then either a bias-free
-/// `Linear` into a teacher's pre-projection space of `teacher_width` followed by the teacher's projection
-/// (Themo), or, with no `teacher_width`, a `Linear` with bias straight into the joint space (M-CLIP).
+/// A tiny distilled text student (Themo, Multilingual-CLIP): a tiny BERT as
+/// [`TextTowerConfig::distilled_student`].
 pub fn tiny_student_text(
     vocab_size: usize,
     max_tokens: usize,
     pad_token_id: usize,
     teacher_width: Option<usize>,
 ) -> TextTowerConfig {
-    TextTowerConfig::HfEncoder {
-        encoder_config: tiny_bert_encoder(vocab_size, max_tokens, pad_token_id),
-        pooler_type: Pooling::Mean,
-        proj_type: if teacher_width.is_some() {
-            ProjectionType::Distilled
-        } else {
-            ProjectionType::Linear
-        },
-        proj_bias: teacher_width.is_none(),
+    TextTowerConfig::distilled_student(
+        tiny_bert_encoder(vocab_size, max_tokens, pad_token_id),
         teacher_width,
-    }
+    )
 }
 
 /// A tiny CLIP with its own causal text transformer (HF `CLIPModel` shape).

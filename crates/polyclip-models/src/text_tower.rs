@@ -34,6 +34,24 @@ pub enum TextTowerConfig {
 }
 
 impl TextTowerConfig {
+    /// A distilled text student (Themo, Multilingual-CLIP): `encoder_config`, mean pooling, then either a
+    /// bias-free `Linear` into a teacher's pre-projection space of `teacher_width` followed by the teacher's
+    /// projection (Themo), or, with no `teacher_width`, a `Linear` with bias straight into the joint space
+    /// (M-CLIP).
+    pub fn distilled_student(encoder_config: BertConfig, teacher_width: Option<usize>) -> Self {
+        Self::HfEncoder {
+            encoder_config,
+            pooler_type: Pooling::Mean,
+            proj_type: if teacher_width.is_some() {
+                ProjectionType::Distilled
+            } else {
+                ProjectionType::Linear
+            },
+            proj_bias: teacher_width.is_none(),
+            teacher_width,
+        }
+    }
+
     /// Checks the relations between fields that the model relies on.
     pub fn validate(&self) -> Result<(), ModelError> {
         match self {

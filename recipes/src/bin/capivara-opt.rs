@@ -22,5 +22,5 @@ struct Cli {
 }
 
 fn main() {
-    recipes::cli::run_built_in("capivara-opt", Cli::parse().args);
+    recipes::runner::run_built_in("capivara-opt", Cli::parse().args);
 }

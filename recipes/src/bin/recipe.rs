@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use recipes::cli::RecipeArgs;
-use recipes::config::RecipeKind;
 use recipes::error::RecipeError;
 
 /// Author and run polyclip recipes (TOML files over one runner).
@@ -90,13 +89,7 @@ fn run(cli: Cli) -> Result<(), RecipeError> {
         }
         Command::Run { file, args } => {
             let text = recipes::config::read_recipe_file(&file)?;
-            match RecipeKind::of(&text, &file)? {
-                RecipeKind::Contrastive => recipes::cli::main_with(*args, &text, &file),
-                RecipeKind::Captioner => {
-                    let captioner = recipes::captioner::cli::captioner_args(&args)?;
-                    recipes::captioner::cli::main_with(&args.common, &captioner, &text, &file)
-                }
-            }
+            recipes::runner::run_recipe_text(*args, &text, &file)
         }
         Command::List => {
             for (name, path, _) in recipes::built_in::RECIPES {

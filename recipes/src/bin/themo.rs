@@ -23,5 +23,5 @@ struct Cli {
 }
 
 fn main() {
-    recipes::cli::run_built_in("themo", Cli::parse().args);
+    recipes::runner::run_built_in("themo", Cli::parse().args);
 }

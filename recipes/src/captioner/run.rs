@@ -21,11 +21,11 @@ use polyclip_data::{
     ImageTextDataset, LoaderConfig, MBartTokenizer, Manifest, Order,
 };
 use polyclip_eval::captioning::{caption_metrics, generate_captions, paired_with_references};
-use polyclip_eval::plot::{Panel, save_panels};
+use polyclip_eval::plot::Panel;
 use polyclip_models::captioner::{Captioner, CaptionerConfig};
 use polyclip_models::generation::GenerationConfig;
 use polyclip_models::presets;
-use polyclip_shapes::{ShapesDataset, ShapesSpec, shapes_mbart_tokenizer};
+use polyclip_shapes::{ShapesSpec, shapes_mbart_tokenizer};
 use polyclip_train::Trainer;
 use polyclip_train::checkpoint::write_json;
 use polyclip_train::metrics_log::{StepMetrics, read_metrics};
@@ -33,8 +33,10 @@ use serde_json::json;
 
 use super::config::{CaptionerPreset, CaptionerRecipe};
 use super::report::{CaptionExample, CaptionReport, LanguageResult};
+use crate::embedded_data::EmbeddedData;
 use crate::error::RecipeError;
 use crate::pipeline::Pretrained;
+use crate::run_report::write_markdown_and_curves;
 use crate::stage::StageSummary;
 
 /// How to run a captioner recipe (everything not in the recipe file).
@@ -167,14 +169,8 @@ pub fn run_captioner<B: AutodiffBackend>(
         test_images: recipe.data.test_images,
         image_px: recipe.data.image_px,
     };
-    let embedded = if options.data.is_none() || options.eval_data.is_none() {
-        Some(ShapesDataset::materialize(
-            &spec,
-            &options.run_dir.join("data"),
-        )?)
-    } else {
-        None
-    };
+    // Generated only when the training or the evaluation reads it.
+    let embedded = EmbeddedData::new(spec, options.run_dir.join("data"));
     let preprocess = ClipPreprocess::new(config.encoder.image_size as u32);
 
     // Training on captions of every language, mixed in each batch.
@@ -191,14 +187,13 @@ pub fn run_captioner<B: AutodiffBackend>(
         };
         (model, stage)
     } else {
-        let manifest = match (&options.data, &embedded) {
-            (Some(path), _) => path.clone(),
-            (None, Some(data)) => data.captions_tsv(
+        let manifest = match &options.data {
+            Some(path) => path.clone(),
+            None => embedded.get()?.captions_tsv(
                 "train",
                 &recipe.data.languages,
                 recipe.data.captions_per_picture,
             )?,
-            (None, None) => unreachable_data()?,
         };
         train(
             recipe, options, &config, &tokenizer, preprocess, &manifest, model, &train_dir, device,
@@ -220,10 +215,9 @@ pub fn run_captioner<B: AutodiffBackend>(
     let images = Arc::new(ImageBatcher::new(preprocess, options.policy));
     let mut languages = Vec::new();
     for language in &recipe.eval.languages {
-        let manifest = match (&options.eval_data, &embedded) {
-            (Some(path), _) => language_subset(&Manifest::load(path, options.policy)?, language)?,
-            (None, Some(data)) => Manifest::load(&data.manifest("test", language), options.policy)?,
-            (None, None) => unreachable_data()?,
+        let manifest = match &options.eval_data {
+            Some(path) => language_subset(&Manifest::load(path, options.policy)?, language)?,
+            None => Manifest::load(&embedded.get()?.manifest("test", language), options.policy)?,
         };
         let references: Vec<Vec<String>> = manifest
             .entries
@@ -284,28 +278,22 @@ pub fn run_captioner<B: AutodiffBackend>(
         languages,
     };
     report.save_json(&options.run_dir.join("report.json"))?;
-    let markdown = report.markdown();
-    std::fs::write(options.run_dir.join("report.md"), &markdown).map_err(|e| RecipeError::Io {
-        path: options.run_dir.join("report.md"),
-        source: e,
-    })?;
-    if train_dir.join("metrics.jsonl").is_file() {
+    let curves = if train_dir.join("metrics.jsonl").is_file() {
         let metrics = read_metrics(&train_dir.join("metrics.jsonl"))?;
         let points = metrics.iter().map(StepMetrics::point).collect();
-        let panel = Panel::loss_curve("captioner (masked cross-entropy)", "loss", points);
-        save_panels(&[panel], &options.run_dir.join("curves.png"))?;
-    }
+        vec![Panel::loss_curve(
+            "captioner (masked cross-entropy)",
+            "loss",
+            points,
+        )]
+    } else {
+        Vec::new()
+    };
+    write_markdown_and_curves(&options.run_dir, &report.markdown(), &curves)?;
     Ok(CaptionOutcome {
         report,
         stage,
         run_dir: options.run_dir.clone(),
-    })
-}
-
-fn unreachable_data<T>() -> Result<T, RecipeError> {
-    Err(RecipeError::NotSupported {
-        option: "--data",
-        reason: "no dataset to read: the embedded dataset was not generated".into(),
     })
 }
 
