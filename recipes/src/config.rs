@@ -270,7 +270,7 @@ pub enum ModelPart {
     VisionProjection,
 }
 
-/// What to evaluate after each stage that has a `report` name, and which seed's table layout to print.
+/// What to evaluate after each stage that has a `report` name, and which method's table layout to print.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalConfig {

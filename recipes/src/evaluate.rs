@@ -9,7 +9,7 @@ use polyclip_data::{
     BadInputPolicy, ClipPreprocess, ImageBatcher, ImageTextDataset, ImagenetClassnames, Manifest,
     TextTokenizer,
 };
-use polyclip_eval::encode::{embed_image_set, embed_texts};
+use polyclip_eval::encode::{embed_image_set, embed_texts, ensure_finite};
 use polyclip_eval::report::{ModelEvaluation, SetMetrics};
 use polyclip_eval::retrieval::evaluate_retrieval;
 use polyclip_eval::suite::{EvalSuite, SuiteSettings};
@@ -78,13 +78,16 @@ impl EvalPlan<'_> {
             BadInputPolicy::Fail,
         )?;
         let dataset = ImageTextDataset::new(manifest);
-        let image_embeds = embed_image_set(
-            model,
-            &dataset,
-            images.clone(),
-            self.batch_size,
-            self.num_workers,
-            device,
+        let image_embeds = ensure_finite(
+            embed_image_set(
+                model,
+                &dataset,
+                images.clone(),
+                self.batch_size,
+                self.num_workers,
+                device,
+            )?,
+            "image",
         )?;
         for language in
             std::iter::once(self.language).chain(self.also_retrieval.iter().map(String::as_str))
@@ -99,8 +102,10 @@ impl EvalPlan<'_> {
                 captions.extend(entry.captions.iter().cloned());
                 caption_image.extend(std::iter::repeat_n(image, entry.captions.len()));
             }
-            let text_embeds =
-                embed_texts(model, self.tokenizer, &captions, self.batch_size, device)?;
+            let text_embeds = ensure_finite(
+                embed_texts(model, self.tokenizer, &captions, self.batch_size, device)?,
+                "text",
+            )?;
             evaluation.retrieval.push(SetMetrics {
                 set: Self::retrieval_name(language),
                 metrics: evaluate_retrieval(image_embeds.clone(), text_embeds, &caption_image),
@@ -108,16 +113,22 @@ impl EvalPlan<'_> {
         }
 
         let (dataset, sets) = self.data.get()?.classification(self.language)?;
-        let image_embeds = embed_image_set(
-            model,
-            &dataset,
-            images,
-            self.batch_size,
-            self.num_workers,
-            device,
+        let image_embeds = ensure_finite(
+            embed_image_set(
+                model,
+                &dataset,
+                images,
+                self.batch_size,
+                self.num_workers,
+                device,
+            )?,
+            "image",
         )?;
         for set in sets {
-            let classifier = class_embeddings(model, self.tokenizer, &set, device)?;
+            let classifier = ensure_finite(
+                class_embeddings(model, self.tokenizer, &set, device)?,
+                "class",
+            )?;
             let metrics = zero_shot_accuracy(image_embeds.clone(), classifier, &set.labels);
             evaluation.zero_shot.push(SetMetrics {
                 set: set.name.clone(),

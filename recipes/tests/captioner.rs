@@ -1,5 +1,5 @@
-//! The mbart-captioner binary: a very short run on a small embedded dataset writes the seed's BLEU table, the
-//! report and the captioner folder, which `polyclip`'s loader reads back; and it starts from the seed's Flax
+//! The mbart-captioner binary: a very short run on a small embedded dataset writes CLIP-Vision-mBART50's BLEU table, the
+//! report and the captioner folder, which `polyclip`'s loader reads back; and it starts from CLIP-Vision-mBART50's Flax
 //! checkpoint with --model.
 
 // Tests and their helpers panic with the reason when something they need fails.

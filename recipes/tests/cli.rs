@@ -466,6 +466,39 @@ fn themo_distils_a_student_and_baseline_reports_the_teacher_alone() {
     assert!(last < 0.5 * first, "MSE {first} → {last}");
 }
 
+/// The learning rate of the issue that found it: two fine-tuning steps at lr = 1e6 used to save a NaN model
+/// that scored 100.00 everywhere with exit code 0. Now the run stops in one line naming the stage folder, the
+/// step and the parameter, and writes neither the model nor a report.
+#[test]
+fn weights_that_become_nan_stop_the_run_and_are_never_saved() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let (ok, stdout, stderr) = small_run(
+        env!("CARGO_BIN_EXE_capivara"),
+        &run,
+        &[
+            "--base-steps",
+            "3",
+            "--steps",
+            "2",
+            "--set",
+            "stage.finetune.train.schedule={name=\"constant\", lr=1e6}",
+        ],
+    );
+    assert!(!ok, "{stdout}");
+    let error = stderr.lines().last().expect("an error line");
+    assert!(
+        error.starts_with(&format!("error: {}: step ", run.join("finetune").display()))
+            && error.contains(
+                ": `text.transformer.embeddings.word_embeddings.weight` is NaN or infinite after the \
+                 optimizer step (lower the learning rate); no checkpoint or model of this step was written"
+            ),
+        "{stderr}"
+    );
+    assert!(!run.join("finetune/model.mpk").exists());
+    assert!(!run.join("report.json").exists());
+}
+
 #[test]
 fn filter_by_ranking_scores_the_captions_with_the_starting_model() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,4 +1,4 @@
-//! Real checkpoints for polyclip: reading the folders the seeds' Python stacks write (Hugging Face CLIPModel
+//! Real checkpoints for polyclip: reading the folders the methods' Python stacks write (Hugging Face CLIPModel
 //! and VisionTextDualEncoder, open_clip, CAPIVARA's Lightning checkpoint, Multilingual-CLIP and Themo-style
 //! students) into polyclip's models with numerical parity, and writing models back in those layouts.
 //!

@@ -1,5 +1,5 @@
 //! `eval`: run an evaluation suite (see `polyclip_eval::suite`) on every set that is present, and write
-//! `report.json` and `report.md` in the seed's table layout. `--append` adds the model as a row of an existing
+//! `report.json` and `report.md` in the method's table layout. `--append` adds the model as a row of an existing
 //! report (baseline vs fine-tuned, as the model cards compare them).
 
 use std::collections::BTreeMap;

@@ -144,7 +144,7 @@ pub enum Command {
         #[arg(long)]
         text_file: Option<PathBuf>,
     },
-    /// Translate every caption of a manifest (JSONL with `captions`, or the captioner seed's TSV) in batches,
+    /// Translate every caption of a manifest (JSONL with `captions`, or CLIP-Vision-mBART50's TSV) in batches,
     /// with a progress bar, and write it in the same format (by --output's extension) in the target language.
     TranslateManifest {
         #[command(flatten)]
@@ -158,7 +158,7 @@ pub enum Command {
         /// The manifest to translate.
         #[arg(long)]
         input: PathBuf,
-        /// Where to write the translated manifest (.jsonl, or .tsv for the seed's format).
+        /// Where to write the translated manifest (.jsonl, or .tsv for CLIP-Vision-mBART50's format).
         #[arg(long)]
         output: PathBuf,
         /// Count and skip bad manifest lines instead of stopping.
@@ -168,7 +168,7 @@ pub enum Command {
     /// Evaluate on the benchmark sets of a suite file that are present (retrieval R@1/5/10 and mean recall,
     /// MRR@K, zero-shot classification with the shipped class names and prompts) and write report.json and
     /// report.md in the suite's table layout (capivara, clip-italian or themo). The suite format is documented
-    /// in datasets/suites/README.md; datasets/suites/ has the seeds' suites.
+    /// in datasets/suites/README.md; datasets/suites/ has the methods' suites.
     Eval {
         #[command(flatten)]
         model: ModelArgs,

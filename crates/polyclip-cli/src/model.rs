@@ -7,7 +7,7 @@ use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use polyclip_checkpoints::hub::resolve;
 use polyclip_checkpoints::{Loaded, LoadedModel, load};
 use polyclip_data::{ClipPreprocess, ImageSource, TextTokenizer};
-use polyclip_eval::encode::{Encoders, PairedEncoders};
+use polyclip_eval::encode::{Encoders, PairedEncoders, ensure_finite};
 use polyclip_models::ClipModel;
 
 use crate::ModelArgs;
@@ -188,7 +188,7 @@ impl<B: Backend> Encoder<B> {
         for chunk in paths.chunks(self.batch_size) {
             parts.push(model.embed_images(pixel_batch(chunk, preprocess, &self.device)?));
         }
-        Ok(to_host(Tensor::cat(parts, 0)))
+        Ok(to_host(ensure_finite(Tensor::cat(parts, 0), "image")?))
     }
 
     /// Normalised text embeddings, in order.
@@ -210,14 +210,23 @@ impl<B: Backend> Encoder<B> {
                 LoadedModel::Text(model) => model.embed_texts(ids, mask),
             });
         }
-        Ok(to_host(Tensor::cat(parts, 0)))
+        Ok(to_host(ensure_finite(Tensor::cat(parts, 0), "text")?))
     }
 
     /// The multiplier of cosine similarities: CLIP's `exp(logit_scale)` (of `--image-model` for a text
     /// encoder); 100, CLIP's trained value, for a text encoder used alone.
-    pub fn logit_multiplier(&self) -> f32 {
-        self.image_tower()
-            .map_or(100.0, |model| model.logit_multiplier().into_scalar().elem())
+    pub fn logit_multiplier(&self) -> Result<f32, CliError> {
+        let scale: f32 = self
+            .image_tower()
+            .map_or(100.0, |model| model.logit_multiplier().into_scalar().elem());
+        if scale.is_finite() {
+            Ok(scale)
+        } else {
+            Err(polyclip_eval::EvalError::NonFinite {
+                what: "the logit scale".into(),
+            }
+            .into())
+        }
     }
 
     /// The model as evaluation sees it: a CLIP model, or a text encoder with `--image-model`'s image tower.

@@ -149,7 +149,7 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
                 .collect();
             let prompt_embeddings = encoder.embed_texts(&prompts)?;
             same_space(&picture, &prompt_embeddings)?;
-            let scale = encoder.logit_multiplier();
+            let scale = encoder.logit_multiplier()?;
             let logits: Vec<f32> = (0..labels.len())
                 .map(|class| {
                     let dim = prompt_embeddings.dim;
@@ -193,7 +193,7 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
             let pictures = encoder.embed_images(&images)?;
             let captions = encoder.embed_texts(&texts)?;
             same_space(&pictures, &captions)?;
-            let scale = encoder.logit_multiplier();
+            let scale = encoder.logit_multiplier()?;
             let mut out = std::io::stdout().lock();
             for (i, image) in images.iter().enumerate() {
                 let cosines: Vec<f32> = (0..captions.rows)

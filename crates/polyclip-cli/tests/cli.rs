@@ -732,3 +732,62 @@ fn translate_manifest_translates_every_caption_and_keeps_the_format() {
     .expect("readable from another working directory");
     assert_eq!(manifest.entries.len(), 2);
 }
+
+/// A model whose weights hold a NaN (here the first value of the image projection) used to print `null`
+/// cosines and "NaN" probabilities with exit code 0. Every inference command now stops in one line; the text
+/// tower, still finite, embeds as before.
+#[test]
+fn a_model_with_nan_weights_fails_every_inference_command_in_one_line() {
+    use polyclip_checkpoints::tensors::TensorMap;
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(&fixtures().join("models/hf_clip"), dir.path());
+    let path = dir.path().join("model.safetensors");
+    let mut weights = TensorMap::read(&path).expect("weights");
+    let projection = weights
+        .tensors
+        .get_mut("visual_projection.weight")
+        .expect("the image projection");
+    let mut values: Vec<f32> = projection.to_vec().expect("f32 values");
+    values[0] = f32::NAN;
+    *projection = burn::tensor::TensorData::new(values, projection.shape.clone());
+    weights.write_safetensors(&path).expect("write");
+    let model = dir.path().to_str().expect("utf-8");
+    let tokenizer = fixtures().join("tokenizers/clip_bpe/tokenizer.json");
+    let tokenizer = tokenizer.to_str().expect("utf-8");
+    let photo = fixtures().join("photos/chelsea.png");
+    let photo = photo.to_str().expect("utf-8");
+    let common = ["--model", model, "--tokenizer", tokenizer];
+    for command in [
+        vec!["similarity", "--images", photo, "--texts", "a cat"],
+        vec!["classify", "--image", photo, "--labels", "cat", "dog"],
+        vec!["embed", "--images", photo],
+    ] {
+        let args: Vec<&str> = command[..1]
+            .iter()
+            .chain(&common)
+            .chain(&command[1..])
+            .copied()
+            .collect();
+        let (ok, stdout, stderr) = polyclip(&args, &[]);
+        assert!(!ok, "{}: {stdout}", command[0]);
+        assert_eq!(
+            stderr.trim(),
+            "error: the image embedding of row 0 is NaN or infinite: the model's weights are not finite",
+            "{}",
+            command[0]
+        );
+    }
+    let (ok, _, stderr) = polyclip(
+        &[
+            "embed",
+            "--model",
+            model,
+            "--tokenizer",
+            tokenizer,
+            "--texts",
+            "a cat",
+        ],
+        &[],
+    );
+    assert!(ok, "{stderr}");
+}

@@ -1,4 +1,4 @@
-//! The captioner seed's TSV manifests (`image_file, caption, lang_id`): one caption per row with its language,
+//! CLIP-Vision-mBART50's TSV manifests (`image_file, caption, lang_id`): one caption per row with its language,
 //! quoted fields, and bad rows named by file and line.
 
 // Tests and their helpers panic with the reason when something they need fails.

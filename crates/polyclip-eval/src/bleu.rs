@@ -64,7 +64,7 @@ pub fn corpus_bleu(
     geometric_mean * brevity_penalty
 }
 
-/// The mean of [`corpus_bleu`] over consecutive batches of `batch_size` pairs (the seed's evaluation, with
+/// The mean of [`corpus_bleu`] over consecutive batches of `batch_size` pairs (CLIP-Vision-mBART50's evaluation, with
 /// batches of 512).
 pub fn batch_average_bleu(
     hypotheses: &[Vec<String>],

@@ -20,7 +20,7 @@ use crate::word_tokenize::word_tokenize;
 /// The metrics of one language's captions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaptionMetrics {
-    /// BLEU-1..4, the mean over batches of `bleu_batch_size` pictures (the seed's table).
+    /// BLEU-1..4, the mean over batches of `bleu_batch_size` pictures (CLIP-Vision-mBART50's table).
     pub bleu: [f64; 4],
     /// BLEU-1..4 over all pictures at once.
     pub corpus_bleu: [f64; 4],
@@ -29,7 +29,7 @@ pub struct CaptionMetrics {
     pub pictures: usize,
 }
 
-/// Scores `hypotheses` against `references` (all of a picture's captions; BLEU uses the first, as the seed's
+/// Scores `hypotheses` against `references` (all of a picture's captions; BLEU uses the first, as CLIP-Vision-mBART50's
 /// one reference per row).
 pub fn caption_metrics(
     hypotheses: &[String],

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
-use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData, backend::Backend};
 use polyclip_data::{
     DataError, DataLoader, ImageBatch, ImageBatcher, ImageTextDataset, LoaderConfig, Order,
     TextTokenizer,
 };
 use polyclip_models::{ClipModel, TextModel};
+
+use crate::error::EvalError;
 
 /// What evaluation needs of a model: L2-normalised image and text embeddings in one space. A CLIP model is one;
 /// so is a text-only encoder paired with the CLIP model whose image tower it was trained against
@@ -41,6 +43,31 @@ impl<B: Backend> Encoders<B> for PairedEncoders<'_, B> {
     fn embed_texts(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Int>) -> Tensor<B, 2> {
         self.text.embed_texts(ids, mask)
     }
+}
+
+/// `embeddings` unchanged when every value is finite, else the row of the first that is not (`what`: "image",
+/// "text", "class"). Evaluation refuses such a model instead of ranking NaN scores.
+pub fn ensure_finite<B: Backend>(
+    embeddings: Tensor<B, 2>,
+    what: &'static str,
+) -> Result<Tensor<B, 2>, EvalError> {
+    let zeroed: f32 = embeddings
+        .clone()
+        .mul_scalar(0.0)
+        .sum()
+        .into_scalar()
+        .elem();
+    if zeroed.is_finite() {
+        return Ok(embeddings);
+    }
+    let dim = embeddings.dims()[1].max(1);
+    let row = to_host(embeddings)
+        .iter()
+        .position(|v| !v.is_finite())
+        .map_or(0, |at| at / dim);
+    Err(EvalError::NonFinite {
+        what: format!("the {what} embedding of row {row}"),
+    })
 }
 
 /// L2-normalised embeddings `[images, embed]` of every image of a dataset, in dataset order.
@@ -117,4 +144,29 @@ pub fn embed_texts<B: Backend, S: AsRef<str>>(
 /// Copies a `[rows, cols]` tensor to the host as row-major `f32`s.
 pub fn to_host<B: Backend>(tensor: Tensor<B, 2>) -> Vec<f32> {
     tensor.into_data().iter::<f32>().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::ndarray::{NdArray, NdArrayDevice};
+
+    use super::*;
+
+    #[test]
+    fn non_finite_embeddings_are_refused_naming_the_row() {
+        let device = NdArrayDevice::Cpu;
+        let rows = |values: Vec<f32>| {
+            Tensor::<NdArray, 2>::from_data(TensorData::new(values, [3, 2]), &device)
+        };
+        let finite = rows(vec![0.6, 0.8, 1.0, 0.0, 0.0, 1.0]);
+        assert!(ensure_finite(finite, "image").is_ok());
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let error = ensure_finite(rows(vec![0.6, 0.8, 1.0, 0.0, bad, 1.0]), "text")
+                .expect_err("a non-finite value");
+            assert_eq!(
+                error.to_string(),
+                "the text embedding of row 2 is NaN or infinite: the model's weights are not finite"
+            );
+        }
+    }
 }

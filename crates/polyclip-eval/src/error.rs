@@ -19,4 +19,7 @@ pub enum EvalError {
     Suite { path: PathBuf, reason: String },
     #[error("evaluation set `{name}`: {reason}")]
     InvalidSet { name: String, reason: String },
+    /// A model whose embeddings hold NaN or infinities: evaluating it would report numbers that mean nothing.
+    #[error("{what} is NaN or infinite: the model's weights are not finite")]
+    NonFinite { what: String },
 }

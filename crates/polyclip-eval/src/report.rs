@@ -60,7 +60,7 @@ pub struct ReportRow {
     pub evaluation: ModelEvaluation,
 }
 
-/// Which seed's tables [`Report::markdown`] writes.
+/// Which method's tables [`Report::markdown`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TableLayout {

@@ -57,6 +57,12 @@ pub fn evaluate_retrieval<B: Backend>(
     retrieval_metrics(&scores, n_img, caption_image)
 }
 
+/// Whether the true item's score `own` ranks it above a candidate's `other`: strictly greater, so a tie or a NaN
+/// on either side does not (ranks are pessimistic).
+pub fn beats(own: f32, other: f32) -> bool {
+    own.partial_cmp(&other) == Some(std::cmp::Ordering::Greater)
+}
+
 /// Recall from a row-major `[texts, images]` similarity matrix.
 pub fn retrieval_metrics(
     scores: &[f32],
@@ -70,21 +76,27 @@ pub fn retrieval_metrics(
     }
     let score = |t: usize, i: usize| scores[t * n_img + i];
 
+    // Ranks are pessimistic: the true item ranks below every candidate it does not beat, so a tie counts against
+    // it and a NaN score (which beats nothing and is beaten by nothing) never ranks first.
     // Text→image: rank of the caption's own image among all images.
     let text_ranks: Vec<usize> = (0..n_txt)
         .map(|t| {
             let own = score(t, caption_image[t]);
-            (0..n_img).filter(|&i| score(t, i) > own).count()
+            (0..n_img)
+                .filter(|&i| i != caption_image[t] && !beats(own, score(t, i)))
+                .count()
         })
         .collect();
-    // Image→text: best rank of any of the image's captions among all captions.
+    // Image→text: best rank of any of the image's captions among the captions of other images.
     let image_ranks: Vec<usize> = (0..n_img)
         .map(|i| {
             captions_of[i]
                 .iter()
                 .map(|&t| {
                     let own = score(t, i);
-                    (0..n_txt).filter(|&other| score(other, i) > own).count()
+                    (0..n_txt)
+                        .filter(|&other| caption_image[other] != i && !beats(own, score(other, i)))
+                        .count()
                 })
                 .min()
                 .unwrap_or(usize::MAX)
@@ -134,5 +146,23 @@ mod tests {
         assert_eq!(metrics.image_to_text, [100.0, 100.0, 100.0]);
         // MRR: ranks 1, 2, 1 → (1 + 1/2 + 1)/3 from K = 5 on; at K = 1 the second caption counts 0.
         assert_eq!(metrics.text_to_image_mrr, [2.0 / 3.0, 2.5 / 3.0, 2.5 / 3.0]);
+    }
+
+    /// A NaN model used to score 100: a NaN score beat no candidate, and `s > NaN` is false for every other
+    /// one, so the true item ranked first. Now it ranks below every candidate it does not beat.
+    #[test]
+    fn nan_scores_and_ties_never_rank_the_true_item_first() {
+        // Three images, three captions (one each).
+        let nan = retrieval_metrics(&[f32::NAN; 9], 3, &[0, 1, 2]);
+        assert_eq!(nan.text_to_image, [0.0, 100.0, 100.0]);
+        assert_eq!(nan.image_to_text, [0.0, 100.0, 100.0]);
+        assert_eq!(nan.text_to_image_mrr[0], 0.0);
+        // Every score tied: the true item ranks last of three.
+        let tied = retrieval_metrics(&[0.5; 9], 3, &[0, 1, 2]);
+        assert_eq!(tied.text_to_image[0], 0.0);
+        assert_eq!(tied.text_to_image_mrr[2], 1.0 / 3.0);
+        // Ties among an image's own captions do not count against it.
+        let own_tie = retrieval_metrics(&[0.9, 0.1, 0.9, 0.1, 0.1, 0.9], 2, &[0, 0, 1]);
+        assert_eq!(own_tie.image_to_text[0], 100.0);
     }
 }

@@ -1,4 +1,4 @@
-//! Evaluation suites: the seeds' benchmark sets described in a TOML file, run on whatever of them is present.
+//! Evaluation suites: the methods' benchmark sets described in a TOML file, run on whatever of them is present.
 //!
 //! ```toml
 //! title = "CAPIVARA, Portuguese"
@@ -49,7 +49,7 @@ use polyclip_data::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::encode::{Encoders, embed_kept_images, embed_texts};
+use crate::encode::{Encoders, embed_kept_images, embed_texts, ensure_finite};
 use crate::error::EvalError;
 use crate::report::{ModelEvaluation, SetMetrics, TableLayout};
 use crate::retrieval::evaluate_retrieval;
@@ -422,7 +422,10 @@ impl EvalSuite {
             .iter()
             .map(|&index| classification.labels[index])
             .collect();
-        let classifier = class_embeddings(model, tokenizer, &classification, device)?;
+        let classifier = ensure_finite(
+            class_embeddings(model, tokenizer, &classification, device)?,
+            "class",
+        )?;
         let mut metrics = zero_shot_accuracy(image_embeds, classifier, &labels);
         metrics.metric = set.metric;
         Ok(metrics)
@@ -448,7 +451,8 @@ fn embed_images<B: Backend>(
         device,
     )?;
     outcome.skipped.extend(batcher.take_skipped());
-    Ok(embedded)
+    let (embeddings, kept) = embedded;
+    Ok((ensure_finite(embeddings, "image")?, kept))
 }
 
 /// Retrieval metrics of a set; images the batcher could not decode are left out with their captions.
@@ -468,7 +472,10 @@ fn retrieval<B: Backend>(
         captions.extend(entry.captions.iter().cloned());
         caption_image.extend(std::iter::repeat_n(row, entry.captions.len()));
     }
-    let text_embeds = embed_texts(model, tokenizer, &captions, settings.batch_size, device)?;
+    let text_embeds = ensure_finite(
+        embed_texts(model, tokenizer, &captions, settings.batch_size, device)?,
+        "text",
+    )?;
     Ok(evaluate_retrieval(
         image_embeds,
         text_embeds,

@@ -1,5 +1,5 @@
 //! NLTK's word tokenizer (`NLTKWordTokenizer`, the improved Treebank tokenizer that `nltk.word_tokenize` runs on
-//! each sentence), rule for rule, for caption metrics: the seeds tokenize hypotheses and references with it
+//! each sentence), rule for rule, for caption metrics: the methods tokenize hypotheses and references with it
 //! before BLEU. Captions are single sentences, so Punkt's sentence splitting is not reproduced.
 
 use std::sync::OnceLock;

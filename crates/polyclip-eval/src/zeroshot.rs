@@ -7,6 +7,7 @@ use polyclip_models::clip::model::l2_normalize;
 use serde::{Deserialize, Serialize};
 
 use crate::encode::{Encoders, embed_texts};
+use crate::retrieval::beats;
 
 /// Top-K accuracy in percent for K = 1, 5 (CAPIVARA), 10 and 100 (clip-italian); top-K is 100 when there are K
 /// classes or fewer.
@@ -98,7 +99,13 @@ pub fn zero_shot_accuracy<B: Backend>(
     let mut per_class = vec![(0usize, 0usize); classes];
     for (row, &label) in labels.iter().enumerate().take(rows) {
         let scores = &values[row * classes..(row + 1) * classes];
-        let better = scores.iter().filter(|&&s| s > scores[label]).count();
+        // Pessimistic: every other class the true one does not beat (ties, NaN) ranks above it.
+        let own = scores.get(label).copied().unwrap_or(f32::NAN);
+        let better = scores
+            .iter()
+            .enumerate()
+            .filter(|&(class, &s)| class != label && !beats(own, s))
+            .count();
         for (hit, k) in hits.iter_mut().zip(TOP) {
             *hit += usize::from(better < k);
         }
@@ -154,5 +161,19 @@ mod tests {
         assert_eq!((metrics.top10, metrics.top100), (100.0, 100.0));
         // Per class: class 0 has one hit in two images (50 %), class 4 none in one (0 %).
         assert!((metrics.mean_per_class - 25.0).abs() < 1e-9, "{metrics:?}");
+    }
+
+    /// Ties and NaN count against the true class: an all-NaN model scores 0, not 100.
+    #[test]
+    fn nan_and_tied_scores_count_against_the_true_class() {
+        let device = NdArrayDevice::Cpu;
+        let classifier = Tensor::<NdArray, 2>::eye(3, &device);
+        let nan =
+            Tensor::<NdArray, 2>::from_data(TensorData::new(vec![f32::NAN; 6], [2, 3]), &device);
+        let metrics = zero_shot_accuracy(nan, classifier.clone(), &[0, 2]);
+        assert_eq!((metrics.top1, metrics.top5), (0.0, 100.0));
+        let tied =
+            Tensor::<NdArray, 2>::from_data(TensorData::new(vec![0.5_f32; 6], [2, 3]), &device);
+        assert_eq!(zero_shot_accuracy(tied, classifier, &[0, 2]).top1, 0.0);
     }
 }

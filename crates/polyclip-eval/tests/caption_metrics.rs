@@ -1,6 +1,6 @@
 //! Caption metrics against their references (tests/fixtures/captions/metrics.json, written by
 //! make_captioner_fixtures.py): NLTK's word tokens, corpus BLEU-1..4 as the captioner seed computed it
-//! (torchmetrics' BLEUScore, one reference per hypothesis), the seed's per-batch average, and pycocoevalcap's
+//! (torchmetrics' BLEUScore, one reference per hypothesis), CLIP-Vision-mBART50's per-batch average, and pycocoevalcap's
 //! CIDEr.
 
 // Tests and their helpers panic with the reason when something they need fails.

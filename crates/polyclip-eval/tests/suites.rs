@@ -1,4 +1,4 @@
-//! The shipped suites (datasets/suites) parse, name the sets the seeds report, and follow their layouts.
+//! The shipped suites (datasets/suites) parse, name the sets the methods report, and follow their layouts.
 
 // Tests and their helpers panic with the reason when something they need fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

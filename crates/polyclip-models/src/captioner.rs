@@ -25,7 +25,7 @@ use crate::mbart::{DecoderCache, MBartConfig, MBartDecoder, Memory};
 pub enum CaptionerLayout {
     /// HF `VisionEncoderDecoderModel`: `enc_to_dec_proj` when the widths differ, no logits bias.
     VisionEncoderDecoder,
-    /// Seed 002 (CLIP-Vision-mBART50): `visual_projection` always, `final_logits_bias`.
+    /// CLIP-Vision-mBART50: `visual_projection` always, `final_logits_bias`.
     ClipVisionMbart,
 }
 

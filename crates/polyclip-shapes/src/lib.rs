@@ -3,7 +3,7 @@
 //! seen in training, zero-shot label sets with prompt templates per language, and a shipped tokenizer (trained
 //! on the first six languages; [`tokenizer_corpus_for`] gives the texts to train one for any languages).
 //!
-//! It stands in for the seeds' data: several phrasings per picture play the original and synthetic captions,
+//! It stands in for the methods' data: several phrasings per picture play the original and synthetic captions,
 //! English plays the high-resource language the base model knows, Portuguese the low-resource target, Hindi a
 //! further low-resource language in another script.
 

@@ -127,7 +127,7 @@ impl ShapesDataset {
         self.root.join(format!("{split}.{lang}.jsonl"))
     }
 
-    /// A captioning manifest of a split in the captioner seed's format: a TSV with `image_file`, `caption`,
+    /// A captioning manifest of a split in CLIP-Vision-mBART50's format: a TSV with `image_file`, `caption`,
     /// `lang_id`, a row for each of the first `per_picture` captions of every picture in every one of
     /// `languages` (written once, then reused).
     pub fn captions_tsv(

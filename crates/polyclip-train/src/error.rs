@@ -25,8 +25,23 @@ pub enum TrainError {
         value: String,
         reason: String,
     },
-    #[error("the loss became {value} at step {step}; lower the learning rate or check the data")]
-    NonFiniteLoss { step: usize, value: f32 },
+    #[error(
+        "{run_dir}: step {step}: the loss became {value}; lower the learning rate or check the data (nothing of this step was written)"
+    )]
+    NonFiniteLoss {
+        run_dir: PathBuf,
+        step: usize,
+        value: f32,
+    },
+    /// A parameter became NaN or infinite in an optimizer step; nothing of that step was written.
+    #[error(
+        "{run_dir}: step {step}: `{parameter}` is NaN or infinite after the optimizer step (lower the learning rate); no checkpoint or model of this step was written"
+    )]
+    NonFiniteParameter {
+        run_dir: PathBuf,
+        step: usize,
+        parameter: String,
+    },
     #[error("the data loader produced no batch (is the dataset smaller than one batch?)")]
     NoBatches,
     #[error(

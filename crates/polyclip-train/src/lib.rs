@@ -1,13 +1,14 @@
 //! Training for polyclip: the symmetric InfoNCE loss and masked token cross-entropy, optimisers (torch's Adam
-//! and AdamW, optax's AdaBelief with adaptive gradient clipping) and learning-rate schedules as the seed recipes
-//! use them, tower freezing, atomic checkpoints with exact resume, a
-//! metrics log, and one training loop, generic over the backend and the model ([`TrainableModel`]).
+//! and AdamW, optax's AdaBelief with adaptive gradient clipping) and learning-rate schedules as the methods
+//! use them, tower freezing, atomic checkpoints with exact resume, a guard that stops a run whose weights become
+//! NaN or infinite, a metrics log, and one training loop, generic over the backend and the model ([`TrainableModel`]).
 
 pub mod adabelief;
 pub mod agc;
 pub mod checkpoint;
 pub mod distillation;
 pub mod error;
+pub mod finite;
 pub mod loss;
 pub mod metrics_log;
 pub mod optimizer;

@@ -16,7 +16,7 @@ use crate::adabelief::AdaBelief;
 pub use crate::agc::AgcConfig;
 use crate::error::TrainError;
 
-/// Which optimiser, with the hyper-parameters the seeds name.
+/// Which optimiser, with the hyper-parameters the methods name.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OptimizerConfig {

@@ -1,5 +1,5 @@
 //! Learning-rate schedules, stepped once per batch: the rate of optimiser step `step` (0-based) of a run of
-//! `total_steps`, as each seed's scheduler gives it to the optimiser for that step.
+//! `total_steps`, as each method's scheduler gives it to the optimiser for that step.
 
 use std::f64::consts::PI;
 
@@ -22,7 +22,7 @@ pub enum LrSchedule {
         lr_max: f64,
         warmup_steps: usize,
     },
-    /// The captioner seed's and M-CLIP's, transformers' `get_linear_schedule_with_warmup`: linear from 0 to
+    /// CLIP-Vision-mBART50's and M-CLIP's, transformers' `get_linear_schedule_with_warmup`: linear from 0 to
     /// `lr_max` over `warmup_steps`, then linear down to 0 at the last step.
     LinearWarmupDecay { lr_max: f64, warmup_steps: usize },
     /// clip-italian's (`create_learning_rate_fn(linear=False)` in `run_hybrid_clip.py`):

@@ -14,6 +14,7 @@ use polyclip_data::batching::loader::BatchSource;
 
 use crate::checkpoint::{CheckpointDir, CheckpointState, EarlyStoppingState};
 use crate::error::TrainError;
+use crate::finite::{all_finite, first_non_finite};
 use crate::metrics_log::{MetricsLog, StepMetrics};
 use crate::optimizer::ClipOptimizer;
 pub use crate::train_config::{EarlyStopping, FreezeConfig, TrainConfig};
@@ -182,12 +183,22 @@ impl Trainer {
             let loss_value: f32 = loss.clone().into_scalar().elem();
             if !loss_value.is_finite() {
                 return Err(TrainError::NonFiniteLoss {
+                    run_dir: self.run_dir.clone(),
                     step,
                     value: loss_value,
                 });
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(lr, model, grads);
+            // Checked on the inner backend (no autodiff graph), before anything of this step is logged or saved.
+            let weights = model.valid();
+            if !all_finite(&weights) {
+                return Err(TrainError::NonFiniteParameter {
+                    run_dir: self.run_dir.clone(),
+                    step,
+                    parameter: first_non_finite(&weights).unwrap_or_else(|| "a parameter".into()),
+                });
+            }
             losses.push(loss_value);
             samples += rows;
             let samples_per_s = rows as f64 / step_started.elapsed().as_secs_f64().max(1e-9);

@@ -1,4 +1,4 @@
-//! Parity with the seeds' own frameworks, on the fixtures tests/fixtures/make_optim_fixtures.py writes
+//! Parity with the methods' own frameworks, on the fixtures tests/fixtures/make_optim_fixtures.py writes
 //! (tests/fixtures/optim/*.json):
 //! - clip-italian's optimiser (optax adaptive_grad_clip → scale_by_belief → its warm-up + cosine schedule),
 //! - torch.optim.Adam with coupled weight decay (CAPIVARA) and torch.optim.AdamW,

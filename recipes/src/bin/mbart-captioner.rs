@@ -20,7 +20,7 @@ const BUILT_IN_PATH: &str = CAPTIONER.1;
 /// CLIP-Vision-mBART50: multilingual image captioning.
 ///
 /// Runs the built-in recipe on the embedded multilingual shapes dataset (generated on first use and written
-/// as the seed's TSV, `image_file, caption, lang_id`): trains a tiny captioner (CLIP vision → projection →
+/// as CLIP-Vision-mBART50's TSV, `image_file, caption, lang_id`): trains a tiny captioner (CLIP vision → projection →
 /// mBART decoder) on English, Spanish, German and French captions mixed in every batch, then captions the
 /// held-out pictures in each language with beam search (the language code forced first) and prints BLEU-1..4
 /// per language as the model card does (averaged over batches of 512 pictures), with corpus BLEU and CIDEr.
@@ -34,7 +34,7 @@ struct Cli {
     /// Training steps; overrides the recipe's `train.steps` (0: evaluate only).
     #[arg(long)]
     steps: Option<usize>,
-    /// A training manifest instead of the embedded dataset: the seed's TSV (`image_file`, `caption`,
+    /// A training manifest instead of the embedded dataset: CLIP-Vision-mBART50's TSV (`image_file`, `caption`,
     /// `lang_id`) or JSONL with `lang`.
     #[arg(long, value_name = "FILE")]
     data: Option<PathBuf>,

@@ -24,14 +24,14 @@ pub struct CaptionerRecipe {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaptionData {
-    /// `embedded-shapes`: generated on first use into the run folder, written as the seed's TSV.
+    /// `embedded-shapes`: generated on first use into the run folder, written as CLIP-Vision-mBART50's TSV.
     pub source: DataSource,
     pub train_images: usize,
     pub test_images: usize,
     pub image_px: u32,
     /// The languages of the training captions (mixed in every batch).
     pub languages: Vec<String>,
-    /// Captions per picture and language in the training TSV, the dataset's first phrasings (1, the seed's:
+    /// Captions per picture and language in the training TSV, the dataset's first phrasings (1, as CLIP-Vision-mBART50's:
     /// one caption per picture and language; up to 5).
     #[serde(default = "one")]
     pub captions_per_picture: usize,

@@ -1,7 +1,7 @@
 //! The multilingual captioner recipe (CLIP-Vision-mBART50): a CLIP vision encoder feeding an mBART-50
 //! decoder, trained end to end with masked cross-entropy on captions of several languages mixed in every
-//! batch (the seed's TSV: `image_file, caption, lang_id`), AdamW with linear warm-up and decay, then evaluated
-//! per language with beam search and BLEU-1..4 (the seed's table) and CIDEr.
+//! batch (CLIP-Vision-mBART50's TSV: `image_file, caption, lang_id`), AdamW with linear warm-up and decay, then evaluated
+//! per language with beam search and BLEU-1..4 (CLIP-Vision-mBART50's table) and CIDEr.
 
 pub mod cli;
 pub mod config;

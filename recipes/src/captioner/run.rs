@@ -1,4 +1,4 @@
-//! Running the captioner recipe: data (the embedded dataset written as the seed's TSV, or `--data`), the
+//! Running the captioner recipe: data (the embedded dataset written as CLIP-Vision-mBART50's TSV, or `--data`), the
 //! captioner (the tiny preset, or `--model`: HF VisionEncoderDecoder, CLIP-Vision-mBART50's Flax folder, a polyclip
 //! captioner), training, evaluation per language, and the report.
 
@@ -47,7 +47,7 @@ pub struct CaptionerOptions {
     pub policy: BadInputPolicy,
     pub progress: bool,
     pub pretrained: Option<Pretrained>,
-    /// A training manifest (the seed's TSV, or JSONL with `lang`) instead of the embedded dataset.
+    /// A training manifest (CLIP-Vision-mBART50's TSV, or JSONL with `lang`) instead of the embedded dataset.
     pub data: Option<PathBuf>,
     /// An evaluation manifest (each picture's captions with their language) instead of the embedded test split.
     pub eval_data: Option<PathBuf>,

@@ -264,7 +264,7 @@ pub fn encoder_config(
     })
 }
 
-/// The configs of the public encoders the seeds build on (their config.json on the Hub).
+/// The configs of the public encoders the methods build on (their config.json on the Hub).
 fn known_encoder_config(name: &str) -> Option<BertConfig> {
     let base = |hidden, layers, heads, intermediate| BertConfig {
         model_type: "xlm-roberta".into(),

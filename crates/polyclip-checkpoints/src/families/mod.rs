@@ -41,7 +41,7 @@ pub enum Family {
     MBart,
     /// HF `VisionEncoderDecoderModel` with a CLIP vision encoder and an mBART decoder.
     VisionEncoderDecoder,
-    /// Seed 002's Flax CLIP-Vision-mBART50 (`model_type: clip-vision-mbart`).
+    /// CLIP-Vision-mBART50's Flax captioner (`model_type: clip-vision-mbart`).
     ClipVisionMbart,
 }
 

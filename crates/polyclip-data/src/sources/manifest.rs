@@ -7,7 +7,7 @@
 //!
 //! `image_path` is accepted for `image` (clip-italian's key), and CAPIVARA's per-language keys (`captions-pt`,
 //! `generated-captions-pt`, `similarities-pt`) for the plain ones (see [`CaptionRecord`]). `.tsv` / `.csv`: a header row naming the columns
-//! `image_file`, `caption` and optionally `lang_id` (the captioner seed's format), then one caption per row;
+//! `image_file`, `caption` and optionally `lang_id` (CLIP-Vision-mBART50's format), then one caption per row;
 //! fields may be double-quoted with `""` for a quote. Every problem is reported with the manifest's path and
 //! 1-based line number; with [`BadInputPolicy::Skip`] bad lines are counted and skipped instead.
 
