@@ -343,6 +343,36 @@ impl Recipe {
         Ok(())
     }
 
+    /// What the run would refuse later, checked before its first stage trains (after every override): each
+    /// stage's training settings, and a batch no larger than the embedded dataset.
+    pub fn check_runnable(&self) -> Result<(), RecipeError> {
+        for stage in &self.stages {
+            stage
+                .train
+                .validate()
+                .map_err(|source| RecipeError::Stage {
+                    stage: stage.name.clone(),
+                    source,
+                })?;
+        }
+        let reads_embedded = self
+            .stages
+            .iter()
+            .any(|stage| stage.distill.is_some() || !self.data.train.contains_key(&stage.language));
+        if reads_embedded && self.loader.batch_size > self.data.train_images {
+            return Err(RecipeError::Invalid {
+                key: "loader.batch_size",
+                value: self.loader.batch_size.to_string(),
+                reason: format!(
+                    "a batch cannot be larger than the embedded dataset's {} training pictures \
+                     (data.train_images)",
+                    self.data.train_images
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The stage called `name`.
     pub fn stage_mut(&mut self, name: &str) -> Option<&mut Stage> {
         self.stages.iter_mut().find(|stage| stage.name == name)

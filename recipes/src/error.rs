@@ -43,6 +43,18 @@ pub enum RecipeError {
         value: String,
         reason: String,
     },
+    /// Another run holds the run folder.
+    #[error(
+        "{run_dir}: another polyclip run is writing this folder ({holder}); wait for it to finish or give another --run-dir"
+    )]
+    Locked { run_dir: PathBuf, holder: String },
+    /// A stage whose training settings cannot run, found before any stage trains.
+    #[error("stage `{stage}`: {source}")]
+    Stage {
+        stage: String,
+        #[source]
+        source: polyclip_train::TrainError,
+    },
     #[error("{skipped} bad input(s) skipped; first: {first}")]
     Skipped { skipped: usize, first: String },
 }

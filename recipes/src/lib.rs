@@ -13,6 +13,7 @@ pub mod model_config;
 pub mod pipeline;
 pub mod pretrained;
 pub mod reinit;
+pub mod run_lock;
 pub mod run_plan;
 pub mod run_report;
 pub mod runner;

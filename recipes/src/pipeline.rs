@@ -24,6 +24,7 @@ use crate::evaluate::EvalPlan;
 pub use crate::pretrained::Pretrained;
 use crate::pretrained::PretrainedModel;
 use crate::reinit::reinitialize;
+use crate::run_lock::RunLock;
 use crate::run_plan::{RunPlan, train_data};
 use crate::run_report::{RunResults, write_report};
 use crate::scoring::Scorer;
@@ -72,6 +73,8 @@ pub fn run_recipe<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<RunOutcome, RecipeError> {
     let started = Instant::now();
+    // One run at a time writes a run folder; held until this function returns, however it returns.
+    let _lock = RunLock::acquire(&options.run_dir)?;
     B::seed(device, recipe.recipe.seed);
     // The checkpoint is loaded first: a folder the recipe cannot use fails before any data is written.
     let mut pretrained = options

@@ -45,6 +45,7 @@ impl RunPlan {
         pretrained: Option<&PretrainedModel<B>>,
     ) -> Result<Self, RecipeError> {
         recipe.validate()?;
+        recipe.check_runnable()?;
         check_languages(recipe)?;
         let spec = ShapesSpec {
             seed: recipe.recipe.seed,

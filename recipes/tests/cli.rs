@@ -499,6 +499,74 @@ fn weights_that_become_nan_stop_the_run_and_are_never_saved() {
     assert!(!run.join("report.json").exists());
 }
 
+/// Two runs on one folder: the second refuses in one line naming the holder (here this test process, which
+/// holds the lock as a run would); the lock a killed run left behind is taken over with a warning, and a finished
+/// run releases it.
+#[test]
+fn a_second_run_on_a_locked_folder_refuses_and_a_dead_runs_lock_is_taken_over() {
+    use recipes::run_lock::{LOCK_FILE, RunLock};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let capivara = env!("CARGO_BIN_EXE_capivara");
+    let lock = RunLock::acquire(&run).expect("lock");
+    let (ok, _, stderr) = small_run(capivara, &run, &["--base-steps", "2", "--steps", "1"]);
+    assert!(!ok);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let expected = format!(
+        "error: {}: another polyclip run is writing this folder (pid {}, started ",
+        run.display(),
+        std::process::id()
+    );
+    assert!(
+        stderr.starts_with(&expected)
+            && stderr
+                .trim_end()
+                .ends_with(" UTC); wait for it to finish or give another --run-dir"),
+        "{stderr}"
+    );
+    drop(lock);
+
+    // What a run killed with SIGKILL leaves: the file names it, but the OS released its lock.
+    std::fs::write(run.join(LOCK_FILE), "pid 4000000 started 1764918000\n").expect("write");
+    let (ok, _, stderr) = small_run(capivara, &run, &["--base-steps", "2", "--steps", "1"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains(
+            "taking over the lock of a run that ended without releasing it (pid 4000000, started \
+             2025-12-05 07:00:00 UTC)"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(run.join(LOCK_FILE)).expect("lock file"),
+        ""
+    );
+}
+
+/// Settings no stage can run with are found before the first stage trains, naming the stage; a batch larger
+/// than the embedded dataset is an error instead of being clamped.
+#[test]
+fn a_stage_that_cannot_train_is_refused_before_any_stage_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let capivara = env!("CARGO_BIN_EXE_capivara");
+    let (ok, _, stderr) = small_run(capivara, &run, &["--set", "stage.finetune.train.steps=0"]);
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        "error: stage `finetune`: training config: `steps` = 0: must be at least 1"
+    );
+    assert!(!run.join("base").exists() && !run.join("data").exists());
+    // small_run's batches hold 16 samples.
+    let (ok, _, stderr) = small_run(capivara, &run, &["--set", "data.train_images=8"]);
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        "error: recipe: `loader.batch_size` = 16: a batch cannot be larger than the embedded dataset's 8 \
+         training pictures (data.train_images)"
+    );
+}
+
 #[test]
 fn filter_by_ranking_scores_the_captions_with_the_starting_model() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -288,11 +288,53 @@ fn composite_on_white(rgba: &RgbaImage) -> RgbImage {
     out
 }
 
-/// Decodes an image file, guessing the format from its content.
+/// The most pixels an image may have: Pillow's `MAX_IMAGE_PIXELS` (beyond it Pillow warns of a decompression
+/// bomb). Checked from the header, before anything is decoded.
+pub const MAX_IMAGE_PIXELS: u64 = 89_478_485;
+
+/// Decodes an image file, guessing the format from its content (see [`decode_image_bytes`]).
 pub fn decode_image(path: &Path) -> Result<DynamicImage, image::ImageError> {
-    image::ImageReader::open(path)?
+    decode_image_bytes(&std::fs::read(path)?)
+}
+
+/// Decodes an encoded image, strictly: the format is guessed from the content, the size is checked against
+/// [`MAX_IMAGE_PIXELS`] from the header first, and a JPEG without its end-of-image marker after the scan (a file
+/// cut short, which the decoder would return half grey) is an error, as a truncated PNG already is.
+pub fn decode_image_bytes(bytes: &[u8]) -> Result<DynamicImage, image::ImageError> {
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format()?;
+    let format = reader.format();
+    let (width, height) = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()?
-        .decode()
+        .into_dimensions()?;
+    let pixels = u64::from(width) * u64::from(height);
+    let decoding_error = |reason: String| {
+        image::ImageError::Decoding(image::error::DecodingError::new(
+            format.map_or(image::error::ImageFormatHint::Unknown, Into::into),
+            reason,
+        ))
+    };
+    if pixels > MAX_IMAGE_PIXELS {
+        return Err(decoding_error(format!(
+            "{width}×{height} = {pixels} pixels, more than the {MAX_IMAGE_PIXELS} allowed (Pillow's \
+             MAX_IMAGE_PIXELS)"
+        )));
+    }
+    if format == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
+        return Err(decoding_error(
+            "the JPEG is truncated (no end-of-image marker after its scan)".into(),
+        ));
+    }
+    reader.decode()
+}
+
+/// Whether a JPEG has an end-of-image marker (FF D9) after its first start-of-scan (FF DA). Inside entropy-coded
+/// data an FF byte is always followed by 00 or a restart marker, so an FF D9 there is the real end.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let marker = |code: u8| move |pair: &[u8]| pair[0] == 0xFF && pair[1] == code;
+    bytes
+        .windows(2)
+        .position(marker(0xDA))
+        .is_some_and(|scan| bytes[scan..].windows(2).any(marker(0xD9)))
 }
 
 #[cfg(test)]

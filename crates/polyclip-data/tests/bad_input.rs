@@ -144,3 +144,54 @@ fn an_image_that_breaks_after_loading_fails_the_batch_or_is_skipped() {
     assert_eq!(batch.pixels.dims(), [1, 3, 8, 8]);
     assert_eq!(lenient.take_skipped().len(), 1);
 }
+
+/// A JPEG cut in half used to decode into a half-grey picture; now it is an error naming the file, or a skipped
+/// input with --skip-bad, like a truncated PNG. Pictures past Pillow's pixel budget fail from their header.
+#[test]
+fn a_truncated_jpeg_and_an_oversized_picture_are_errors() {
+    use polyclip_data::preprocess::{MAX_IMAGE_PIXELS, decode_image};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let photo =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/photos/rocket.jpg");
+    let bytes = fs::read(&photo).expect("read");
+    assert!(decode_image(&photo).is_ok());
+    let half = dir.path().join("half.jpg");
+    fs::write(&half, &bytes[..bytes.len() / 2]).expect("write");
+    let message = decode_image(&half).expect_err("truncated").to_string();
+    assert!(
+        message.contains("the JPEG is truncated (no end-of-image marker after its scan)"),
+        "{message}"
+    );
+    // Through a manifest and the batcher: the line and the file are named.
+    let manifest = dir.path().join("m.jsonl");
+    fs::write(
+        &manifest,
+        r#"{"image": "half.jpg", "captions": ["x"], "lang": "en"}"#,
+    )
+    .expect("write");
+    let dataset = ImageTextDataset::new(
+        Manifest::load(&manifest, BadInputPolicy::Fail).expect("header reads"),
+    );
+    let draw = vec![Draw {
+        item: burn::data::dataset::Dataset::get(&dataset, 0).expect("item"),
+        index: 0,
+        seed: 0,
+    }];
+    let strict = ImageBatcher::new(ClipPreprocess::new(8), BadInputPolicy::Fail);
+    let result: Result<ImageBatch<B>, _> = strict.batch(draw, &NdArrayDevice::Cpu);
+    let message = result.expect_err("must fail").to_string();
+    assert!(
+        message.contains("m.jsonl:1:") && message.contains("half.jpg"),
+        "{message}"
+    );
+
+    // 9500 × 9500 = 90 250 000 pixels, just over the budget, in a PNG of a few kB.
+    let big = dir.path().join("big.png");
+    image::GrayImage::new(9500, 9500).save(&big).expect("png");
+    const { assert!(9500 * 9500 > MAX_IMAGE_PIXELS) };
+    let message = decode_image(&big).expect_err("too many pixels").to_string();
+    assert!(
+        message.contains("9500×9500 = 90250000 pixels, more than the 89478485 allowed"),
+        "{message}"
+    );
+}

@@ -6,6 +6,7 @@ use burn::tensor::backend::Backend;
 use polyclip_models::TextTower;
 use serde::{Deserialize, Serialize};
 
+use crate::error::TrainError;
 use crate::optimizer::OptimizerConfig;
 use crate::schedule::LrSchedule;
 
@@ -62,6 +63,39 @@ pub struct TrainConfig {
     /// Stop when the validation loss has not improved for a while, keeping the best model (Themo).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<EarlyStopping>,
+}
+
+impl TrainConfig {
+    /// Checks what the trainer would refuse, so a recipe can check every stage before the first one trains.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        self.optimizer.validate()?;
+        self.schedule.validate(self.steps)?;
+        if self.steps == 0 {
+            return Err(TrainError::InvalidConfig {
+                key: "steps",
+                value: "0".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self
+            .early_stopping
+            .is_some_and(|stopping| stopping.every == 0 || stopping.patience == 0)
+        {
+            return Err(TrainError::InvalidConfig {
+                key: "early_stopping",
+                value: format!("{:?}", self.early_stopping),
+                reason: "`every` and `patience` must be at least 1".into(),
+            });
+        }
+        if self.freeze.vision && self.freeze.text {
+            return Err(TrainError::InvalidConfig {
+                key: "freeze",
+                value: "vision and text".into(),
+                reason: "nothing would train; unfreeze a tower".into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Validate every `every` steps; stop after `patience` validations without a lower loss and return the model of

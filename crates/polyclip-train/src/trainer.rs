@@ -59,37 +59,6 @@ impl Trainer {
         }
     }
 
-    fn validate(&self) -> Result<(), TrainError> {
-        self.config.optimizer.validate()?;
-        self.config.schedule.validate(self.config.steps)?;
-        if self.config.steps == 0 {
-            return Err(TrainError::InvalidConfig {
-                key: "steps",
-                value: "0".into(),
-                reason: "must be at least 1".into(),
-            });
-        }
-        if self
-            .config
-            .early_stopping
-            .is_some_and(|stopping| stopping.every == 0 || stopping.patience == 0)
-        {
-            return Err(TrainError::InvalidConfig {
-                key: "early_stopping",
-                value: format!("{:?}", self.config.early_stopping),
-                reason: "`every` and `patience` must be at least 1".into(),
-            });
-        }
-        if self.config.freeze.vision && self.config.freeze.text {
-            return Err(TrainError::InvalidConfig {
-                key: "freeze",
-                value: "vision and text".into(),
-                reason: "nothing would train; unfreeze a tower".into(),
-            });
-        }
-        Ok(())
-    }
-
     /// Trains `model` on the loader's batches (a [`DataLoader`](polyclip_data::DataLoader) over files or indexed
     /// shards, or a [`StreamLoader`](polyclip_data::StreamLoader) over streamed shards); with `resume`, continues
     /// from the newest checkpoint.
@@ -118,7 +87,7 @@ impl Trainer {
     where
         M::Batch: Send + 'static,
     {
-        self.validate()?;
+        self.config.validate()?;
         if self.config.early_stopping.is_some() && validator.is_none() {
             return Err(TrainError::InvalidConfig {
                 key: "early_stopping",

@@ -36,6 +36,7 @@ use super::report::{CaptionExample, CaptionReport, LanguageResult};
 use crate::embedded_data::EmbeddedData;
 use crate::error::RecipeError;
 use crate::pipeline::Pretrained;
+use crate::run_lock::RunLock;
 use crate::run_report::write_markdown_and_curves;
 use crate::stage::StageSummary;
 
@@ -154,6 +155,7 @@ pub fn run_captioner<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<CaptionOutcome, RecipeError> {
     let started = Instant::now();
+    let _lock = RunLock::acquire(&options.run_dir)?;
     let seed = recipe.recipe.seed;
     B::seed(device, seed);
     let Start {

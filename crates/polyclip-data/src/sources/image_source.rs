@@ -57,7 +57,7 @@ impl ImageSource {
             Self::File(path) => crate::preprocess::decode_image(path),
             _ => {
                 let bytes = self.read().map_err(image::ImageError::IoError)?;
-                image::load_from_memory(&bytes)
+                crate::preprocess::decode_image_bytes(&bytes)
             }
         }
     }
