@@ -44,6 +44,10 @@ pub struct CommonArgs {
     /// Continue an interrupted run from its newest checkpoint (the stage it stopped in).
     #[arg(long)]
     pub resume: bool,
+    /// With --resume: continue a checkpoint even when it was made with other settings or another polyclip
+    /// (its stage folder says what differs), instead of refusing.
+    #[arg(long, requires = "resume")]
+    pub resume_anyway: bool,
     /// Count and skip bad manifest lines and undecodable images instead of stopping at the first one.
     #[arg(long)]
     pub skip_bad: bool,
@@ -206,6 +210,7 @@ impl RecipeArgs {
         Ok(RunOptions {
             run_dir: self.common.run_dir(&recipe.recipe.name, recipe.recipe.seed),
             resume: self.common.resume,
+            resume_anyway: self.common.resume_anyway,
             policy: self.common.policy(),
             progress: !self.common.no_progress,
             pretrained: self.common.pretrained()?,

@@ -43,6 +43,11 @@ pub enum RecipeError {
         value: String,
         reason: String,
     },
+    /// `--resume` on a checkpoint made with other settings.
+    #[error(
+        "stage `{stage}`: --resume: the checkpoint was made with other settings: {why}; run without --resume to start the stage again, or add --resume-anyway"
+    )]
+    ResumeMismatch { stage: String, why: String },
     /// Another run holds the run folder.
     #[error(
         "{run_dir}: another polyclip run is writing this folder ({holder}); wait for it to finish or give another --run-dir"

@@ -36,6 +36,8 @@ use crate::stage_key::StageKey;
 pub struct RunOptions {
     pub run_dir: PathBuf,
     pub resume: bool,
+    /// Resume a stage whose checkpoint was made with other settings (else refused, saying what differs).
+    pub resume_anyway: bool,
     pub policy: BadInputPolicy,
     pub progress: bool,
     /// A pretrained checkpoint folder replacing the base stage (CAPIVARA starts from open_clip's
@@ -186,6 +188,7 @@ fn run_stage<'p, B: AutodiffBackend>(
         policy: options.policy,
         progress: options.progress,
         resume: options.resume,
+        resume_anyway: options.resume_anyway,
         key: StageKey::new(key.clone()),
     };
     let (previous, pretrained) = match start {

@@ -32,6 +32,9 @@ use crate::stage_key::{Reuse, StageKey};
 
 type WeightsRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 
+/// The file in a stage folder holding the key the stage's checkpoints were made with.
+pub const RESUME_KEY: &str = "resume.json";
+
 /// Everything a stage needs besides the model.
 pub struct StagePlan<'a> {
     pub name: String,
@@ -56,6 +59,8 @@ pub struct StagePlan<'a> {
     pub policy: BadInputPolicy,
     pub progress: bool,
     pub resume: bool,
+    /// Resume even when the checkpoint's key differs from this stage's.
+    pub resume_anyway: bool,
     /// Everything that determines the stage's result, compared before reusing a finished stage.
     pub key: StageKey,
 }
@@ -237,9 +242,12 @@ impl StagePlan<'_> {
         Ok(())
     }
 
-    /// Empties the stage's folder (unless resuming) and creates it.
+    /// Empties the stage's folder (unless resuming) and creates it. A fresh stage records its key in
+    /// `resume.json`, what a later `--resume` must match; a resumed one is checked against it and refused,
+    /// saying what differs, unless `--resume-anyway`.
     pub fn prepare_dir(&self) -> Result<(), RecipeError> {
-        if !self.resume && self.dir.exists() {
+        let resumes = self.resumes();
+        if !resumes && self.dir.exists() {
             std::fs::remove_dir_all(&self.dir).map_err(|e| RecipeError::Io {
                 path: self.dir.clone(),
                 source: e,
@@ -248,7 +256,34 @@ impl StagePlan<'_> {
         std::fs::create_dir_all(&self.dir).map_err(|e| RecipeError::Io {
             path: self.dir.clone(),
             source: e,
-        })
+        })?;
+        let recorded = self.dir.join(RESUME_KEY);
+        if !resumes {
+            write_json(&recorded, &self.key)?;
+            return Ok(());
+        }
+        match self.key.compare_with(&recorded) {
+            Reuse::Yes => Ok(()),
+            Reuse::Absent => {
+                eprintln!(
+                    "polyclip: stage `{}`: resuming a checkpoint that records no configuration ({} is missing)",
+                    self.name,
+                    recorded.display()
+                );
+                Ok(())
+            }
+            Reuse::No(why) if self.resume_anyway => {
+                eprintln!(
+                    "polyclip: stage `{}`: resuming anyway although {why}",
+                    self.name
+                );
+                Ok(())
+            }
+            Reuse::No(why) => Err(RecipeError::ResumeMismatch {
+                stage: self.name.clone(),
+                why,
+            }),
+        }
     }
 
     /// The stage's training loader: shuffled, drawn from the recipe seed and the stage's name.

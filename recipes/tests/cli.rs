@@ -567,6 +567,76 @@ fn a_stage_that_cannot_train_is_refused_before_any_stage_runs() {
     );
 }
 
+/// `--resume` used to continue a checkpoint made with other settings silently (`--seed 5` on a seed-0 folder
+/// rewrote stage.json to say seed 5 over seed-0 weights; more `--steps` continued). Now it refuses, saying what
+/// differs, unless `--resume-anyway`.
+#[test]
+fn resume_refuses_a_checkpoint_of_other_settings_unless_told_to() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let capivara = env!("CARGO_BIN_EXE_capivara");
+    let every = "stage.finetune.train.checkpoint_every=2";
+    let (ok, _, stderr) = small_run(
+        capivara,
+        &run,
+        &["--base-steps", "2", "--steps", "4", "--set", every],
+    );
+    assert!(ok, "{stderr}");
+    let refused = |stderr: &str, stage: &str, what: &str| {
+        let last = stderr.trim().lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with(&format!(
+                "error: stage `{stage}`: --resume: the checkpoint was made with other settings: {what}"
+            )) && last.ends_with(
+                "run without --resume to start the stage again, or add --resume-anyway"
+            ),
+            "{stderr}"
+        );
+    };
+    let more_steps = [
+        "--base-steps",
+        "2",
+        "--steps",
+        "6",
+        "--set",
+        every,
+        "--resume",
+    ];
+    let (ok, _, stderr) = small_run(capivara, &run, &more_steps);
+    assert!(!ok);
+    refused(
+        &stderr,
+        "finetune",
+        "`stage.train.steps` differs: 4 there, 6 now",
+    );
+    let (ok, _, stderr) = small_run(
+        capivara,
+        &run,
+        &[
+            "--base-steps",
+            "2",
+            "--steps",
+            "4",
+            "--set",
+            every,
+            "--resume",
+            "--seed",
+            "5",
+        ],
+    );
+    assert!(!ok);
+    refused(&stderr, "base", "`after.data.seed` differs: 0 there, 5 now");
+
+    let mut anyway = more_steps.to_vec();
+    anyway.push("--resume-anyway");
+    let (ok, _, stderr) = small_run(capivara, &run, &anyway);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("stage `finetune`: resuming anyway although `stage.train.steps` differs"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn filter_by_ranking_scores_the_captions_with_the_starting_model() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -38,6 +38,8 @@ fn resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_losses() {
         )
         .expect("first half");
     assert_eq!(before.losses.len(), 5);
+    let log_before_crash =
+        std::fs::read_to_string(interrupted.path().join("metrics.jsonl")).expect("metrics");
     // The crash after step 5 lost that step: the newest checkpoint is the periodic one after step 4.
     let (_, latest) = polyclip_train::checkpoint::CheckpointDir::new(interrupted.path())
         .latest()
@@ -74,4 +76,22 @@ fn resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_losses() {
         .map(|m| m.step)
         .collect();
     assert_eq!(steps, (0..8).collect::<Vec<_>>());
+    // The lines of the steps before the resume are kept byte for byte (they used to be re-parsed and re-written,
+    // which moved `lr` by an ulp); only `samples_per_s`, a timing, differs from the uninterrupted log.
+    let log = std::fs::read_to_string(interrupted.path().join("metrics.jsonl")).expect("metrics");
+    let kept: Vec<&str> = log_before_crash.lines().take(4).collect();
+    assert_eq!(log.lines().take(4).collect::<Vec<_>>(), kept);
+    let without_timing = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|line| {
+                line.split(",\"samples_per_s\"")
+                    .next()
+                    .unwrap_or(line)
+                    .to_owned()
+            })
+            .collect()
+    };
+    let uninterrupted =
+        std::fs::read_to_string(straight.path().join("metrics.jsonl")).expect("metrics");
+    assert_eq!(without_timing(&log), without_timing(&uninterrupted));
 }

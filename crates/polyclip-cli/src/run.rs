@@ -47,14 +47,22 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> CliError + '_ {
     }
 }
 
+/// The non-blank lines of a text or label file; a file with none is an error saying so.
 fn read_lines(path: &Path) -> Result<Vec<String>, CliError> {
-    Ok(std::fs::read_to_string(path)
+    let lines: Vec<String> = std::fs::read_to_string(path)
         .map_err(io(path))?
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty())
         .map(String::from)
-        .collect())
+        .collect();
+    if lines.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{}: the file is empty (one text per line expected)",
+            path.display()
+        )));
+    }
+    Ok(lines)
 }
 
 fn policy(skip_bad: bool) -> polyclip_data::BadInputPolicy {

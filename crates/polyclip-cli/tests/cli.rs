@@ -791,3 +791,30 @@ fn a_model_with_nan_weights_fails_every_inference_command_in_one_line() {
     );
     assert!(ok, "{stderr}");
 }
+
+/// An empty --text-file used to be answered "give --images, --texts or --text-file" although one was given.
+#[test]
+fn an_empty_text_file_says_it_is_empty() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("texts.txt");
+    std::fs::write(&empty, "\n  \n").expect("write");
+    let model = fixtures().join("models/hf_clip");
+    let (ok, _, stderr) = polyclip(
+        &[
+            "embed",
+            "--model",
+            model.to_str().expect("utf-8"),
+            "--text-file",
+            empty.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "error: {}: the file is empty (one text per line expected)",
+            empty.display()
+        )
+    );
+}

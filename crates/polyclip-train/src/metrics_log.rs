@@ -35,24 +35,30 @@ pub struct MetricsLog {
 
 impl MetricsLog {
     /// Opens `path`, keeping only the records of steps before `first_step` (a resumed run rewrites the rest).
+    /// The kept lines stay byte for byte as they were (the file is cut after the last of them, a line half
+    /// written by a killed run included), so a resumed log equals an uninterrupted one.
     pub fn open(path: &Path, first_step: usize) -> Result<Self, TrainError> {
-        let kept: Vec<StepMetrics> = read_metrics(path)?
-            .into_iter()
-            .filter(|m| m.step < first_step)
-            .collect();
-        let mut file = File::create(path).map_err(|e| TrainError::io(path, e))?;
-        for record in &kept {
-            writeln!(
-                file,
-                "{}",
-                serde_json::to_string(record).map_err(|e| TrainError::io(path, e.into()))?
-            )
-            .map_err(|e| TrainError::io(path, e))?;
+        let text = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(TrainError::io(path, e)),
+        };
+        let mut keep = 0;
+        for line in text.split_inclusive(|&byte| byte == b'\n') {
+            let complete = line.ends_with(b"\n");
+            match serde_json::from_slice::<StepMetrics>(line) {
+                Ok(record) if complete && record.step < first_step => keep += line.len(),
+                _ => break,
+            }
         }
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
+            .create(true)
             .append(true)
             .open(path)
             .map_err(|e| TrainError::io(path, e))?;
+        file.set_len(keep as u64)
+            .map_err(|e| TrainError::io(path, e))?;
+        file.flush().map_err(|e| TrainError::io(path, e))?;
         Ok(Self {
             path: path.to_owned(),
             file,
