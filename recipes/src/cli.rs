@@ -9,7 +9,9 @@ use polyclip_data::BadInputPolicy;
 
 use crate::config::Recipe;
 use crate::error::RecipeError;
-use crate::pipeline::{Pretrained, RecipeJob, RunOptions};
+use crate::pipeline::RecipeJob;
+use crate::pretrained::Pretrained;
+use crate::run_options::RunOptions;
 
 /// Options every recipe binary takes (`--help` of each lists them).
 #[derive(Debug, Clone, Args)]
@@ -218,7 +220,7 @@ impl RecipeArgs {
     }
 }
 
-/// The stage runner's command line (contrastive and distillation recipes; [`crate::runner`] picks it): resolve
+/// The stage runner's command line (contrastive and distillation recipes; the runner module picks it): resolve
 /// the recipe, run it on the chosen backend, print the table.
 pub fn main_with(
     args: RecipeArgs,

@@ -1,6 +1,7 @@
 //! polyclip recipes: the published methods as data (TOML recipe files) over one runner, and the binaries
 //! that run them (`capivara`, …).
 
+pub mod announce;
 pub mod built_in;
 pub mod captioner;
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod pipeline;
 pub mod pretrained;
 pub mod reinit;
 pub mod run_lock;
+pub mod run_options;
 pub mod run_plan;
 pub mod run_report;
 pub mod runner;
@@ -24,4 +26,5 @@ pub mod template;
 
 pub use config::Recipe;
 pub use error::RecipeError;
-pub use pipeline::{RecipeJob, RunOptions, RunOutcome, run_recipe};
+pub use pipeline::{RecipeJob, RunOutcome, run_recipe};
+pub use run_options::RunOptions;

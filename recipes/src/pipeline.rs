@@ -9,7 +9,7 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use polyclip_backend::{BackendJob, BackendKind};
-use polyclip_data::{BadInputPolicy, Manifest, ReadOptions, mix_seed};
+use polyclip_data::{Manifest, ReadOptions, mix_seed};
 use polyclip_eval::plot::Panel;
 use polyclip_eval::report::{Report, ReportRow};
 use polyclip_models::{BuildModel, ClipModel, ClipModelConfig};
@@ -17,33 +17,20 @@ use polyclip_train::metrics_log::StepMetrics;
 use polyclip_train::trainable::unfreeze;
 use serde_json::{Value, json};
 
+use crate::announce::announce;
 use crate::config::{Recipe, Stage};
 use crate::distill::{Teacher, run_distill_stage};
 use crate::error::RecipeError;
 use crate::evaluate::EvalPlan;
-pub use crate::pretrained::Pretrained;
 use crate::pretrained::PretrainedModel;
 use crate::reinit::reinitialize;
 use crate::run_lock::RunLock;
+use crate::run_options::RunOptions;
 use crate::run_plan::{RunPlan, train_data};
 use crate::run_report::{RunResults, write_report};
 use crate::scoring::Scorer;
 use crate::stage::{StagePlan, StageSummary};
 use crate::stage_key::StageKey;
-
-/// How to run a recipe (everything not in the recipe file).
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    pub run_dir: PathBuf,
-    pub resume: bool,
-    /// Resume a stage whose checkpoint was made with other settings (else refused, saying what differs).
-    pub resume_anyway: bool,
-    pub policy: BadInputPolicy,
-    pub progress: bool,
-    /// A pretrained checkpoint folder replacing the base stage (CAPIVARA starts from open_clip's
-    /// xlm-roberta-base-ViT-B-32, or continues from CAPIVARA's own checkpoint).
-    pub pretrained: Option<Pretrained>,
-}
 
 /// What a finished run leaves behind.
 #[derive(Debug, Clone)]
@@ -343,9 +330,4 @@ fn prepare_stage<B: AutodiffBackend>(
         ));
     }
     Ok(model)
-}
-
-/// A line on stderr, prefixed as every message of a run.
-pub fn announce(message: &str) {
-    eprintln!("polyclip: {message}");
 }

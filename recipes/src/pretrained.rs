@@ -8,8 +8,8 @@ use polyclip_checkpoints::{Architecture, LoadedModel};
 use polyclip_data::{ClipPreprocess, TextTokenizer};
 use polyclip_models::{ClipModel, ClipModelConfig};
 
+use crate::announce::announce;
 use crate::error::RecipeError;
-use crate::pipeline::announce;
 
 /// A checkpoint to start from instead of training the base model.
 #[derive(Debug, Clone)]

@@ -9,13 +9,14 @@ use polyclip_eval::suite::EvalSuite;
 use polyclip_models::ClipModelConfig;
 use polyclip_shapes::{Lang, ShapesSpec, shapes_tokenizer};
 
+use crate::announce::announce;
 use crate::config::{Recipe, TokenizerChoice};
 use crate::distill::{PretrainedStudent, student_config};
 use crate::embedded_data::EmbeddedData;
 use crate::error::RecipeError;
 use crate::model_config::model_config;
-use crate::pipeline::{RunOptions, announce};
 use crate::pretrained::PretrainedModel;
+use crate::run_options::RunOptions;
 
 /// Everything a run resolves before its first stage.
 pub struct RunPlan {

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::config::Recipe;
 use crate::error::RecipeError;
-use crate::pipeline::RunOptions;
+use crate::run_options::RunOptions;
 use crate::stage::StageSummary;
 
 /// What a run measured, to be reported.

@@ -136,12 +136,15 @@ impl StagePlan<'_> {
             return Ok(Err(Some(format!("{} is missing", weights.display()))));
         }
         let model = self.model_config.init_zeros::<B>(device)?;
-        let model = model
-            .load_file(self.weights_path(), &WeightsRecorder::new(), device)
-            .map_err(|e| polyclip_train::TrainError::Checkpoint {
-                path: weights.clone(),
-                reason: e.to_string(),
-            })?;
+        // A damaged cached model is trained again rather than breaking every later run in the folder.
+        let Ok(model) = model.load_file(self.weights_path(), &WeightsRecorder::new(), device)
+        else {
+            return Ok(Err(Some(format!(
+                "{} {}; training the stage again",
+                weights.display(),
+                polyclip_train::error::UNREADABLE
+            ))));
+        };
         Ok(Ok(model))
     }
 

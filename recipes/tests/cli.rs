@@ -637,6 +637,32 @@ fn resume_refuses_a_checkpoint_of_other_settings_unless_told_to() {
     );
 }
 
+/// A cached stage model cut short used to break every later run in the folder with burn's record-format
+/// message until it was deleted by hand; now the stage is trained again, saying why.
+#[test]
+fn a_damaged_cached_stage_is_trained_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let capivara = env!("CARGO_BIN_EXE_capivara");
+    let args = ["--base-steps", "2", "--steps", "1"];
+    let (ok, _, stderr) = small_run(capivara, &run, &args);
+    assert!(ok, "{stderr}");
+    let cached = run.join("base/model.mpk");
+    let bytes = std::fs::read(&cached).expect("read");
+    std::fs::write(&cached, &bytes[..bytes.len() / 2]).expect("truncate");
+    let (ok, _, stderr) = small_run(capivara, &run, &args);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "stage `base`: not reused: {} cannot be read as this model's state: the file is damaged, or was \
+             saved for another model; training the stage again",
+            cached.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("record"), "{stderr}");
+}
+
 #[test]
 fn filter_by_ranking_scores_the_captions_with_the_starting_model() {
     let dir = tempfile::tempdir().expect("tempdir");

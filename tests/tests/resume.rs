@@ -95,3 +95,66 @@ fn resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_losses() {
         std::fs::read_to_string(straight.path().join("metrics.jsonl")).expect("metrics");
     assert_eq!(without_timing(&log), without_timing(&uninterrupted));
 }
+
+/// A newest checkpoint cut short (a full disk, a copy interrupted) used to stop the resume with burn's record-format
+/// message; an empty `latest` reported a missing state.json. Now the damage is reported and the newest intact
+/// checkpoint is used, which still reproduces the uninterrupted run.
+#[test]
+fn a_damaged_newest_checkpoint_falls_back_to_the_intact_older_one() {
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let data = small_dataset(data_dir.path(), 256, 16);
+    let config = model_config(&tokenizer());
+    let mut settings = train_config(6, 1e-3);
+    settings.checkpoint_every = 2;
+    let fit = |dir: &std::path::Path, stop: Option<usize>, resume: bool| {
+        let mut trainer = Trainer::new(settings.clone(), dir);
+        trainer.stop_after = stop;
+        trainer
+            .fit(
+                model(&config, 3),
+                &loader(&data, "pt", 32, 0, 9),
+                resume,
+                &DEVICE,
+            )
+            .expect("training")
+    };
+    let straight = tempfile::tempdir().expect("run dir");
+    let whole = fit(straight.path(), None, false);
+
+    let interrupted = tempfile::tempdir().expect("run dir");
+    fit(interrupted.path(), Some(5), false);
+    let checkpoints = interrupted.path().join("checkpoints");
+    let newest = checkpoints.join("step-00000004/model.mpk");
+    let bytes = std::fs::read(&newest).expect("read");
+    std::fs::write(&newest, &bytes[..bytes.len() / 2]).expect("truncate");
+    // And the pointer is empty, as a crash while writing it would leave it.
+    std::fs::write(checkpoints.join("latest"), "").expect("empty pointer");
+    let (dir, state) = polyclip_train::checkpoint::CheckpointDir::new(interrupted.path())
+        .latest()
+        .expect("an intact checkpoint")
+        .expect("a checkpoint");
+    assert_eq!((dir, state.step), (checkpoints.join("step-00000002"), 2));
+    let after = fit(interrupted.path(), None, true);
+    assert_eq!(after.first_step, 2);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&after.losses), bits(&whole.losses[2..]));
+
+    // With no intact checkpoint left (the resumed run kept those of steps 4 and 6), the error names the newest
+    // and what is wrong with it.
+    let older = checkpoints.join("step-00000004/optimizer.mpk");
+    std::fs::write(&older, b"").expect("empty");
+    let newest_now = checkpoints.join("step-00000006");
+    std::fs::write(newest_now.join("model.mpk"), b"").expect("empty");
+    let Err(error) = polyclip_train::checkpoint::CheckpointDir::new(interrupted.path()).latest()
+    else {
+        panic!("a damaged checkpoint was taken");
+    };
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "checkpoint {}: model.mpk does not match its checksum: it was cut short or changed after it was \
+             written, and no older checkpoint is intact",
+            newest_now.display()
+        )
+    );
+}

@@ -2,6 +2,11 @@
 
 use std::path::PathBuf;
 
+/// What a weights or optimiser file that burn cannot read means to the user (burn's own message speaks of
+/// record formats and versions).
+pub const UNREADABLE: &str =
+    "cannot be read as this model's state: the file is damaged, or was saved for another model";
+
 /// What can go wrong while training.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {

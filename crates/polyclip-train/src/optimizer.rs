@@ -212,9 +212,9 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> ClipOptimizer<M, B> {
     /// Restores state written by [`save`](Self::save).
     pub fn load(self, path: &Path, device: &B::Device) -> Result<Self, TrainError> {
         let recorder = StateRecorder::new();
-        let error = |e: burn::record::RecorderError| TrainError::Checkpoint {
-            path: path.to_owned(),
-            reason: e.to_string(),
+        let error = |_: burn::record::RecorderError| TrainError::Checkpoint {
+            path: path.with_extension("mpk"),
+            reason: crate::error::UNREADABLE.into(),
         };
         Ok(match self {
             Self::Adam(optim) => {

@@ -224,6 +224,7 @@ impl Trainer {
                         step: done,
                         total_steps: total,
                         early_stopping,
+                        checksums: Default::default(),
                     },
                     self.config.keep_checkpoints,
                 )?;

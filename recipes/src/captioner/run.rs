@@ -35,7 +35,7 @@ use super::config::{CaptionerPreset, CaptionerRecipe};
 use super::report::{CaptionExample, CaptionReport, LanguageResult};
 use crate::embedded_data::EmbeddedData;
 use crate::error::RecipeError;
-use crate::pipeline::Pretrained;
+use crate::pretrained::Pretrained;
 use crate::run_lock::RunLock;
 use crate::run_report::write_markdown_and_curves;
 use crate::stage::StageSummary;

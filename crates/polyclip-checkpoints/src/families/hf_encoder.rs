@@ -26,7 +26,7 @@ pub struct EncoderSpec {
     pub text: TextConventions,
 }
 
-/// Reads an encoder folder's `config.json` (its weights are read by [`crate::load_encoder`]).
+/// Reads an encoder folder's `config.json` (its weights are read by `load_encoder`).
 pub fn encoder_spec(dir: &Path) -> Result<EncoderSpec, CheckpointError> {
     let path = dir.join("config.json");
     let raw: Value = read_json(&path)?;

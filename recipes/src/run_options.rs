@@ -1,0 +1,22 @@
+//! How to run a recipe: everything a run needs that is not in the recipe file (the run folder, resuming, the
+//! bad-input policy, `--model`).
+
+use std::path::PathBuf;
+
+use polyclip_data::BadInputPolicy;
+
+use crate::pretrained::Pretrained;
+
+/// How to run a recipe (everything not in the recipe file).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub run_dir: PathBuf,
+    pub resume: bool,
+    /// Resume a stage whose checkpoint was made with other settings (else refused, saying what differs).
+    pub resume_anyway: bool,
+    pub policy: BadInputPolicy,
+    pub progress: bool,
+    /// A pretrained checkpoint folder replacing the base stage (CAPIVARA starts from open_clip's
+    /// xlm-roberta-base-ViT-B-32, or continues from CAPIVARA's own checkpoint).
+    pub pretrained: Option<Pretrained>,
+}
