@@ -230,6 +230,7 @@ impl StagePlan<'_> {
                 path: self.weights_path().with_extension("mpk"),
                 reason: e.to_string(),
             })?;
+        polyclip_train::failpoint::failpoint("stage-end");
         write_json(&self.dir.join("model.json"), self.model_config)?;
         self.tokenizer.save(&self.dir.join("tokenizer.json"))?;
         write_json(

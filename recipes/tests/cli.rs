@@ -1103,3 +1103,120 @@ fn a_recipe_sets_its_own_model_sizes() {
         "{stderr}"
     );
 }
+
+/// The chaos test: a short two-stage run is killed (the process aborts, as SIGKILL leaves it: no destructor, no
+/// flush, the run-folder lock not released) at five points in turn — in the middle of a step, in the middle of
+/// a checkpoint write, after a stage's weights but before its key, between a checkpoint and its `latest` pointer,
+/// and in the second stage's steps — and resumed each time with `--resume`. It ends with the weights, the metrics
+/// and the report of an uninterrupted run. (The points are chosen, not drawn, so the test never depends on
+/// timing; `POLYCLIP_FAILPOINT`, polyclip-train's failpoint.rs.)
+#[test]
+fn a_run_killed_at_every_kind_of_point_resumes_to_the_uninterrupted_result() {
+    let capivara = env!("CARGO_BIN_EXE_capivara");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run_with = |run: &std::path::Path, resume: bool, failpoint: Option<&str>| {
+        let mut command = Command::new(capivara);
+        command.args(SMALL).args([
+            "--run-dir",
+            run.to_str().expect("utf-8"),
+            "--base-steps",
+            "4",
+            "--steps",
+            "4",
+            "--set",
+            "stage.base.train.checkpoint_every=1",
+            "--set",
+            "stage.finetune.train.checkpoint_every=1",
+        ]);
+        if resume {
+            command.arg("--resume");
+        }
+        match failpoint {
+            Some(point) => command.env("POLYCLIP_FAILPOINT", point),
+            None => command.env_remove("POLYCLIP_FAILPOINT"),
+        };
+        let output = command.output().expect("run capivara");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let straight = dir.path().join("straight");
+    let (ok, stderr) = run_with(&straight, false, None);
+    assert!(ok, "{stderr}");
+
+    let chaotic = dir.path().join("chaotic");
+    for (index, point) in [
+        "step:3",
+        "checkpoint:2",
+        "stage-end:1",
+        "latest:2",
+        "step:2",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (ok, stderr) = run_with(&chaotic, index > 0, Some(point));
+        assert!(!ok, "{point}: the run was not killed: {stderr}");
+        assert!(
+            stderr.contains(&format!("POLYCLIP_FAILPOINT={point}: aborting here")),
+            "{point}: {stderr}"
+        );
+    }
+    let (ok, stderr) = run_with(&chaotic, true, None);
+    assert!(ok, "{stderr}");
+    // The last kill left the folder's lock behind; the resumed run took it over.
+    assert!(stderr.contains("taking over the lock of a run that ended without releasing it"));
+
+    for stage in ["base", "finetune"] {
+        assert!(
+            weight_bits(&straight.join(stage)) == weight_bits(&chaotic.join(stage)),
+            "{stage}'s weights differ from the uninterrupted run's"
+        );
+    }
+    let without_timing = |path: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .expect("metrics")
+            .lines()
+            .map(|line| {
+                line.split(",\"samples_per_s\"")
+                    .next()
+                    .unwrap_or(line)
+                    .to_owned()
+            })
+            .collect()
+    };
+    for stage in ["base", "finetune"] {
+        let metrics = format!("{stage}/metrics.jsonl");
+        assert_eq!(
+            without_timing(&chaotic.join(&metrics)),
+            without_timing(&straight.join(&metrics)),
+            "{metrics}"
+        );
+    }
+    let rows = |run: &std::path::Path| read_json(&run.join("report.json"))["rows"].clone();
+    assert_eq!(rows(&chaotic), rows(&straight));
+}
+
+/// Every weight of a stage's model folder, as bits, in module order (model.mpk's bytes also hold burn's random
+/// parameter ids).
+fn weight_bits(stage: &std::path::Path) -> Vec<u32> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::{Tensor, backend::Backend};
+    type Cpu = burn::backend::ndarray::NdArray<f32>;
+    struct Bits(Vec<u32>);
+    impl<B: Backend> ModuleVisitor<B> for Bits {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0
+                .extend(param.val().into_data().iter::<f32>().map(f32::to_bits));
+        }
+    }
+    let loaded =
+        polyclip_checkpoints::load::<Cpu>(stage, false, &Default::default()).expect("load");
+    let polyclip_checkpoints::LoadedModel::Dual(model) = loaded.model else {
+        panic!("a CLIP model");
+    };
+    let mut bits = Bits(Vec::new());
+    model.visit(&mut bits);
+    bits.0
+}

@@ -14,6 +14,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{TrainError, UNREADABLE};
+use crate::failpoint::failpoint;
 use crate::optimizer::ClipOptimizer;
 
 /// What a checkpoint records besides weights and optimiser state.
@@ -97,6 +98,7 @@ impl CheckpointDir {
                 })?;
         }
         optimizer.save(&partial.join("optimizer"))?;
+        failpoint("checkpoint");
         let mut state = state;
         state.checksums = ["model.mpk", "optimizer.mpk", "best.mpk"]
             .into_iter()
@@ -109,6 +111,7 @@ impl CheckpointDir {
             fs::remove_dir_all(&final_dir).map_err(|e| TrainError::io(&final_dir, e))?;
         }
         fs::rename(&partial, &final_dir).map_err(|e| TrainError::io(&final_dir, e))?;
+        failpoint("latest");
         let latest_tmp = self.root.join("latest.tmp");
         let name = format!("step-{:08}", state.step);
         fs::write(&latest_tmp, &name).map_err(|e| TrainError::io(&latest_tmp, e))?;

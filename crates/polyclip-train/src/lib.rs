@@ -8,6 +8,7 @@ pub mod agc;
 pub mod checkpoint;
 pub mod distillation;
 pub mod error;
+pub mod failpoint;
 pub mod finite;
 pub mod loss;
 pub mod metrics_log;

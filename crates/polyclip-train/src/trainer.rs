@@ -14,6 +14,7 @@ use polyclip_data::batching::loader::BatchSource;
 
 use crate::checkpoint::{CheckpointDir, CheckpointState, EarlyStoppingState};
 use crate::error::TrainError;
+use crate::failpoint::failpoint;
 use crate::finite::{all_finite, first_non_finite};
 use crate::metrics_log::{MetricsLog, StepMetrics};
 use crate::optimizer::ClipOptimizer;
@@ -168,6 +169,7 @@ impl Trainer {
                     parameter: first_non_finite(&weights).unwrap_or_else(|| "a parameter".into()),
                 });
             }
+            failpoint("step");
             losses.push(loss_value);
             samples += rows;
             let samples_per_s = rows as f64 / step_started.elapsed().as_secs_f64().max(1e-9);

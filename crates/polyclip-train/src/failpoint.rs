@@ -1,0 +1,29 @@
+//! Failpoints for the crash tests: with `POLYCLIP_FAILPOINT=NAME:N` the process aborts — no destructor, no
+//! flush, as a SIGKILL or a power cut leaves things — the N-th time it reaches the point called NAME. The points:
+//! `step` (an optimizer step done, nothing of it written), `checkpoint` (a checkpoint's weights written, its
+//! state not), `latest` (a checkpoint complete, the `latest` pointer not yet moved) and `stage-end` (a stage's
+//! final weights written, its key not). Without the variable a point costs one lookup, made once.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The environment variable naming the point and its count.
+pub const FAILPOINT_VAR: &str = "POLYCLIP_FAILPOINT";
+
+/// Aborts the process if this is the armed point's N-th visit.
+pub fn failpoint(name: &str) {
+    static ARMED: OnceLock<Option<(String, usize)>> = OnceLock::new();
+    static VISITS: AtomicUsize = AtomicUsize::new(0);
+    let armed = ARMED.get_or_init(|| {
+        let value = std::env::var(FAILPOINT_VAR).ok()?;
+        let (point, count) = value.split_once(':')?;
+        Some((point.to_owned(), count.parse().ok()?))
+    });
+    if let Some((point, count)) = armed
+        && point == name
+        && VISITS.fetch_add(1, Ordering::SeqCst) + 1 == *count
+    {
+        eprintln!("polyclip: {FAILPOINT_VAR}={name}:{count}: aborting here");
+        std::process::abort();
+    }
+}
