@@ -23,6 +23,7 @@ use polyclip_data::{
 use polyclip_models::{ClipModel, ClipModelConfig};
 use polyclip_train::checkpoint::write_json;
 use polyclip_train::metrics_log::{StepMetrics, read_metrics};
+use polyclip_train::record_file::write_record;
 use polyclip_train::{TrainConfig, Trainer};
 use serde::Serialize;
 
@@ -223,13 +224,10 @@ impl StagePlan<'_> {
     ///
     /// [`finished`]: Self::finished
     pub fn save_model<B: AutodiffBackend>(&self, model: &ClipModel<B>) -> Result<(), RecipeError> {
-        model
-            .clone()
-            .save_file(self.weights_path(), &WeightsRecorder::new())
-            .map_err(|e| polyclip_train::TrainError::Checkpoint {
-                path: self.weights_path().with_extension("mpk"),
-                reason: e.to_string(),
-            })?;
+        write_record::<B, _>(
+            model.clone().into_record(),
+            &self.weights_path().with_extension("mpk"),
+        )?;
         polyclip_train::failpoint::failpoint("stage-end");
         write_json(&self.dir.join("model.json"), self.model_config)?;
         self.tokenizer.save(&self.dir.join("tokenizer.json"))?;

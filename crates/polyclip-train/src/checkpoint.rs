@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{TrainError, UNREADABLE};
 use crate::failpoint::failpoint;
+use crate::record_file::write_record;
 use crate::optimizer::ClipOptimizer;
 
 /// What a checkpoint records besides weights and optimiser state.
@@ -82,20 +83,9 @@ impl CheckpointDir {
             fs::remove_dir_all(&partial).map_err(|e| TrainError::io(&partial, e))?;
         }
         fs::create_dir_all(&partial).map_err(|e| TrainError::io(&partial, e))?;
-        model
-            .clone()
-            .save_file(partial.join("model"), &WeightsRecorder::new())
-            .map_err(|e| TrainError::Checkpoint {
-                path: partial.join("model.mpk"),
-                reason: e.to_string(),
-            })?;
+        write_record::<B, _>(model.clone().into_record(), &partial.join("model.mpk"))?;
         if let Some(best) = best {
-            best.clone()
-                .save_file(partial.join("best"), &WeightsRecorder::new())
-                .map_err(|e| TrainError::Checkpoint {
-                    path: partial.join("best.mpk"),
-                    reason: e.to_string(),
-                })?;
+            write_record::<B, _>(best.clone().into_record(), &partial.join("best.mpk"))?;
         }
         optimizer.save(&partial.join("optimizer"))?;
         failpoint("checkpoint");

@@ -13,6 +13,7 @@ pub mod finite;
 pub mod loss;
 pub mod metrics_log;
 pub mod optimizer;
+pub mod record_file;
 pub mod schedule;
 pub mod train_config;
 pub mod trainable;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::adabelief::AdaBelief;
 pub use crate::agc::AgcConfig;
 use crate::error::TrainError;
+use crate::record_file::write_record;
 
 /// Which optimiser, with the hyper-parameters the methods name.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -197,16 +198,12 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> ClipOptimizer<M, B> {
 
     /// Writes the state (moments and step counts, full precision) to `path` (+ `.mpk`).
     pub fn save(&self, path: &Path) -> Result<(), TrainError> {
-        let recorder = StateRecorder::new();
-        let result = match self {
-            Self::Adam(optim) => recorder.record(optim.to_record(), path.to_owned()),
-            Self::AdamW(optim) => recorder.record(optim.to_record(), path.to_owned()),
-            Self::AdaBelief(optim) => recorder.record(optim.to_record(), path.to_owned()),
-        };
-        result.map_err(|e| TrainError::Checkpoint {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })
+        let file = path.with_extension("mpk");
+        match self {
+            Self::Adam(optim) => write_record::<B, _>(optim.to_record(), &file),
+            Self::AdamW(optim) => write_record::<B, _>(optim.to_record(), &file),
+            Self::AdaBelief(optim) => write_record::<B, _>(optim.to_record(), &file),
+        }
     }
 
     /// Restores state written by [`save`](Self::save).

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
 use polyclip_backend::{BackendJob, BackendKind};
 use polyclip_checkpoints::families::seq2seq::CAPTIONER_CONFIG;
@@ -29,6 +28,7 @@ use polyclip_shapes::{ShapesSpec, shapes_mbart_tokenizer};
 use polyclip_train::Trainer;
 use polyclip_train::checkpoint::write_json;
 use polyclip_train::metrics_log::{StepMetrics, read_metrics};
+use polyclip_train::record_file::write_record;
 use serde_json::json;
 
 use super::config::{CaptionerPreset, CaptionerRecipe};
@@ -75,8 +75,6 @@ impl BackendJob for CaptionerJob {
         run_captioner::<B>(&self.recipe, &self.options, backend, &device)
     }
 }
-
-type WeightsRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 
 /// The model to train, its config and its tokenizer.
 struct Start<B: AutodiffBackend> {
@@ -397,13 +395,7 @@ fn save_captioner<B: AutodiffBackend>(
         source: e,
     })?;
     let weights = dir.join(CAPTIONER_WEIGHTS);
-    model
-        .clone()
-        .save_file(weights.with_extension(""), &WeightsRecorder::new())
-        .map_err(|e| polyclip_train::TrainError::Checkpoint {
-            path: weights.clone(),
-            reason: e.to_string(),
-        })?;
+    write_record::<B, _>(model.clone().into_record(), &weights)?;
     write_json(&dir.join(CAPTIONER_CONFIG), config)?;
     tokenizer.save(&dir.join("tokenizer.json"))?;
     Ok(())
