@@ -319,3 +319,49 @@ fn held_out_loss<B: Backend>(
     }
     Ok((total / pairs.len().max(1) as f64) as f32)
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::ndarray::{NdArray, NdArrayDevice};
+    use polyclip_shapes::shapes_tokenizer;
+
+    use super::*;
+
+    /// A held-out pair that cannot be batched is the data error it is, through the early-stopping validator
+    /// (it was reported as an invalid training config, `validation`).
+    #[test]
+    fn a_held_out_pair_that_cannot_be_batched_is_a_data_error() {
+        let device = NdArrayDevice::Cpu;
+        let tokenizer = shapes_tokenizer(16).expect("the shipped tokenizer");
+        let config = presets::tiny_student_text(
+            tokenizer.vocab_size(),
+            tokenizer.max_tokens(),
+            tokenizer.pad_id() as usize,
+            None,
+        );
+        let student = TextStudent {
+            tower: TextTower::<NdArray>::init(
+                &config,
+                4,
+                &mut polyclip_models::init::Initializer::new(0, &device),
+            ),
+        };
+        let pairs = [
+            DistillPair {
+                text: "um círculo".into(),
+                target: vec![0.0; 4],
+            },
+            DistillPair {
+                text: "dois círculos".into(),
+                target: vec![0.0; 3],
+            },
+        ];
+        let error = held_out_loss(&student, &DistillBatcher::new(tokenizer), &pairs, &device)
+            .map_err(TrainError::from)
+            .expect_err("targets of two widths");
+        assert_eq!(
+            error.to_string(),
+            "distillation pair 1: target has 3 values, the batch's first has 4"
+        );
+    }
+}

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{TrainError, UNREADABLE};
 use crate::failpoint::failpoint;
-use crate::record_file::write_record;
 use crate::optimizer::ClipOptimizer;
+use crate::record_file::write_record;
 
 /// What a checkpoint records besides weights and optimiser state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
