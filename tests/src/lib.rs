@@ -107,6 +107,8 @@ pub fn train_config(steps: usize, lr_max: f64) -> TrainConfig {
         keep_checkpoints: 2,
         label_smoothing: 0.0,
         early_stopping: None,
+        nan_policy: Default::default(),
+        max_skipped_in_a_row: 3,
     }
 }
 

@@ -98,6 +98,8 @@ fn training_the_captioner_lifts_held_out_bleu_and_cider() {
         keep_checkpoints: 1,
         label_smoothing: 0.0,
         early_stopping: None,
+        nan_policy: Default::default(),
+        max_skipped_in_a_row: 3,
     };
     let outcome = Trainer::new(settings, run.path())
         .fit(untrained, &loader, false, &DEVICE)

@@ -95,3 +95,39 @@ fn a_one_sample_batch_is_reported_as_too_small() {
          smaller than a batch?)"
     );
 }
+
+/// `nan_policy = "skip-step"`: a step whose update makes the weights infinite is dropped (weights and optimiser
+/// state stay as they were) and counted; after `max_skipped_in_a_row` such steps the run stops, naming the last.
+/// (A learning rate past f32's range makes every update infinite.)
+#[test]
+fn skip_step_drops_non_finite_updates_and_stops_after_too_many_in_a_row() {
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let data = small_dataset(data_dir.path(), 64, 4);
+    let config = model_config(&tokenizer());
+    let run = tempfile::tempdir().expect("run dir");
+    let mut settings = train_config(10, 1e-3);
+    settings.schedule = polyclip_train::LrSchedule::Constant { lr: 1e39 };
+    settings.nan_policy = polyclip_train::NanPolicy::SkipStep;
+    settings.max_skipped_in_a_row = 2;
+    let Err(error) = Trainer::new(settings, run.path()).fit(
+        model(&config, 1),
+        &loader(&data, "en", 16, 0, 1),
+        false,
+        &DEVICE,
+    ) else {
+        panic!("infinite updates trained");
+    };
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "2 steps in a row were skipped (max_skipped_in_a_row); the last: {}: step 1: `",
+            run.path().display()
+        )) && message.ends_with("` is NaN or infinite after the optimizer step (lower the learning rate); no checkpoint or model of this step was written"),
+        "{message}"
+    );
+    // The dropped steps were not logged.
+    assert_eq!(
+        std::fs::read_to_string(run.path().join("metrics.jsonl")).expect("log"),
+        ""
+    );
+}

@@ -47,6 +47,12 @@ pub enum TrainError {
         step: usize,
         parameter: String,
     },
+    /// `nan_policy = "skip-step"` dropped this many steps in a row (`max_skipped_in_a_row`).
+    #[error("{in_a_row} steps in a row were skipped (max_skipped_in_a_row); the last: {last}")]
+    TooManySkippedSteps {
+        in_a_row: usize,
+        last: Box<TrainError>,
+    },
     #[error("the data loader produced no batch (is the dataset smaller than one batch?)")]
     NoBatches,
     #[error(

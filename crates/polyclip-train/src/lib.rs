@@ -25,6 +25,6 @@ pub use error::TrainError;
 pub use loss::{contrastive_loss, sequence_cross_entropy};
 pub use optimizer::{ClipOptimizer, OptimizerConfig, TorchAdam};
 pub use schedule::LrSchedule;
-pub use train_config::{EarlyStopping, FreezeConfig, TrainConfig};
+pub use train_config::{EarlyStopping, FreezeConfig, NanPolicy, TrainConfig};
 pub use trainable::TrainableModel;
 pub use trainer::{TrainOutcome, Trainer};

@@ -63,6 +63,41 @@ pub struct TrainConfig {
     /// Stop when the validation loss has not improved for a while, keeping the best model (Themo).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<EarlyStopping>,
+    /// What a step whose loss or updated weights are NaN or infinite does: `stop` the run (the default) or
+    /// `skip-step` (drop that update, count it, go on).
+    #[serde(default, skip_serializing_if = "NanPolicy::is_stop")]
+    pub nan_policy: NanPolicy,
+    /// With `nan_policy = "skip-step"`: the run stops when this many steps in a row were dropped.
+    #[serde(
+        default = "default_max_skipped",
+        skip_serializing_if = "is_default_max_skipped"
+    )]
+    pub max_skipped_in_a_row: usize,
+}
+
+/// What to do with a step that makes the loss or the weights non-finite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NanPolicy {
+    /// Stop the run in one line naming the step and the parameter.
+    #[default]
+    Stop,
+    /// Drop the update (weights and optimiser state stay as before the step) and go on.
+    SkipStep,
+}
+
+impl NanPolicy {
+    fn is_stop(&self) -> bool {
+        *self == Self::Stop
+    }
+}
+
+fn default_max_skipped() -> usize {
+    3
+}
+
+fn is_default_max_skipped(value: &usize) -> bool {
+    *value == default_max_skipped()
 }
 
 impl TrainConfig {
@@ -85,6 +120,13 @@ impl TrainConfig {
                 key: "early_stopping",
                 value: format!("{:?}", self.early_stopping),
                 reason: "`every` and `patience` must be at least 1".into(),
+            });
+        }
+        if self.nan_policy == NanPolicy::SkipStep && self.max_skipped_in_a_row == 0 {
+            return Err(TrainError::InvalidConfig {
+                key: "max_skipped_in_a_row",
+                value: "0".into(),
+                reason: "must be at least 1 (with nan_policy = \"skip-step\")".into(),
             });
         }
         if self.freeze.vision && self.freeze.text {

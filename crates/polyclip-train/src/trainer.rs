@@ -18,7 +18,7 @@ use crate::failpoint::failpoint;
 use crate::finite::{all_finite, first_non_finite};
 use crate::metrics_log::{MetricsLog, StepMetrics};
 use crate::optimizer::ClipOptimizer;
-pub use crate::train_config::{EarlyStopping, FreezeConfig, TrainConfig};
+pub use crate::train_config::{EarlyStopping, FreezeConfig, NanPolicy, TrainConfig};
 use crate::trainable::TrainableModel;
 
 /// What a finished (or stopped) run returns.
@@ -34,6 +34,8 @@ pub struct TrainOutcome<M> {
     pub validation: Vec<(usize, f32)>,
     /// The step early stopping ended the run after, if it did.
     pub stopped_early_at: Option<usize>,
+    /// Steps dropped for a non-finite loss or update (`nan_policy = "skip-step"`).
+    pub skipped_steps: usize,
 }
 
 /// Scores a model on held-out data (lower is better), for early stopping.
@@ -137,6 +139,7 @@ impl Trainer {
         let mut batches = loader.batches_from(first_step);
         let started = Instant::now();
         let mut samples = 0usize;
+        let (mut skipped_in_a_row, mut skipped_steps) = (0usize, 0usize);
         for step in first_step..last {
             let step_started = Instant::now();
             let batch = batches.next().ok_or(TrainError::NoBatches)??;
@@ -151,24 +154,53 @@ impl Trainer {
             let lr = self.config.schedule.lr(step, total);
             let loss = model.loss(batch, &self.config);
             let loss_value: f32 = loss.clone().into_scalar().elem();
-            if !loss_value.is_finite() {
-                return Err(TrainError::NonFiniteLoss {
+            let skipping = self.config.nan_policy == NanPolicy::SkipStep;
+            let non_finite = if loss_value.is_finite() {
+                let before = skipping.then(|| (model.clone(), optimizer.clone()));
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                model = optimizer.step(lr, model, grads);
+                // Checked on the inner backend (no autodiff graph), before anything of this step is logged or
+                // saved.
+                let weights = model.valid();
+                if all_finite(&weights) {
+                    None
+                } else {
+                    if let Some((previous, previous_optimizer)) = before {
+                        model = previous;
+                        optimizer = previous_optimizer;
+                    }
+                    Some(TrainError::NonFiniteParameter {
+                        run_dir: self.run_dir.clone(),
+                        step,
+                        parameter: first_non_finite(&weights)
+                            .unwrap_or_else(|| "a parameter".into()),
+                    })
+                }
+            } else {
+                Some(TrainError::NonFiniteLoss {
                     run_dir: self.run_dir.clone(),
                     step,
                     value: loss_value,
-                });
+                })
+            };
+            if let Some(error) = non_finite {
+                skipped_in_a_row += 1;
+                if !skipping || skipped_in_a_row >= self.config.max_skipped_in_a_row {
+                    return Err(if skipping {
+                        TrainError::TooManySkippedSteps {
+                            in_a_row: skipped_in_a_row,
+                            last: Box::new(error),
+                        }
+                    } else {
+                        error
+                    });
+                }
+                skipped_steps += 1;
+                eprintln!("polyclip: skipped (nan_policy = \"skip-step\"): {error}");
+                bar.inc(1);
+                continue;
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(lr, model, grads);
-            // Checked on the inner backend (no autodiff graph), before anything of this step is logged or saved.
-            let weights = model.valid();
-            if !all_finite(&weights) {
-                return Err(TrainError::NonFiniteParameter {
-                    run_dir: self.run_dir.clone(),
-                    step,
-                    parameter: first_non_finite(&weights).unwrap_or_else(|| "a parameter".into()),
-                });
-            }
+            skipped_in_a_row = 0;
             failpoint("step");
             losses.push(loss_value);
             samples += rows;
@@ -241,6 +273,7 @@ impl Trainer {
             samples_per_s,
             validation,
             stopped_early_at,
+            skipped_steps,
         })
     }
 
