@@ -3,6 +3,7 @@
 //! stage leaves — its config and the tokenizer its texts are read with (a distillation stage swaps the text
 //! tower for its student's, and with a pretrained student, the tokenizer too).
 
+use polyclip_data::sources::data_spec::check_data_spec;
 use polyclip_data::text::tokenizer_training::train_xlmr_style_bpe;
 use polyclip_data::{BadInputPolicy, ClipPreprocess, Manifest, ReadOptions, TextTokenizer};
 use polyclip_eval::suite::EvalSuite;
@@ -47,6 +48,7 @@ impl RunPlan {
     ) -> Result<Self, RecipeError> {
         recipe.validate()?;
         recipe.check_runnable()?;
+        check_train_data(recipe)?;
         check_languages(recipe)?;
         let spec = ShapesSpec {
             seed: recipe.recipe.seed,
@@ -127,6 +129,25 @@ impl RunPlan {
             .and_then(|previous| self.stages.get(previous))
             .unwrap_or(&self.start)
     }
+}
+
+/// Every `[data] train` path exists, and a JSONL manifest holds at least one batch — checked before any stage
+/// trains, not when the stage that reads it starts.
+fn check_train_data(recipe: &Recipe) -> Result<(), RecipeError> {
+    for (language, spec) in &recipe.data.train {
+        if let Some(examples) = check_data_spec(spec)?
+            && recipe.loader.batch_size > examples
+        {
+            return Err(RecipeError::Invalid {
+                key: "loader.batch_size",
+                value: recipe.loader.batch_size.to_string(),
+                reason: format!(
+                    "a batch cannot be larger than the {examples} examples of {spec} ([data] train.{language})"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The training data of `language`: the recipe's `[data] train` entry, else the embedded captions.

@@ -557,6 +557,24 @@ fn a_stage_that_cannot_train_is_refused_before_any_stage_runs() {
         "error: stage `finetune`: training config: `steps` = 0: must be at least 1"
     );
     assert!(!run.join("base").exists() && !run.join("data").exists());
+    // Training data that is missing, or smaller than a batch, is found before the base stage trains on English.
+    let (ok, _, stderr) = small_run(capivara, &run, &["--train", "pt=missing/train.jsonl"]);
+    assert!(!ok);
+    assert_eq!(stderr.trim(), "error: missing/train.jsonl: no such file");
+    let small = dir.path().join("three.jsonl");
+    std::fs::write(&small, "{}\n{}\n{}\n").expect("write");
+    let train = format!("pt={}", small.display());
+    let (ok, _, stderr) = small_run(capivara, &run, &["--train", &train]);
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "error: recipe: `loader.batch_size` = 16: a batch cannot be larger than the 3 examples of {} \
+             ([data] train.pt)",
+            small.display()
+        )
+    );
+    assert!(!run.join("base").exists());
     // small_run's batches hold 16 samples.
     let (ok, _, stderr) = small_run(capivara, &run, &["--set", "data.train_images=8"]);
     assert!(!ok);

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::error::DataError;
 use crate::sources::manifest::{Manifest, ReadOptions};
-use crate::sources::webdataset::{index_shards, is_shard_spec};
+use crate::sources::webdataset::{index_shards, is_shard_spec, shard_list};
 
 impl Manifest {
     /// Reads a data path: WebDataset shards when it names `.tar` files (brace patterns allowed, relative to the
@@ -17,4 +17,35 @@ impl Manifest {
             Self::read(Path::new(spec), options)
         }
     }
+}
+
+/// What a data path holds, checked cheaply before a run spends any time: every shard or the manifest file
+/// exists (else the error naming the first missing one), and for a JSONL manifest its number of examples (one
+/// per non-blank line; `None` for shards and TSV/CSV files, whose examples are only known once read).
+pub fn check_data_spec(spec: &str) -> Result<Option<usize>, DataError> {
+    let missing = |path: &Path| DataError::Io {
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+    };
+    if is_shard_spec(spec) {
+        let shards = shard_list(spec, Path::new(""))?;
+        return match shards.iter().find(|shard| !shard.is_file()) {
+            Some(shard) => Err(missing(shard)),
+            None => Ok(None),
+        };
+    }
+    let path = Path::new(spec);
+    if !path.is_file() {
+        return Err(missing(path));
+    }
+    if matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("tsv" | "csv")
+    ) {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    Ok(Some(
+        text.lines().filter(|line| !line.trim().is_empty()).count(),
+    ))
 }
