@@ -48,11 +48,6 @@ pub enum RecipeError {
         "stage `{stage}`: --resume: the checkpoint was made with other settings: {why}; run without --resume to start the stage again, or add --resume-anyway"
     )]
     ResumeMismatch { stage: String, why: String },
-    /// Another run holds the run folder.
-    #[error(
-        "{run_dir}: another polyclip run is writing this folder ({holder}); wait for it to finish or give another --run-dir"
-    )]
-    Locked { run_dir: PathBuf, holder: String },
     /// A stage whose training settings cannot run, found before any stage trains.
     #[error("stage `{stage}`: {source}")]
     Stage {

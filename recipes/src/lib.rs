@@ -14,7 +14,6 @@ pub mod model_config;
 pub mod pipeline;
 pub mod pretrained;
 pub mod reinit;
-pub mod run_lock;
 pub mod run_options;
 pub mod run_plan;
 pub mod run_report;

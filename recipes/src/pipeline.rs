@@ -24,13 +24,13 @@ use crate::error::RecipeError;
 use crate::evaluate::EvalPlan;
 use crate::pretrained::PretrainedModel;
 use crate::reinit::reinitialize;
-use crate::run_lock::RunLock;
 use crate::run_options::RunOptions;
 use crate::run_plan::{RunPlan, train_data};
 use crate::run_report::{RunResults, write_report};
 use crate::scoring::Scorer;
 use crate::stage::{StagePlan, StageSummary};
 use crate::stage_key::StageKey;
+use polyclip_train::run_lock::RunLock;
 
 /// What a finished run leaves behind.
 #[derive(Debug, Clone)]

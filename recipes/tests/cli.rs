@@ -504,7 +504,7 @@ fn weights_that_become_nan_stop_the_run_and_are_never_saved() {
 /// run releases it.
 #[test]
 fn a_second_run_on_a_locked_folder_refuses_and_a_dead_runs_lock_is_taken_over() {
-    use recipes::run_lock::{LOCK_FILE, RunLock};
+    use polyclip_train::run_lock::{LOCK_FILE, RunLock};
     let dir = tempfile::tempdir().expect("tempdir");
     let run = dir.path().join("run");
     let capivara = env!("CARGO_BIN_EXE_capivara");
@@ -521,7 +521,7 @@ fn a_second_run_on_a_locked_folder_refuses_and_a_dead_runs_lock_is_taken_over() 
         stderr.starts_with(&expected)
             && stderr
                 .trim_end()
-                .ends_with(" UTC); wait for it to finish or give another --run-dir"),
+                .ends_with(" UTC); wait for it to finish or give another folder"),
         "{stderr}"
     );
     drop(lock);

@@ -11,6 +11,8 @@ pub enum CliError {
     #[error(transparent)]
     Eval(#[from] polyclip_eval::EvalError),
     #[error(transparent)]
+    Train(#[from] polyclip_train::TrainError),
+    #[error(transparent)]
     Backend(#[from] polyclip_backend::BackendError),
     #[error("{path}: {source}")]
     Io {

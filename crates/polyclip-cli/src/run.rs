@@ -7,6 +7,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use polyclip_backend::{BackendJob, BackendKind};
 use polyclip_checkpoints::export::{ExportFormat, export_dual, export_text};
 use polyclip_checkpoints::{Architecture, LoadedModel};
+use polyclip_train::run_lock::RunLock;
 use serde_json::json;
 
 use crate::Command;
@@ -276,20 +277,24 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
             skip_bad,
             num_workers,
             classnames,
-        } => crate::evaluate::evaluate::<B>(
-            &crate::evaluate::EvalRequest {
-                model: &model,
-                suite: &suite,
-                data_root: data_root.as_deref(),
-                out: &out,
-                name: name.as_deref(),
-                append,
-                policy: policy(skip_bad),
-                num_workers,
-                classnames: classnames.as_deref(),
-            },
-            device,
-        ),
+        } => {
+            // One writer per output folder, as for a recipe's run folder.
+            let _lock = RunLock::acquire(&out)?;
+            crate::evaluate::evaluate::<B>(
+                &crate::evaluate::EvalRequest {
+                    model: &model,
+                    suite: &suite,
+                    data_root: data_root.as_deref(),
+                    out: &out,
+                    name: name.as_deref(),
+                    append,
+                    policy: policy(skip_bad),
+                    num_workers,
+                    classnames: classnames.as_deref(),
+                },
+                device,
+            )
+        }
         Command::Prepare {
             input,
             src,
@@ -308,6 +313,7 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
             num_workers,
             skip_bad,
         } => {
+            let _lock = RunLock::acquire(&out)?;
             let args = |model: String, tokenizer: Option<PathBuf>| crate::ModelArgs {
                 model,
                 backend,

@@ -677,3 +677,23 @@ fn eval_scores_imagenet_folders_over_the_classes_the_language_names() {
     assert_eq!(set["classes"], 2);
     close(&json!([set["top1"]]), &[50.0 * hits as f64]);
 }
+
+/// `eval --out` takes the folder's lock as a recipe run does: a folder another run is writing is refused in one
+/// line naming the holder, before the suite is read.
+#[test]
+fn eval_refuses_an_output_folder_another_run_holds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lock =
+        polyclip_train::run_lock::RunLock::acquire(&dir.path().join("report")).expect("lock");
+    let (ok, _, stderr) = eval(dir.path(), &[]);
+    assert!(!ok);
+    assert!(
+        stderr.trim().starts_with(&format!(
+            "error: {}: another polyclip run is writing this folder (pid {}, started ",
+            dir.path().join("report").display(),
+            std::process::id()
+        )),
+        "{stderr}"
+    );
+    drop(lock);
+}

@@ -53,6 +53,11 @@ pub enum TrainError {
         in_a_row: usize,
         last: Box<TrainError>,
     },
+    /// Another run holds the run folder.
+    #[error(
+        "{run_dir}: another polyclip run is writing this folder ({holder}); wait for it to finish or give another folder"
+    )]
+    Locked { run_dir: PathBuf, holder: String },
     #[error("the data loader produced no batch (is the dataset smaller than one batch?)")]
     NoBatches,
     #[error(

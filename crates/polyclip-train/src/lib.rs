@@ -14,6 +14,7 @@ pub mod loss;
 pub mod metrics_log;
 pub mod optimizer;
 pub mod record_file;
+pub mod run_lock;
 pub mod schedule;
 pub mod train_config;
 pub mod trainable;

@@ -36,9 +36,9 @@ use super::report::{CaptionExample, CaptionReport, LanguageResult};
 use crate::embedded_data::EmbeddedData;
 use crate::error::RecipeError;
 use crate::pretrained::Pretrained;
-use crate::run_lock::RunLock;
 use crate::run_report::write_markdown_and_curves;
 use crate::stage::StageSummary;
+use polyclip_train::run_lock::RunLock;
 
 /// How to run a captioner recipe (everything not in the recipe file).
 #[derive(Debug, Clone)]

@@ -1,4 +1,5 @@
-//! The run-folder lock: one run at a time writes a run folder. An OS advisory lock (`flock`) on
+//! The run-folder lock: one run at a time writes a run folder (a recipe run, `polyclip eval --out`,
+//! `polyclip prepare --out`). An OS advisory lock (`flock`) on
 //! `<run folder>/.polyclip.lock`, which holds the holder's pid and start time; the OS drops the lock when the
 //! process ends, however it ends, so the lock of a run that was killed is taken over (with a warning naming it).
 
@@ -7,7 +8,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::RecipeError;
+use crate::error::TrainError;
 
 /// The lock file's name in a run folder.
 pub const LOCK_FILE: &str = ".polyclip.lock";
@@ -20,16 +21,10 @@ pub struct RunLock {
 
 impl RunLock {
     /// Takes the lock of `run_dir` (created when missing), or says in one line who holds it.
-    pub fn acquire(run_dir: &Path) -> Result<Self, RecipeError> {
-        std::fs::create_dir_all(run_dir).map_err(|e| RecipeError::Io {
-            path: run_dir.to_owned(),
-            source: e,
-        })?;
+    pub fn acquire(run_dir: &Path) -> Result<Self, TrainError> {
+        std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
         let path = run_dir.join(LOCK_FILE);
-        let io = |e| RecipeError::Io {
-            path: path.clone(),
-            source: e,
-        };
+        let io = |e| TrainError::io(&path, e);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -40,7 +35,7 @@ impl RunLock {
         let mut holder = String::new();
         if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock() {
             file.read_to_string(&mut holder).map_err(io)?;
-            return Err(RecipeError::Locked {
+            return Err(TrainError::Locked {
                 run_dir: run_dir.to_owned(),
                 holder: describe(&holder),
             });
