@@ -818,3 +818,31 @@ fn an_empty_text_file_says_it_is_empty() {
         )
     );
 }
+
+/// The pixel budget is POLYCLIP_MAX_IMAGE_PIXELS when set (Pillow's MAX_IMAGE_PIXELS by default): a picture over
+/// it is refused from its header.
+#[test]
+fn the_pixel_budget_can_be_set_from_the_environment() {
+    let model = fixtures().join("models/hf_clip");
+    let photo = fixtures().join("photos/chelsea.png");
+    let (width, height) = image::image_dimensions(&photo).expect("dimensions");
+    let budget = (width * height - 1).to_string();
+    let args = [
+        "embed",
+        "--model",
+        model.to_str().expect("utf-8"),
+        "--images",
+        photo.to_str().expect("utf-8"),
+    ];
+    let (ok, _, stderr) = polyclip(&args, &[("POLYCLIP_MAX_IMAGE_PIXELS", Path::new(&budget))]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!(
+            "{width}×{height} = {} pixels, more than the {budget} allowed",
+            width * height
+        )),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = polyclip(&args, &[]);
+    assert!(ok, "{stderr}");
+}

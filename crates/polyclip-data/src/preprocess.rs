@@ -109,6 +109,14 @@ impl ClipPreprocess {
                 let (w, h) = rgba.dimensions();
                 (rgba.into_raw(), 4, w, h)
             }
+            // A greyscale picture is resized as one channel and widened to RGB afterwards: Pillow's
+            // `convert("RGB")` copies the level into three equal channels, which every filter then resamples
+            // alike, so this is the same picture for a third of the memory.
+            (_, false) if matches!(image, DynamicImage::ImageLuma8(_)) => {
+                let luma = image.to_luma8();
+                let (w, h) = luma.dimensions();
+                (luma.into_raw(), 1, w, h)
+            }
             (_, false) => {
                 let rgb = image.to_rgb8();
                 let (w, h) = rgb.dimensions();
@@ -116,14 +124,14 @@ impl ClipPreprocess {
             }
         };
         let square = self.square(pixels, channels, width, height);
-        let rgb: Vec<u8> = if channels == 4 {
+        let rgb: Vec<u8> = match channels {
             // open_clip's `convert("RGB")` after the geometry drops alpha without compositing.
-            square
+            4 => square
                 .chunks_exact(4)
                 .flat_map(|p| [p[0], p[1], p[2]])
-                .collect()
-        } else {
-            square
+                .collect(),
+            1 => square.iter().flat_map(|&level| [level; 3]).collect(),
+            _ => square,
         };
         RgbImage::from_raw(self.size, self.size, rgb)
             .unwrap_or_else(|| RgbImage::new(self.size, self.size))
@@ -288,9 +296,28 @@ fn composite_on_white(rgba: &RgbaImage) -> RgbImage {
     out
 }
 
-/// The most pixels an image may have: Pillow's `MAX_IMAGE_PIXELS` (beyond it Pillow warns of a decompression
-/// bomb). Checked from the header, before anything is decoded.
+/// The most pixels an image may have by default: Pillow's `MAX_IMAGE_PIXELS` (beyond it Pillow warns of a
+/// decompression bomb). Checked from the header, before anything is decoded; at this size the largest decode
+/// (RGBA) holds 358 MB.
 pub const MAX_IMAGE_PIXELS: u64 = 89_478_485;
+
+/// The environment variable that sets another pixel budget (a number of pixels).
+pub const MAX_IMAGE_PIXELS_VAR: &str = "POLYCLIP_MAX_IMAGE_PIXELS";
+
+/// The pixel budget in force: [`MAX_IMAGE_PIXELS_VAR`] when it holds a number, else [`MAX_IMAGE_PIXELS`]
+/// (a value that is not a number is said once, on stderr).
+pub fn max_image_pixels() -> u64 {
+    static BUDGET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(|| match std::env::var(MAX_IMAGE_PIXELS_VAR) {
+        Err(_) => MAX_IMAGE_PIXELS,
+        Ok(value) => value.trim().parse().unwrap_or_else(|_| {
+            eprintln!(
+                "polyclip: {MAX_IMAGE_PIXELS_VAR}={value:?} is not a number of pixels; using {MAX_IMAGE_PIXELS}"
+            );
+            MAX_IMAGE_PIXELS
+        }),
+    })
+}
 
 /// Decodes an image file, guessing the format from its content (see [`decode_image_bytes`]).
 pub fn decode_image(path: &Path) -> Result<DynamicImage, image::ImageError> {
@@ -298,7 +325,7 @@ pub fn decode_image(path: &Path) -> Result<DynamicImage, image::ImageError> {
 }
 
 /// Decodes an encoded image, strictly: the format is guessed from the content, the size is checked against
-/// [`MAX_IMAGE_PIXELS`] from the header first, and a JPEG without its end-of-image marker after the scan (a file
+/// [`max_image_pixels`] from the header first, and a JPEG without its end-of-image marker after the scan (a file
 /// cut short, which the decoder would return half grey) is an error, as a truncated PNG already is.
 pub fn decode_image_bytes(bytes: &[u8]) -> Result<DynamicImage, image::ImageError> {
     let reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format()?;
@@ -313,10 +340,11 @@ pub fn decode_image_bytes(bytes: &[u8]) -> Result<DynamicImage, image::ImageErro
             reason,
         ))
     };
-    if pixels > MAX_IMAGE_PIXELS {
+    let budget = max_image_pixels();
+    if pixels > budget {
         return Err(decoding_error(format!(
-            "{width}×{height} = {pixels} pixels, more than the {MAX_IMAGE_PIXELS} allowed (Pillow's \
-             MAX_IMAGE_PIXELS)"
+            "{width}×{height} = {pixels} pixels, more than the {budget} allowed ({MAX_IMAGE_PIXELS_VAR}; \
+             Pillow's MAX_IMAGE_PIXELS by default)"
         )));
     }
     if format == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
@@ -340,6 +368,37 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Resizing the grey level alone gives the picture resizing its RGB copy gives, for every family, filter
+    /// and mode, on a size with both margin parities.
+    #[test]
+    fn a_greyscale_picture_is_preprocessed_as_its_rgb_copy() {
+        let grey =
+            image::GrayImage::from_fn(67, 45, |x, y| image::Luma([((x * 7 + y * 13) % 256) as u8]));
+        let as_rgb = DynamicImage::ImageRgb8(DynamicImage::ImageLuma8(grey.clone()).to_rgb8());
+        let grey = DynamicImage::ImageLuma8(grey);
+        for family in [PreprocessFamily::HuggingFace, PreprocessFamily::OpenClip] {
+            for interpolation in [Filter::Bicubic, Filter::Bilinear] {
+                for resize_mode in [
+                    ResizeMode::Shortest,
+                    ResizeMode::Squash,
+                    ResizeMode::Longest,
+                ] {
+                    let preprocess = ClipPreprocess {
+                        family,
+                        interpolation,
+                        resize_mode,
+                        ..ClipPreprocess::new(24)
+                    };
+                    assert_eq!(
+                        preprocess.resize_and_crop(&grey),
+                        preprocess.resize_and_crop(&as_rgb),
+                        "{family:?} {interpolation:?} {resize_mode:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn python_rounds_halves_to_even() {

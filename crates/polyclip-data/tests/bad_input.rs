@@ -191,7 +191,7 @@ fn a_truncated_jpeg_and_an_oversized_picture_are_errors() {
     const { assert!(9500 * 9500 > MAX_IMAGE_PIXELS) };
     let message = decode_image(&big).expect_err("too many pixels").to_string();
     assert!(
-        message.contains("9500×9500 = 90250000 pixels, more than the 89478485 allowed"),
+        message.contains("9500×9500 = 90250000 pixels, more than the 89478485 allowed (POLYCLIP_MAX_IMAGE_PIXELS; Pillow's MAX_IMAGE_PIXELS by default)"),
         "{message}"
     );
 }
