@@ -9,6 +9,7 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use polyclip_backend::{BackendJob, BackendKind};
+use polyclip_data::sources::data_spec::data_identity;
 use polyclip_data::{Manifest, ReadOptions, mix_seed};
 use polyclip_eval::plot::Panel;
 use polyclip_eval::report::{Report, ReportRow};
@@ -62,24 +63,27 @@ pub fn run_recipe<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<RunOutcome, RecipeError> {
     let started = Instant::now();
-    // One run at a time writes a run folder; held until this function returns, however it returns.
-    let _lock = RunLock::acquire(&options.run_dir)?;
     B::seed(device, recipe.recipe.seed);
-    // The checkpoint is loaded first: a folder the recipe cannot use fails before any data is written.
+    // The checkpoint is loaded first: a folder the recipe cannot use fails before anything is written, even the
+    // run folder.
     let mut pretrained = options
         .pretrained
         .as_ref()
         .map(|pretrained| pretrained.load::<B>(device))
         .transpose()?;
+    // One run at a time writes a run folder; held until this function returns, however it returns.
+    let _lock = RunLock::acquire(&options.run_dir)?;
     let plan = RunPlan::new(recipe, options, pretrained.as_ref())?;
     // Each stage's key holds everything that determines its result, its predecessors' included: a finished
-    // stage with the same key is reused from the run folder.
+    // stage with the same key is reused from the run folder. A stage's real training data counts by its files'
+    // sizes and modification times, not only by its name (and only that stage's data: another language's does
+    // not retrain it).
     let mut chain_key = json!({
         "model": plan.start.config, "data": plan.spec, "seed": recipe.recipe.seed,
         "batch_size": recipe.loader.batch_size, "image_size": recipe.model.image_size,
         "tokenizer": recipe.model.tokenizer,
         "pretrained": options.pretrained.as_ref().map(|p| p.dir.clone()),
-        "train_data": recipe.data.train, "stream": recipe.loader.stream,
+        "stream": recipe.loader.stream,
     });
     let mut model: Option<ClipModel<B>> = None;
     let mut results = RunResults {
@@ -89,7 +93,12 @@ pub fn run_recipe<B: AutodiffBackend>(
         elapsed: Default::default(),
     };
     for index in 0..recipe.stages.len() {
-        let key = json!({ "after": chain_key, "stage": recipe.stages[index] });
+        let language = &recipe.stages[index].language;
+        let data = match recipe.data.train.get(language) {
+            Some(spec) => json!({ "train": spec, "files": data_identity(spec)? }),
+            None => json!("embedded"),
+        };
+        let key = json!({ "after": chain_key, "stage": recipe.stages[index], "data": data });
         let start = if index == 0 && recipe.stages[index].pretrained {
             Start::Replaced(pretrained.take())
         } else {

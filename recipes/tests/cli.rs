@@ -681,6 +681,42 @@ fn a_damaged_cached_stage_is_trained_again() {
     assert!(!stderr.contains("record"), "{stderr}");
 }
 
+/// A stage trained on real data is reused only while that data is unchanged: a manifest rewritten in place
+/// under the same name (here one example fewer) makes its stage train again, saying what differs.
+#[test]
+fn a_stage_is_not_reused_when_its_data_changed_under_the_same_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let capivara = env!("CARGO_BIN_EXE_capivara");
+    let (ok, _, stderr) = small_run(capivara, &run, &["--base-steps", "2", "--steps", "1"]);
+    assert!(ok, "{stderr}");
+    // The embedded Portuguese captions as real data: a manifest beside them (its image paths stay valid).
+    let manifest = run.join("data/mine.pt.jsonl");
+    let lines = std::fs::read_to_string(run.join("data/train.pt.jsonl")).expect("manifest");
+    std::fs::write(&manifest, &lines).expect("write");
+    let train = format!("pt={}", manifest.display());
+    let args = ["--base-steps", "2", "--steps", "1", "--train", &train];
+    let (ok, _, stderr) = small_run(capivara, &run, &args);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = small_run(capivara, &run, &args);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("stage `finetune`: reused from"), "{stderr}");
+    let shorter: String = lines
+        .lines()
+        .skip(1)
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(&manifest, shorter).expect("rewrite");
+    let (ok, _, stderr) = small_run(capivara, &run, &args);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("stage `finetune`: not reused: `data.files.0.1` differs"),
+        "{stderr}"
+    );
+    // The English base stage does not read that file: it is still reused.
+    assert!(stderr.contains("stage `base`: reused from"), "{stderr}");
+}
+
 #[test]
 fn filter_by_ranking_scores_the_captions_with_the_starting_model() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1111,6 +1147,8 @@ fn a_recipe_sets_its_own_model_sizes() {
         "data.train_images=16",
         "--set",
         "data.test_images=8",
+        "--batch-size",
+        "8",
         "--run-dir",
         dir.path().join("typo").to_str().expect("utf-8"),
         "--set",

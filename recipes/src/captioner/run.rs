@@ -153,7 +153,6 @@ pub fn run_captioner<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<CaptionOutcome, RecipeError> {
     let started = Instant::now();
-    let _lock = RunLock::acquire(&options.run_dir)?;
     let seed = recipe.recipe.seed;
     B::seed(device, seed);
     let Start {
@@ -162,6 +161,8 @@ pub fn run_captioner<B: AutodiffBackend>(
         tokenizer,
         origin,
     } = start::<B>(recipe, options.pretrained.as_ref(), device)?;
+    // Taken once the model is known to be usable, before anything is written.
+    let _lock = RunLock::acquire(&options.run_dir)?;
     eprintln!("polyclip: captioner from {origin}");
     let spec = ShapesSpec {
         seed,

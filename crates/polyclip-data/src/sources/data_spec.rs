@@ -49,3 +49,26 @@ pub fn check_data_spec(spec: &str) -> Result<Option<usize>, DataError> {
         text.lines().filter(|line| !line.trim().is_empty()).count(),
     ))
 }
+
+/// What identifies a data path's content without reading it: the size and modification time (seconds since
+/// the Unix epoch) of each file it names, as `make` would judge them — what a stage's key records, so that data
+/// rewritten in place under the same name is not taken for the data a stage trained on.
+pub fn data_identity(spec: &str) -> Result<Vec<(String, u64, u64)>, DataError> {
+    let files = if is_shard_spec(spec) {
+        shard_list(spec, Path::new(""))?
+    } else {
+        vec![Path::new(spec).to_owned()]
+    };
+    files
+        .into_iter()
+        .map(|file| {
+            let metadata = std::fs::metadata(&file).map_err(|e| DataError::io(&file, e))?;
+            let modified = metadata
+                .modified()
+                .ok()
+                .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |since| since.as_secs());
+            Ok((file.display().to_string(), metadata.len(), modified))
+        })
+        .collect()
+}
