@@ -1,7 +1,9 @@
-//! The non-finite guard: after every optimizer step one reduction over every parameter (`Σ 0·x`, which is 0
-//! for finite values and NaN as soon as one value is NaN or infinite, without the overflow a plain sum could
-//! have) says whether the model is still finite; when it is not, a second pass names the first parameter that
-//! is not. A model with NaN or infinite weights is never checkpointed, saved or evaluated.
+//! The non-finite guard: one reduction over every parameter (`Σ 0·x`, which is 0 for finite values and NaN as
+//! soon as one value is NaN or infinite, without the overflow a plain sum could have) says whether the model is
+//! still finite; when it is not, a second pass names the first parameter that is not. The trainer runs it
+//! whenever a step's model can leave the loop (checkpoint, validation, end) and after every step under
+//! `nan_policy = "skip-step"`, so a model with NaN or infinite weights is never checkpointed, saved or
+//! evaluated.
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::backend::Backend;

@@ -159,10 +159,20 @@ impl Trainer {
                 let before = skipping.then(|| (model.clone(), optimizer.clone()));
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 model = optimizer.step(lr, model, grads);
-                // Checked on the inner backend (no autodiff graph), before anything of this step is logged or
-                // saved.
-                let weights = model.valid();
-                if all_finite(&weights) {
+                // The weights are checked (on the inner backend: no autodiff graph) whenever this step's model
+                // can leave the loop — a checkpoint, a validation, the end of the call — and after every step
+                // under `skip-step`, before anything of the step is logged or saved. In between, weights that
+                // became NaN give a NaN loss at the next step, which stops the run there.
+                let done = step + 1;
+                let checked = skipping
+                    || done == last
+                    || (self.config.checkpoint_every > 0 && done % self.config.checkpoint_every == 0)
+                    || self
+                        .config
+                        .early_stopping
+                        .is_some_and(|stopping| done % stopping.every == 0);
+                let weights = checked.then(|| model.valid());
+                if weights.as_ref().is_none_or(all_finite) {
                     None
                 } else {
                     if let Some((previous, previous_optimizer)) = before {
@@ -172,7 +182,9 @@ impl Trainer {
                     Some(TrainError::NonFiniteParameter {
                         run_dir: self.run_dir.clone(),
                         step,
-                        parameter: first_non_finite(&weights)
+                        parameter: weights
+                            .as_ref()
+                            .and_then(first_non_finite)
                             .unwrap_or_else(|| "a parameter".into()),
                     })
                 }
