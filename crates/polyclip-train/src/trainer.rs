@@ -166,7 +166,8 @@ impl Trainer {
                 let done = step + 1;
                 let checked = skipping
                     || done == last
-                    || (self.config.checkpoint_every > 0 && done % self.config.checkpoint_every == 0)
+                    || (self.config.checkpoint_every > 0
+                        && done % self.config.checkpoint_every == 0)
                     || self
                         .config
                         .early_stopping
