@@ -92,6 +92,18 @@ fn multilingual_clip_text_encoder() {
 }
 
 /// Text parity for a text encoder without an image tower (M-CLIP pairs with any CLIP image tower).
+/// The texts of the encoder fixtures' references: make_fixtures.py's TEXTS[1], TEXTS[9], TEXTS[3].
+fn reference_texts() -> [String; 3] {
+    [
+        "dois círculos vermelhos sobre um fundo preto".to_string(),
+        format!(
+            "a very long caption {}until it is truncated",
+            "that keeps going and going ".repeat(8)
+        ),
+        "una estrella amarilla, ¿verdad?".to_string(),
+    ]
+}
+
 fn check_text_only(name: &str, family: Family) {
     let dir = fixture(name);
     let loaded = load::<B>(&dir, false, &DEVICE).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -122,15 +134,7 @@ fn check_text_only(name: &str, family: Family) {
 #[test]
 fn open_clip_bert_towers_with_every_pooler_and_head() {
     use polyclip_data::TextTokenizer;
-    // make_fixtures.py's TEXTS[1], TEXTS[9], TEXTS[3].
-    let texts = [
-        "dois círculos vermelhos sobre um fundo preto".to_string(),
-        format!(
-            "a very long caption {}until it is truncated",
-            "that keeps going and going ".repeat(8)
-        ),
-        "una estrella amarilla, ¿verdad?".to_string(),
-    ];
+    let texts = reference_texts();
     for pooler in ["cls_pooler", "cls_last_hidden_state_pooler", "mean_pooler"] {
         for head in ["linear", "mlp"] {
             let name = format!("openclip_bert_{pooler}_{head}");
@@ -190,14 +194,7 @@ fn pretrained_text_encoders_alone() {
     use polyclip_checkpoints::{encoder_spec, load_encoder};
     use polyclip_data::TextTokenizer;
     use polyclip_models::pooling::masked_mean;
-    let texts = [
-        "dois círculos vermelhos sobre um fundo preto".to_string(),
-        format!(
-            "a very long caption {}until it is truncated",
-            "that keeps going and going ".repeat(8)
-        ),
-        "una estrella amarilla, ¿verdad?".to_string(),
-    ];
+    let texts = reference_texts();
     for (name, pad, model_type) in [
         ("hf_bert_mlm", "[PAD]", "bert"),
         ("hf_xlmr_encoder", "<pad>", "xlm-roberta"),
