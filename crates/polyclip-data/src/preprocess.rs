@@ -330,9 +330,9 @@ pub fn decode_image(path: &Path) -> Result<DynamicImage, image::ImageError> {
 pub fn decode_image_bytes(bytes: &[u8]) -> Result<DynamicImage, image::ImageError> {
     let reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format()?;
     let format = reader.format();
-    let (width, height) = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()?
-        .into_dimensions()?;
+    // The header is parsed once: the decoder gives the size, then decodes.
+    let decoder = reader.into_decoder()?;
+    let (width, height) = image::ImageDecoder::dimensions(&decoder);
     let pixels = u64::from(width) * u64::from(height);
     let decoding_error = |reason: String| {
         image::ImageError::Decoding(image::error::DecodingError::new(
@@ -352,7 +352,7 @@ pub fn decode_image_bytes(bytes: &[u8]) -> Result<DynamicImage, image::ImageErro
             "the JPEG is truncated (no end-of-image marker after its scan)".into(),
         ));
     }
-    reader.decode()
+    DynamicImage::from_decoder(decoder)
 }
 
 /// Whether a JPEG has an end-of-image marker (FF D9) after its first start-of-scan (FF DA). Inside entropy-coded
