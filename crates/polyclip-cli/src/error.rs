@@ -13,6 +13,8 @@ pub enum CliError {
     #[error(transparent)]
     Train(#[from] polyclip_train::TrainError),
     #[error(transparent)]
+    Index(#[from] polyclip_index::IndexError),
+    #[error(transparent)]
     Backend(#[from] polyclip_backend::BackendError),
     #[error("{path}: {source}")]
     Io {

@@ -6,11 +6,14 @@
 
 mod error;
 mod evaluate;
+mod index_pictures;
 mod model;
 mod npy;
 mod prepare;
 mod run;
 mod seq2seq;
+mod serve;
+mod zero_shot;
 
 use std::path::PathBuf;
 
@@ -245,6 +248,68 @@ pub enum Command {
         #[arg(long)]
         skip_bad: bool,
     },
+    /// Embed a folder of pictures (searched recursively for .png/.jpg/.jpeg), a manifest or WebDataset shards
+    /// into an index folder for `polyclip serve`. Running it again on the same --out continues an interrupted
+    /// run, or brings the index up to date with a folder that has changed (only new pictures are embedded).
+    Index {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// A folder of pictures, a manifest (JSONL/TSV/CSV) or a shard pattern (`shards/{00000..00009}.tar`).
+        #[arg(long, value_name = "DIR|MANIFEST|SHARDS")]
+        images: String,
+        /// The index folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Count and skip pictures that cannot be decoded instead of stopping.
+        #[arg(long)]
+        skip_bad: bool,
+        /// `auto` builds an HNSW graph from 200 000 pictures on; `approximate` always, `exact` never.
+        #[arg(long, value_enum, default_value_t = SearchChoice::Auto)]
+        search: SearchChoice,
+    },
+    /// Serve a web page and a JSON API over an index: text→image search, image→image search, zero-shot labels,
+    /// captions (--captioner) and the runs view (--runs). With no --index: the main job's fine-tuned model over
+    /// its held-out pictures (runs/capivara-seed000, indexed on first use).
+    Serve {
+        /// The index folder (from `polyclip index`).
+        #[arg(long)]
+        index: Option<PathBuf>,
+        /// The model that embeds queries (default: the one that made the index; another model is refused).
+        #[arg(long, value_name = "DIR|hf:ORG/NAME")]
+        model: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        tokenizer: Option<PathBuf>,
+        /// For a text encoder without an image tower: the CLIP model whose image tower it pairs with.
+        #[arg(long)]
+        image_model: Option<String>,
+        /// An image captioner (CLIP vision + mBART-50 decoder) for /api/caption.
+        #[arg(long)]
+        captioner: Option<String>,
+        #[arg(long)]
+        captioner_tokenizer: Option<PathBuf>,
+        /// Address to listen on (port 0: any free port; the address in use is printed).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// A folder of run folders to show on /runs (curves and reports).
+        #[arg(long)]
+        runs: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+        backend: BackendKind,
+        #[arg(long, value_enum, default_value_t = SearchChoice::Auto)]
+        search: SearchChoice,
+        /// Texts or pictures per forward pass.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Largest request body in bytes (413 above).
+        #[arg(long, default_value_t = 20 * 1024 * 1024)]
+        max_body_bytes: usize,
+        /// Largest picture a request may send, in pixels (width × height, read from the header before decoding).
+        #[arg(long, default_value_t = 40_000_000)]
+        max_image_pixels: u64,
+        /// Seconds a request (headers, body and answer) may take.
+        #[arg(long, default_value_t = 30)]
+        timeout_s: u64,
+    },
     /// Write the model in a layout the Python references load: `hf` (transformers CLIPModel or
     /// VisionTextDualEncoder, by text tower), `open-clip`, or `natural` (the model's own kind; M-CLIP text
     /// encoders always use M-CLIP's layout).
@@ -259,6 +324,27 @@ pub enum Command {
     },
 }
 
+/// `--search`: how an index is searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SearchChoice {
+    /// Exact below 200 000 pictures, the HNSW graph from there on.
+    Auto,
+    /// Always every picture (one matrix product).
+    Exact,
+    /// Always the HNSW graph.
+    Approximate,
+}
+
+impl From<SearchChoice> for polyclip_index::SearchMode {
+    fn from(choice: SearchChoice) -> Self {
+        match choice {
+            SearchChoice::Auto => Self::Auto,
+            SearchChoice::Exact => Self::Exact,
+            SearchChoice::Approximate => Self::Approximate,
+        }
+    }
+}
+
 impl Command {
     fn backend(&self) -> BackendKind {
         match self {
@@ -269,7 +355,9 @@ impl Command {
             | Command::Caption { model, .. }
             | Command::Translate { model, .. }
             | Command::Eval { model, .. }
-            | Command::TranslateManifest { model, .. } => model.backend,
+            | Command::TranslateManifest { model, .. }
+            | Command::Index { model, .. } => model.backend,
+            Command::Serve { backend, .. } => *backend,
             Command::Prepare { backend, .. } => *backend,
         }
     }

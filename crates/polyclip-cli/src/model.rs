@@ -191,6 +191,37 @@ impl<B: Backend> Encoder<B> {
         Ok(to_host(ensure_finite(Tensor::cat(parts, 0), "image")?))
     }
 
+    /// Normalised embeddings of decoded images, in order (one forward pass: the caller sizes the batch).
+    pub fn embed_decoded(&self, images: &[image::DynamicImage]) -> Result<Embeddings, CliError> {
+        let (Some(model), Some(preprocess)) = (self.image_tower(), &self.preprocess) else {
+            return Err(CliError::Usage(format!(
+                "{} is a text encoder without an image tower; pass --image-model with the CLIP model it pairs with",
+                self.loaded.spec.dir.display()
+            )));
+        };
+        let size = preprocess.size as usize;
+        let image_len = preprocess.image_len();
+        let mut pixels = vec![0.0_f32; images.len() * image_len];
+        for (image, slot) in images.iter().zip(pixels.chunks_mut(image_len)) {
+            preprocess.apply(image, slot);
+        }
+        let batch = Tensor::from_data(
+            TensorData::new(pixels, [images.len(), 3, size, size]),
+            &self.device,
+        );
+        Ok(to_host(ensure_finite(model.embed_images(batch), "image")?))
+    }
+
+    /// Whether the model (or `--image-model`) can embed images.
+    pub fn has_image_tower(&self) -> bool {
+        self.image_tower().is_some() && self.preprocess.is_some()
+    }
+
+    /// The folder the model was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.loaded.spec.dir
+    }
+
     /// Normalised text embeddings, in order.
     pub fn embed_texts(&self, texts: &[String]) -> Result<Embeddings, CliError> {
         let tokenizer = self.tokenizer.as_ref().ok_or_else(|| {

@@ -140,53 +140,20 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
                     "classify: give at least two --labels (or a --label-file)".into(),
                 ));
             }
-            let templates = if templates.is_empty() {
-                vec!["{}".to_string()]
-            } else {
-                templates
-            };
-            if let Some(bad) = templates.iter().find(|t| !t.contains("{}")) {
-                return Err(CliError::Usage(format!(
-                    "classify: template {bad:?} has no {{}} for the label"
-                )));
-            }
+            let (prompts, per_label) = crate::zero_shot::prompts(&labels, &templates)
+                .map_err(|e| CliError::Usage(format!("classify: {e}")))?;
             let encoder = Encoder::<B>::load(&model, device)?;
             let picture = encoder.embed_images(std::slice::from_ref(&image))?;
-            let prompts: Vec<String> = labels
-                .iter()
-                .flat_map(|label| templates.iter().map(move |t| t.replacen("{}", label, 1)))
-                .collect();
             let prompt_embeddings = encoder.embed_texts(&prompts)?;
             same_space(&picture, &prompt_embeddings)?;
             let scale = encoder.logit_multiplier()?;
-            let logits: Vec<f32> = (0..labels.len())
-                .map(|class| {
-                    let dim = prompt_embeddings.dim;
-                    let mut mean = vec![0.0_f32; dim];
-                    for t in 0..templates.len() {
-                        for (m, v) in mean
-                            .iter_mut()
-                            .zip(prompt_embeddings.row(class * templates.len() + t))
-                        {
-                            *m += v;
-                        }
-                    }
-                    let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-                    scale
-                        * mean
-                            .iter()
-                            .zip(picture.row(0))
-                            .map(|(m, p)| m / norm * p)
-                            .sum::<f32>()
-                })
-                .collect();
-            let max = logits.iter().copied().fold(f32::MIN, f32::max);
-            let total: f32 = logits.iter().map(|l| (l - max).exp()).sum();
-            let mut ranked: Vec<(usize, f32)> = logits
-                .iter()
-                .map(|l| (l - max).exp() / total)
-                .enumerate()
-                .collect();
+            let probabilities = crate::zero_shot::label_probabilities(
+                picture.row(0),
+                &prompt_embeddings,
+                per_label,
+                scale,
+            );
+            let mut ranked: Vec<(usize, f32)> = probabilities.into_iter().enumerate().collect();
             ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
             for (class, probability) in ranked.into_iter().take(top.max(1)) {
                 println!("{probability:.4}\t{}", labels[class]);
@@ -339,6 +306,61 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
                 device,
             )
         }
+        Command::Index {
+            model,
+            images,
+            out,
+            skip_bad,
+            search,
+        } => {
+            let _lock = RunLock::acquire(&out)?;
+            let count = crate::index_pictures::index::<B>(
+                &crate::index_pictures::IndexRequest {
+                    model: &model,
+                    images: &images,
+                    out: &out,
+                    policy: policy(skip_bad),
+                    search: search.into(),
+                },
+                device,
+            )?;
+            eprintln!("polyclip: {} holds {count} pictures", out.display());
+            Ok(())
+        }
+        Command::Serve {
+            index,
+            model,
+            tokenizer,
+            image_model,
+            captioner,
+            captioner_tokenizer,
+            addr,
+            runs,
+            backend,
+            search,
+            batch_size,
+            max_body_bytes,
+            max_image_pixels,
+            timeout_s,
+        } => crate::serve::serve::<B>(
+            crate::serve::ServeRequest {
+                index,
+                model,
+                tokenizer,
+                image_model,
+                captioner,
+                captioner_tokenizer,
+                addr,
+                runs,
+                backend,
+                search: search.into(),
+                batch_size: batch_size.max(1),
+                max_body_bytes,
+                max_image_pixels,
+                timeout: std::time::Duration::from_secs(timeout_s.max(1)),
+            },
+            device,
+        ),
         Command::Export { model, out, format } => {
             let encoder = Encoder::<B>::load(&model, device)?;
             let loaded = &encoder.loaded;

@@ -22,12 +22,12 @@ use crate::error::CliError;
 use crate::model::{pixel_batch, source_pixel_batch};
 
 /// How to generate (defaults: the model folder's generation_config.json, else greedy).
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct GenerateArgs {
     /// Beams (1: greedy search).
     #[arg(long)]
     pub num_beams: Option<usize>,
-    /// Longest output in tokens, the start token included.
+    /// Longest output in tokens, the start token included (at most the decoder's max_position_embeddings).
     #[arg(long)]
     pub max_length: Option<usize>,
     /// Beam scores are divided by length^length_penalty.
@@ -49,7 +49,12 @@ impl GenerateArgs {
         let base = &spec.generation;
         GenerationConfig {
             num_beams: self.num_beams.unwrap_or(base.num_beams).max(1),
-            max_length: self.max_length.unwrap_or(base.max_length),
+            // A decoder has no position past its table: longer outputs are cut there (the default of 64 is longer
+            // than a small decoder's table).
+            max_length: self
+                .max_length
+                .unwrap_or(base.max_length)
+                .min(spec.decoder().max_position_embeddings),
             length_penalty: self.length_penalty.unwrap_or(base.length_penalty),
             no_repeat_ngram_size: self
                 .no_repeat_ngram_size
