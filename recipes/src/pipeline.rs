@@ -126,9 +126,17 @@ pub fn run_recipe<B: AutodiffBackend>(
         }
         if summary.steps > 0 {
             let points = stage.metrics()?.iter().map(StepMetrics::point).collect();
-            results
-                .curves
-                .push(Panel::loss_curve(&stage.name, "contrastive loss", points));
+            let mut panel = Panel::loss_curve(&stage.name, "contrastive loss", points);
+            let evaluated = recipe.stages[index].report.is_some();
+            if let Some(headline) = results
+                .rows
+                .last()
+                .filter(|_| evaluated)
+                .and_then(|row| row.evaluation.headline())
+            {
+                panel = panel.mark_end(&headline);
+            }
+            results.curves.push(panel);
         }
         model = Some(trained);
         results.stages.push(summary);

@@ -3,7 +3,9 @@
 
 mod data;
 mod generation;
+mod index_search;
 mod memory;
+mod serve_load;
 
 use polyclip_models::BuildModel;
 use std::time::Instant;
@@ -84,6 +86,44 @@ struct Args {
     /// With --data: timed batches per configuration.
     #[arg(long, default_value_t = 12)]
     data_batches: usize,
+    /// Instead of the models: exact search against the HNSW graph on random unit vectors (latency per query,
+    /// recall@10, build time), one JSON line per size, query kind and ef_search.
+    #[arg(long)]
+    index_search: bool,
+    /// With --index-search: index sizes.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![100_000, 1_000_000])]
+    index_rows: Vec<usize>,
+    /// With --index-search: vector size.
+    #[arg(long, default_value_t = 512)]
+    index_dim: usize,
+    /// With --index-search: queries per measurement.
+    #[arg(long, default_value_t = 200)]
+    index_queries: usize,
+    /// With --index-search: ef_search values to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![64, 128, 256])]
+    index_ef: Vec<usize>,
+    /// With --index-search: candidates explored while inserting (polyclip index uses 200).
+    #[arg(long, default_value_t = 200)]
+    index_ef_construction: usize,
+    /// Instead of the models: drive a running `polyclip serve` at this URL (loopback only) with --clients
+    /// concurrent clients, text search then image search, each for at most --load-seconds and --load-requests.
+    #[arg(long, value_name = "URL")]
+    serve_load: Option<String>,
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    #[arg(long, default_value_t = 20.0)]
+    load_seconds: f64,
+    #[arg(long, default_value_t = 5000)]
+    load_requests: usize,
+    /// With --serve-load: a file of queries, one per line (default: the embedded dataset's Portuguese phrases).
+    #[arg(long)]
+    load_texts: Option<std::path::PathBuf>,
+    /// With --serve-load: the picture sent to image search.
+    #[arg(long)]
+    load_picture: Option<std::path::PathBuf>,
+    /// With --serve-load: the server's process id, to report its resident memory before and after.
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -306,8 +346,64 @@ fn time(iterations: usize, batch: usize, mut work: impl FnMut()) -> f64 {
     (iterations * batch) as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Queries for --serve-load when no file is given.
+const DEFAULT_QUERIES: &[&str] = &[
+    "dois círculos vermelhos",
+    "um grande quadrado azul sobre um fundo branco",
+    "três estrelas amarelas",
+    "uma cruz verde em cima",
+    "um pequeno triângulo preto embaixo, sobre um fundo azul",
+    "losangos laranja sobre um fundo cinza",
+];
+
+fn serve_load(args: &Args, url: &str) -> BenchResult {
+    let texts: Vec<String> = match &args.load_texts {
+        Some(path) => std::fs::read_to_string(path)?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from)
+            .collect(),
+        None => DEFAULT_QUERIES.iter().map(|t| t.to_string()).collect(),
+    };
+    if texts.is_empty() {
+        return Err("--load-texts has no lines".into());
+    }
+    let picture_path = args
+        .load_picture
+        .clone()
+        .ok_or("--serve-load needs --load-picture FILE (the picture sent to image search)")?;
+    let picture = std::fs::read(&picture_path)?;
+    serve_load::measure_serve_load(&serve_load::LoadPlan {
+        url,
+        clients: args.clients,
+        seconds: args.load_seconds,
+        max_requests: args.load_requests,
+        texts: &texts,
+        picture: &picture,
+        server_pid: args.server_pid,
+    })
+}
+
 fn main() {
     let args = Args::parse();
+    let standalone = if args.index_search {
+        Some(index_search::measure_index_search(
+            &args.index_rows,
+            args.index_dim,
+            args.index_queries,
+            &args.index_ef,
+            args.index_ef_construction,
+        ))
+    } else {
+        args.serve_load.as_deref().map(|url| serve_load(&args, url))
+    };
+    if let Some(outcome) = standalone {
+        if let Err(error) = outcome {
+            eprintln!("error: {error}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if args.data {
         if let Err(error) = data::measure_data(
             args.data_samples,

@@ -239,7 +239,7 @@ pub fn index<B: Backend>(
     if skipped > 0 {
         eprintln!("polyclip: skipped {skipped} pictures that could not be decoded");
     }
-    if request.search.wants_graph(store.len()) {
+    if request.search.wants_graph(store.len()) && !AnnIndex::is_current(out, store.len()) {
         let started = std::time::Instant::now();
         eprintln!(
             "polyclip: building the HNSW graph over {} pictures",

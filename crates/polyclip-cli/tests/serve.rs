@@ -121,18 +121,28 @@ fn serve(cwd: &Path, args: &[&str]) -> Server {
         .stdout(Stdio::null())
         .spawn()
         .expect("start polyclip serve");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut log = String::new();
+    let stderr = child.stderr.take().unwrap();
+    // Owned from here on: a failed assertion kills the server on the way out.
+    let mut server = Server {
+        child,
+        addr: String::new(),
+        log: String::new(),
+    };
+    let mut stderr = BufReader::new(stderr);
     loop {
         let mut line = String::new();
         let read = stderr.read_line(&mut line).unwrap();
-        assert!(read > 0, "the server stopped before serving:\n{log}");
-        log.push_str(&line);
+        assert!(
+            read > 0,
+            "the server stopped before serving:\n{}",
+            server.log
+        );
+        server.log.push_str(&line);
         if let Some(at) = line.find(" at http://") {
-            let addr = line[at + " at http://".len()..].trim().to_owned();
+            server.addr = line[at + " at http://".len()..].trim().to_owned();
             // Keep reading stderr so the server never blocks on a full pipe.
             std::thread::spawn(move || for _ in stderr.lines() {});
-            return Server { child, addr, log };
+            return server;
         }
     }
 }

@@ -1,10 +1,12 @@
-//! A small PNG line plot (no system fonts: glyphs come from the public-domain `font8x8` bitmaps), used for the
-//! training curves of a run.
+//! The training curves a run writes (`curves.png`), drawn with plotters: one panel per stage, round tick
+//! values, axis titles, and the evaluation figures marked on the curve. The font is DejaVu Sans compiled into
+//! the binary (the `dejavu` crate), so nothing depends on the machine's fonts.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
-use font8x8::{BASIC_FONTS, UnicodeFonts};
-use image::{Rgb, RgbImage};
+use plotters::prelude::*;
+use plotters::style::FontStyle;
 
 use crate::error::EvalError;
 
@@ -16,13 +18,22 @@ pub struct Series {
     pub color: [u8; 3],
 }
 
-/// One panel: a title, axis labels and its curves.
+/// A figure marked on a panel (an evaluation after the stage), drawn as a point with its label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    pub x: f64,
+    pub y: f64,
+    pub label: String,
+}
+
+/// One panel: a title, axis titles, its curves and marks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Panel {
     pub title: String,
     pub x_label: String,
     pub y_label: String,
     pub series: Vec<Series>,
+    pub marks: Vec<Mark>,
 }
 
 impl Panel {
@@ -37,186 +48,183 @@ impl Panel {
                 points,
                 color: [31, 119, 180],
             }],
+            marks: Vec::new(),
         }
+    }
+
+    /// Marks `label` at the curve's last point (what an evaluation after the stage scored).
+    pub fn mark_end(mut self, label: &str) -> Self {
+        if let Some(&(x, y)) = self.series.first().and_then(|s| s.points.last()) {
+            self.marks.push(Mark {
+                x,
+                y,
+                label: label.to_owned(),
+            });
+        }
+        self
     }
 }
 
-const PANEL_W: u32 = 480;
-const PANEL_H: u32 = 360;
-const MARGIN_L: u32 = 64;
-const MARGIN_R: u32 = 16;
-const MARGIN_T: u32 = 36;
-const MARGIN_B: u32 = 44;
-const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
-const INK: Rgb<u8> = Rgb([30, 30, 30]);
-const GRID: Rgb<u8> = Rgb([225, 225, 225]);
-const GRID_TEXT: Rgb<u8> = Rgb([110, 110, 110]);
+const PANEL_W: u32 = 560;
+const PANEL_H: u32 = 400;
+const PER_ROW: usize = 3;
+const FONT: &str = "polyclip-sans";
 
-/// Renders panels side by side into a PNG file.
+/// The embedded font, registered once per process.
+fn font() -> Result<&'static str, String> {
+    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
+                .map_err(|_| "the embedded DejaVu Sans font cannot be read".to_string())
+        })
+        .clone()
+        .map(|()| FONT)
+}
+
+/// Renders the panels, `PER_ROW` to a row, into a PNG file.
 pub fn save_panels(panels: &[Panel], path: &Path) -> Result<(), EvalError> {
-    let width = PANEL_W * panels.len().max(1) as u32;
-    let mut canvas = RgbImage::from_pixel(width, PANEL_H, WHITE);
-    for (index, panel) in panels.iter().enumerate() {
-        draw_panel(&mut canvas, index as u32 * PANEL_W, panel);
-    }
-    canvas.save(path).map_err(|e| EvalError::Write {
+    let fail = |reason: String| EvalError::Write {
         path: path.to_owned(),
-        reason: e.to_string(),
-    })
-}
-
-fn draw_panel(canvas: &mut RgbImage, left: u32, panel: &Panel) {
-    let plot_x0 = left + MARGIN_L;
-    let plot_x1 = left + PANEL_W - MARGIN_R;
-    let plot_y0 = MARGIN_T;
-    let plot_y1 = PANEL_H - MARGIN_B;
-    let points = panel.series.iter().flat_map(|s| s.points.iter());
-    let (mut x_min, mut x_max, mut y_min, mut y_max) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in points.filter(|(x, y)| x.is_finite() && y.is_finite()) {
-        x_min = x_min.min(x);
-        x_max = x_max.max(x);
-        y_min = y_min.min(y);
-        y_max = y_max.max(y);
-    }
-    if x_min > x_max {
-        (x_min, x_max, y_min, y_max) = (0.0, 1.0, 0.0, 1.0);
-    }
-    if x_max - x_min < 1e-12 {
-        x_max = x_min + 1.0;
-    }
-    if y_max - y_min < 1e-12 {
-        y_max = y_min + 1.0;
-    }
-    let to_px = |x: f64, y: f64| {
-        let px = plot_x0 as f64 + (x - x_min) / (x_max - x_min) * (plot_x1 - plot_x0) as f64;
-        let py = plot_y1 as f64 - (y - y_min) / (y_max - y_min) * (plot_y1 - plot_y0) as f64;
-        (px, py)
+        reason,
     };
-    for tick in 0..=4 {
-        let fraction = tick as f64 / 4.0;
-        let y = plot_y1 as f64 - fraction * (plot_y1 - plot_y0) as f64;
-        line(canvas, plot_x0 as f64, y, plot_x1 as f64, y, GRID);
-        let value = y_min + fraction * (y_max - y_min);
-        text(canvas, left + 4, y as u32 - 4, &format_tick(value), INK);
-        let x = plot_x0 as f64 + fraction * (plot_x1 - plot_x0) as f64;
-        line(canvas, x, plot_y1 as f64, x, plot_y1 as f64 + 4.0, INK);
-        let label = format_x_tick(x_min + fraction * (x_max - x_min), x_max - x_min);
-        let half = label.len() as u32 * 4;
-        text(
-            canvas,
-            (x as u32).saturating_sub(half),
-            plot_y1 + 8,
-            &label,
-            INK,
-        );
-    }
-    line(
-        canvas,
-        plot_x0 as f64,
-        plot_y0 as f64,
-        plot_x0 as f64,
-        plot_y1 as f64,
-        INK,
-    );
-    line(
-        canvas,
-        plot_x0 as f64,
-        plot_y1 as f64,
-        plot_x1 as f64,
-        plot_y1 as f64,
-        INK,
-    );
-    text(canvas, plot_x0, 8, &panel.title, INK);
-    let x_label_width = panel.x_label.len() as u32 * 8;
-    text(
-        canvas,
-        (plot_x0 + plot_x1 - x_label_width) / 2,
-        PANEL_H - 16,
-        &panel.x_label,
-        INK,
-    );
-    let title_width = (panel.title.chars().count() as u32 + 2) * 8;
-    text(
-        canvas,
-        plot_x0 + title_width,
-        8,
-        &format!("({})", panel.y_label),
-        GRID_TEXT,
-    );
-    for (index, series) in panel.series.iter().enumerate() {
-        let color = Rgb(series.color);
-        for pair in series.points.windows(2) {
-            let (ax, ay) = to_px(pair[0].0, pair[0].1);
-            let (bx, by) = to_px(pair[1].0, pair[1].1);
-            line(canvas, ax, ay, bx, by, color);
+    let columns = panels.len().clamp(1, PER_ROW);
+    let rows = panels.len().div_ceil(PER_ROW).max(1);
+    let (width, height) = (PANEL_W * columns as u32, PANEL_H * rows as u32);
+    let mut pixels = vec![255_u8; (width * height * 3) as usize];
+    {
+        let font = font().map_err(fail)?;
+        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+        let areas = root.split_evenly((rows, columns));
+        for (panel, area) in panels.iter().zip(areas) {
+            draw_panel(&area, panel, font).map_err(fail)?;
         }
-        let legend_y = plot_y0 + 6 + index as u32 * 12;
-        let legend_x = plot_x1.saturating_sub(8 * series.label.len() as u32 + 24);
-        line(
-            canvas,
-            legend_x as f64,
-            legend_y as f64 + 4.0,
-            legend_x as f64 + 14.0,
-            legend_y as f64 + 4.0,
-            color,
-        );
-        text(canvas, legend_x + 18, legend_y, &series.label, INK);
+        root.present().map_err(|e| fail(e.to_string()))?;
     }
+    let image = image::RgbImage::from_raw(width, height, pixels)
+        .ok_or_else(|| fail("the plot's buffer has the wrong size".into()))?;
+    image.save(path).map_err(|e| fail(e.to_string()))
 }
 
-/// Whole numbers when the axis spans more than a few units (steps, epochs).
-fn format_x_tick(value: f64, span: f64) -> String {
-    if span >= 10.0 {
-        format!("{}", value.round() as i64)
-    } else {
-        format_tick(value)
+/// The finite points' bounds, padded so that a flat curve still has a range.
+fn bounds(panel: &Panel) -> ((f64, f64), (f64, f64)) {
+    let points = panel
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .chain(panel.marks.iter().map(|m| (m.x, m.y)))
+        .filter(|(x, y)| x.is_finite() && y.is_finite());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for (x, y) in points {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
     }
+    if x0 > x1 {
+        return ((0.0, 1.0), (0.0, 1.0));
+    }
+    if x1 - x0 < 1e-12 {
+        x1 = x0 + 1.0;
+    }
+    let pad = ((y1 - y0) * 0.05).max(1e-6);
+    ((x0, x1), (y0 - pad, y1 + pad))
 }
 
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    panel: &Panel,
+    font: &str,
+) -> Result<(), String> {
+    let ((x0, x1), (y0, y1)) = bounds(panel);
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, (font, 20))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| e.to_string())?;
+    // plotters places the mesh's ticks on round values (1, 2 or 5 times a power of ten).
+    chart
+        .configure_mesh()
+        .x_desc(&panel.x_label)
+        .y_desc(&panel.y_label)
+        .label_style((font, 13))
+        .axis_desc_style((font, 15))
+        .light_line_style(WHITE)
+        .bold_line_style(RGBColor(215, 215, 215))
+        .x_label_formatter(&|v| format_tick(*v))
+        .y_label_formatter(&|v| format_tick(*v))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for series in &panel.series {
+        let color = RGBColor(series.color[0], series.color[1], series.color[2]);
+        let points: Vec<(f64, f64)> = series
+            .points
+            .iter()
+            .copied()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(series.label.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+    }
+    // Evaluation figures: a point at the curve's end, the figure itself in the legend.
+    let mark_color = RGBColor(196, 80, 27);
+    for mark in &panel.marks {
+        chart
+            .draw_series(std::iter::once(Circle::new(
+                (mark.x, mark.y),
+                5,
+                mark_color.filled(),
+            )))
+            .map_err(|e| e.to_string())?
+            .label(mark.label.clone())
+            .legend(move |(x, y)| Circle::new((x + 9, y), 5, mark_color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .label_font((font, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// A tick value without float noise: integers as integers, small values with 2–3 significant digits.
 fn format_tick(value: f64) -> String {
+    if value == 0.0 {
+        return "0".into();
+    }
     let magnitude = value.abs();
-    if magnitude >= 1000.0 || (magnitude > 0.0 && magnitude < 0.01) {
-        format!("{value:.1e}")
-    } else if magnitude >= 100.0 {
-        format!("{value:.0}")
-    } else {
-        format!("{value:.2}")
+    if !(1e-3..1e5).contains(&magnitude) {
+        return format!("{value:.1e}");
     }
+    if (value - value.round()).abs() < 1e-9 {
+        return format!("{}", value.round() as i64);
+    }
+    let decimals = (2 - magnitude.log10().floor() as i32).clamp(0, 6) as usize;
+    let text = format!("{value:.decimals$}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    text.to_string()
 }
 
-fn put(canvas: &mut RgbImage, x: i64, y: i64, color: Rgb<u8>) {
-    if x >= 0 && y >= 0 && (x as u32) < canvas.width() && (y as u32) < canvas.height() {
-        canvas.put_pixel(x as u32, y as u32, color);
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn line(canvas: &mut RgbImage, x0: f64, y0: f64, x1: f64, y1: f64, color: Rgb<u8>) {
-    let steps = (x1 - x0).abs().max((y1 - y0).abs()).ceil().max(1.0) as usize;
-    for step in 0..=steps {
-        let t = step as f64 / steps as f64;
-        let x = (x0 + t * (x1 - x0)).round() as i64;
-        let y = (y0 + t * (y1 - y0)).round() as i64;
-        put(canvas, x, y, color);
-    }
-}
-
-fn text(canvas: &mut RgbImage, x: u32, y: u32, content: &str, color: Rgb<u8>) {
-    for (index, ch) in content.chars().enumerate() {
-        let glyph = BASIC_FONTS
-            .get(ch)
-            .or_else(|| BASIC_FONTS.get('?'))
-            .unwrap_or([0; 8]);
-        for (row, bits) in glyph.iter().enumerate() {
-            for col in 0..8 {
-                if bits & (1 << col) != 0 {
-                    put(
-                        canvas,
-                        x as i64 + index as i64 * 8 + col,
-                        y as i64 + row as i64,
-                        color,
-                    );
-                }
-            }
-        }
+    #[test]
+    fn ticks_read_as_people_write_them() {
+        assert_eq!(format_tick(200.0), "200");
+        assert_eq!(format_tick(2.5), "2.5");
+        assert_eq!(format_tick(0.30000000000000004), "0.3");
+        assert_eq!(format_tick(0.0001), "1.0e-4");
+        assert_eq!(format_tick(-1.25), "-1.25");
     }
 }

@@ -36,6 +36,23 @@ impl ModelEvaluation {
             / n
     }
 
+    /// One line for a plot's mark: the first retrieval set's text→image mean recall, and the zero-shot
+    /// average when there are classification sets.
+    pub fn headline(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(first) = self.retrieval.first() {
+            parts.push(format!(
+                "{} T→I {:.2}",
+                first.set,
+                first.metrics.text_to_image_mean()
+            ));
+        }
+        if !self.zero_shot.is_empty() {
+            parts.push(format!("zero-shot {:.2}", self.zero_shot_average()));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+
     /// The retrieval metrics of a set.
     pub fn retrieval_of(&self, set: &str) -> Option<&RetrievalMetrics> {
         self.retrieval

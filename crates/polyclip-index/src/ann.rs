@@ -82,6 +82,19 @@ impl AnnIndex {
         Self { hnsw, rows, params }
     }
 
+    /// Candidates explored per query from now on (more: higher recall, slower queries).
+    pub fn set_ef_search(&mut self, ef_search: usize) {
+        self.params.ef_search = ef_search.max(1);
+    }
+
+    /// Whether `index_dir` has a saved graph covering exactly `rows` rows (reads `ann.json` only).
+    pub fn is_current(index_dir: &Path, rows: usize) -> bool {
+        std::fs::read_to_string(index_dir.join(ANN_META))
+            .ok()
+            .and_then(|text| serde_json::from_str::<AnnMeta>(&text).ok())
+            .is_some_and(|meta| meta.rows == rows)
+    }
+
     /// How many rows the graph covers.
     pub fn rows(&self) -> usize {
         self.rows

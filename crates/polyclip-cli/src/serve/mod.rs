@@ -165,13 +165,11 @@ pub fn serve<B: Backend>(mut request: ServeRequest, device: &B::Device) -> Resul
         }
         .into());
     }
-    if let Some(runs) = &request.runs {
-        if !runs.is_dir() {
-            return Err(CliError::Usage(format!(
-                "serve --runs {}: no such folder",
-                runs.display()
-            )));
-        }
+    if let Some(runs) = request.runs.as_ref().filter(|runs| !runs.is_dir()) {
+        return Err(CliError::Usage(format!(
+            "serve --runs {}: no such folder",
+            runs.display()
+        )));
     }
     let placeholder = store
         .items()
