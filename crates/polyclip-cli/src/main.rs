@@ -270,46 +270,7 @@ pub enum Command {
     /// Serve a web page and a JSON API over an index: text→image search, image→image search, zero-shot labels,
     /// captions (--captioner) and the runs view (--runs). With no --index: the main job's fine-tuned model over
     /// its held-out pictures (runs/capivara-seed000, indexed on first use).
-    Serve {
-        /// The index folder (from `polyclip index`).
-        #[arg(long)]
-        index: Option<PathBuf>,
-        /// The model that embeds queries (default: the one that made the index; another model is refused).
-        #[arg(long, value_name = "DIR|hf:ORG/NAME")]
-        model: Option<String>,
-        #[arg(long, value_name = "FILE")]
-        tokenizer: Option<PathBuf>,
-        /// For a text encoder without an image tower: the CLIP model whose image tower it pairs with.
-        #[arg(long)]
-        image_model: Option<String>,
-        /// An image captioner (CLIP vision + mBART-50 decoder) for /api/caption.
-        #[arg(long)]
-        captioner: Option<String>,
-        #[arg(long)]
-        captioner_tokenizer: Option<PathBuf>,
-        /// Address to listen on (port 0: any free port; the address in use is printed).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        addr: String,
-        /// A folder of run folders to show on /runs (curves and reports).
-        #[arg(long)]
-        runs: Option<PathBuf>,
-        #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
-        backend: BackendKind,
-        #[arg(long, value_enum, default_value_t = SearchChoice::Auto)]
-        search: SearchChoice,
-        /// Texts or pictures per forward pass.
-        #[arg(long, default_value_t = 32)]
-        batch_size: usize,
-        /// Largest request body in bytes (413 above).
-        #[arg(long, default_value_t = 20 * 1024 * 1024)]
-        max_body_bytes: usize,
-        /// Largest picture a request may send, in pixels (width × height, read from the header before decoding).
-        #[arg(long, default_value_t = 40_000_000)]
-        max_image_pixels: u64,
-        /// Seconds a request (headers, body and answer) may take.
-        #[arg(long, default_value_t = 30)]
-        timeout_s: u64,
-    },
+    Serve(serve::ServeArgs),
     /// Write the model in a layout the Python references load: `hf` (transformers CLIPModel or
     /// VisionTextDualEncoder, by text tower), `open-clip`, or `natural` (the model's own kind; M-CLIP text
     /// encoders always use M-CLIP's layout).
@@ -357,7 +318,7 @@ impl Command {
             | Command::Eval { model, .. }
             | Command::TranslateManifest { model, .. }
             | Command::Index { model, .. } => model.backend,
-            Command::Serve { backend, .. } => *backend,
+            Command::Serve(args) => args.backend,
             Command::Prepare { backend, .. } => *backend,
         }
     }

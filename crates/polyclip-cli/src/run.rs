@@ -327,40 +327,7 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
             eprintln!("polyclip: {} holds {count} pictures", out.display());
             Ok(())
         }
-        Command::Serve {
-            index,
-            model,
-            tokenizer,
-            image_model,
-            captioner,
-            captioner_tokenizer,
-            addr,
-            runs,
-            backend,
-            search,
-            batch_size,
-            max_body_bytes,
-            max_image_pixels,
-            timeout_s,
-        } => crate::serve::serve::<B>(
-            crate::serve::ServeRequest {
-                index,
-                model,
-                tokenizer,
-                image_model,
-                captioner,
-                captioner_tokenizer,
-                addr,
-                runs,
-                backend,
-                search: search.into(),
-                batch_size: batch_size.max(1),
-                max_body_bytes,
-                max_image_pixels,
-                timeout: std::time::Duration::from_secs(timeout_s.max(1)),
-            },
-            device,
-        ),
+        Command::Serve(args) => crate::serve::serve::<B>(args, device),
         Command::Export { model, out, format } => {
             let encoder = Encoder::<B>::load(&model, device)?;
             let loaded = &encoder.loaded;

@@ -23,10 +23,10 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::ModelArgs;
 use crate::error::CliError;
 use crate::index_pictures::{IndexRequest, index, model_identity};
 use crate::serve::routes::{AppState, Limits};
+use crate::{ModelArgs, SearchChoice};
 
 /// The main job's run folder, served when no `--index` is given.
 pub const MAIN_JOB_RUN: &str = "runs/capivara-seed000";
@@ -34,24 +34,49 @@ pub const MAIN_JOB_RUN: &str = "runs/capivara-seed000";
 pub const MAIN_JOB_COMMAND: &str = "cargo run --release -p recipes --bin capivara";
 
 /// What `polyclip serve` was asked.
-pub struct ServeRequest {
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// The index folder (from `polyclip index`).
+    #[arg(long)]
     pub index: Option<PathBuf>,
+    /// The model that embeds queries (default: the one that made the index; another model is refused).
+    #[arg(long, value_name = "DIR|hf:ORG/NAME")]
     pub model: Option<String>,
+    #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
+    /// For a text encoder without an image tower: the CLIP model whose image tower it pairs with.
+    #[arg(long)]
     pub image_model: Option<String>,
+    /// An image captioner (CLIP vision + mBART-50 decoder) for /api/caption.
+    #[arg(long)]
     pub captioner: Option<String>,
+    #[arg(long)]
     pub captioner_tokenizer: Option<PathBuf>,
+    /// Address to listen on (port 0: any free port; the address in use is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
+    /// A folder of run folders to show on /runs (curves and reports).
+    #[arg(long)]
     pub runs: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
     pub backend: BackendKind,
-    pub search: SearchMode,
+    #[arg(long, value_enum, default_value_t = SearchChoice::Auto)]
+    pub search: SearchChoice,
+    /// Texts or pictures per forward pass.
+    #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
+    /// Largest request body in bytes (413 above).
+    #[arg(long, default_value_t = 20 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Largest picture a request may send, in pixels (width × height, read from the header before decoding).
+    #[arg(long, default_value_t = 40_000_000)]
     pub max_image_pixels: u64,
-    pub timeout: Duration,
+    /// Seconds a request (headers, body and answer) may take.
+    #[arg(long, default_value_t = 30)]
+    pub timeout_s: u64,
 }
 
-impl ServeRequest {
+impl ServeArgs {
     fn model_args(
         &self,
         model: String,
@@ -64,8 +89,16 @@ impl ServeRequest {
             allow_partial: false,
             tokenizer,
             image_model,
-            batch_size: self.batch_size,
+            batch_size: self.batch_size.max(1),
         }
+    }
+
+    fn search_mode(&self) -> SearchMode {
+        self.search.into()
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_s.max(1))
     }
 }
 
@@ -81,7 +114,7 @@ fn main_job_language(run: &Path) -> String {
 /// With no `--index`: the main job's fine-tuned model over its held-out pictures, indexed into the run folder
 /// the first time (and again when the model has changed since).
 fn main_job_index<B: Backend>(
-    request: &mut ServeRequest,
+    request: &mut ServeArgs,
     device: &B::Device,
 ) -> Result<PathBuf, CliError> {
     let run = Path::new(MAIN_JOB_RUN);
@@ -128,7 +161,7 @@ fn main_job_index<B: Backend>(
             images: &pictures.display().to_string(),
             out: &out,
             policy: BadInputPolicy::Fail,
-            search: request.search,
+            search: request.search_mode(),
         },
         device,
     )?;
@@ -139,7 +172,7 @@ fn main_job_index<B: Backend>(
 }
 
 /// Runs the server until the process is stopped.
-pub fn serve<B: Backend>(mut request: ServeRequest, device: &B::Device) -> Result<(), CliError> {
+pub fn serve<B: Backend>(mut request: ServeArgs, device: &B::Device) -> Result<(), CliError> {
     let index_dir = match request.index.clone() {
         Some(dir) => dir,
         None => main_job_index::<B>(&mut request, device)?,
@@ -177,7 +210,7 @@ pub fn serve<B: Backend>(mut request: ServeRequest, device: &B::Device) -> Resul
         .find_map(|item| item.caption.clone())
         .unwrap_or_else(|| "Search the pictures…".into());
     let pictures = store.len();
-    let searcher = Searcher::new(store, request.search)?;
+    let searcher = Searcher::new(store, request.search_mode())?;
     let captioner = request
         .captioner
         .clone()
@@ -200,7 +233,7 @@ pub fn serve<B: Backend>(mut request: ServeRequest, device: &B::Device) -> Resul
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            request.timeout,
+            request.timeout(),
         ))
         .layer(axum::extract::DefaultBodyLimit::max(request.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(request.max_body_bytes));
@@ -223,7 +256,7 @@ pub fn serve<B: Backend>(mut request: ServeRequest, device: &B::Device) -> Resul
             source,
         })?;
         eprintln!("polyclip: serving {shown_model} over {pictures} pictures at http://{local}");
-        http::serve(listener, app, request.timeout).await;
+        http::serve(listener, app, request.timeout()).await;
         Ok(())
     })
 }

@@ -202,12 +202,19 @@ async fn search_text(
     Ok(Json(json!({"query": q, "results": results})))
 }
 
-async fn picture_embedding(state: &AppState, bytes: &[u8]) -> Result<Vec<f32>, ApiError> {
+/// Decodes an uploaded picture on the blocking pool, within the pixel limit.
+async fn decode_off_thread(
+    state: &AppState,
+    bytes: Vec<u8>,
+) -> Result<image::DynamicImage, ApiError> {
     let limit = state.limits.image_pixels;
-    let bytes = bytes.to_vec();
-    let picture = tokio::task::spawn_blocking(move || decode_picture(&bytes, limit))
+    tokio::task::spawn_blocking(move || decode_picture(&bytes, limit))
         .await
-        .map_err(|e| ApiError::internal(format!("decoding failed: {e}")))??;
+        .map_err(|e| ApiError::internal(format!("decoding failed: {e}")))?
+}
+
+async fn picture_embedding(state: &AppState, bytes: Vec<u8>) -> Result<Vec<f32>, ApiError> {
+    let picture = decode_off_thread(state, bytes).await?;
     let embedding = state
         .worker
         .ask(|reply| Job::Pictures {
@@ -231,7 +238,7 @@ async fn search_image(
             .as_deref()
             .or(upload.values("k").first().map(String::as_str)),
     )?;
-    let query = picture_embedding(&state, &upload.bytes).await?;
+    let query = picture_embedding(&state, upload.bytes).await?;
     let results = search_blocking(state, query, k).await?;
     Ok(Json(json!({"results": results})))
 }
@@ -274,7 +281,7 @@ async fn classify(
             prompts.len()
         )));
     }
-    let picture = picture_embedding(&state, &upload.bytes).await?;
+    let picture = picture_embedding(&state, upload.bytes).await?;
     let prompt_embeddings = state
         .worker
         .ask(|reply| Job::Texts {
@@ -318,11 +325,7 @@ async fn caption(
         .map(|l| l.trim().to_owned())
         .filter(|l| !l.is_empty())
         .ok_or_else(|| ApiError::bad_request("give the caption's language: lang=pt (or pt_XX)"))?;
-    let limit = state.limits.image_pixels;
-    let bytes = upload.bytes;
-    let picture = tokio::task::spawn_blocking(move || decode_picture(&bytes, limit))
-        .await
-        .map_err(|e| ApiError::internal(format!("decoding failed: {e}")))??;
+    let picture = decode_off_thread(&state, upload.bytes).await?;
     let text = state
         .worker
         .ask(|reply| Job::Caption {
