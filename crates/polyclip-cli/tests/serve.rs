@@ -912,7 +912,19 @@ fn headless(args: &[&str]) -> String {
 #[test]
 fn the_page_renders_the_pictures_a_shared_search_link_finds() {
     let dir = indexed_folder();
-    let server = serve(dir.path(), &["--index", "index"]);
+    // A run still writing: one stage's metrics, no report yet.
+    let stage = dir.path().join("runs/my-run/finetune");
+    std::fs::create_dir_all(&stage).unwrap();
+    let metrics: String = (0..20)
+        .map(|step| {
+            format!(
+                "{{\"step\":{step},\"loss\":{},\"lr\":0.001,\"samples_per_s\":500.0}}\n",
+                5.0 - f64::from(step) * 0.1
+            )
+        })
+        .collect();
+    std::fs::write(stage.join("metrics.jsonl"), metrics).unwrap();
+    let server = serve(dir.path(), &["--index", "index", "--runs", "runs"]);
     let caption = &captions()[7].1;
     let url = format!("http://{}/?q={}", server.addr, encode(caption));
     let api: Vec<u64> = json(
@@ -946,10 +958,77 @@ fn the_page_renders_the_pictures_a_shared_search_link_finds() {
     );
     assert!(dom.contains("12 pictures for “"), "{dom}");
 
+    // The runs view draws one chart per metric of the stage and says it refreshes.
+    let runs = headless(&["--dump-dom", &format!("http://{}/runs/my-run", server.addr)]);
+    assert!(runs.contains("stage finetune · 20 records"), "{runs}");
+    assert_eq!(
+        runs.matches("<svg").count(),
+        3,
+        "loss, lr and samples/s: {runs}"
+    );
+    assert!(runs.contains("aria-label=\"loss\""), "{runs}");
+    assert!(runs.contains("refreshing every 5 s"), "{runs}");
+    let list = headless(&["--dump-dom", &format!("http://{}/runs", server.addr)]);
+    assert!(list.contains("href=\"/runs/my-run\""), "{list}");
+
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-page.png");
     let _ = std::fs::remove_file(&shot);
     headless(&[&format!("--screenshot={}", shot.display()), &url]);
     let png = std::fs::read(&shot).expect("the screenshot");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     eprintln!("screenshot: {}", shot.display());
+}
+
+#[test]
+fn pictures_in_webdataset_shards_are_indexed_and_served_from_their_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let captions = captions();
+    let mut writer =
+        polyclip_data::sources::webdataset::ShardWriter::new(&dir.path().join("shards"), 5)
+            .unwrap();
+    let mut pictures = Vec::new();
+    for (i, (image, caption)) in captions.iter().enumerate() {
+        let bytes = std::fs::read(fixtures().join("serve").join(image)).unwrap();
+        writer
+            .write(
+                &format!("{i:06}"),
+                &[("png", &bytes), ("txt", caption.as_bytes())],
+            )
+            .unwrap();
+        pictures.push(bytes);
+    }
+    let shards = writer.finish().unwrap();
+    assert_eq!(shards.len(), 3);
+    let (ok, _, stderr) = polyclip_in(
+        dir.path(),
+        &[
+            "index",
+            "--model",
+            &model(),
+            "--images",
+            "shards/{00000..00002}.tar",
+            "--out",
+            "index",
+        ],
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    let items = std::fs::read_to_string(dir.path().join("index/items.jsonl")).unwrap();
+    let first: Value = serde_json::from_str(items.lines().next().unwrap()).unwrap();
+    assert_eq!(first["shard"], "../shards/00000.tar");
+    assert_eq!(first["member"], "000000.png");
+    assert_eq!(first["caption"], captions[0].1.as_str());
+
+    let server = serve(dir.path(), &["--index", "index"]);
+    let (status, _, body) = get(
+        &server.addr,
+        &format!("/api/search?k=1&q={}", encode(&captions[9].1)),
+    );
+    assert_eq!(status, 200);
+    let hit = &json(&body)["results"][0];
+    assert_eq!(hit["id"], 9);
+    assert_eq!(hit["name"], "00001.tar#000009.png");
+    let (status, _, body) = get(&server.addr, "/image/9");
+    assert_eq!(status, 200);
+    assert_eq!(body, pictures[9]);
 }
