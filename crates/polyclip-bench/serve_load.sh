@@ -24,4 +24,4 @@ done
 url="$(grep -o 'http://[0-9.:]*' "$log" | head -1)"
 grep "serving" "$log"
 target/release/polyclip-bench --serve-load "$url" --clients "$clients" --load-seconds "$seconds" \
-  --load-picture runs/capivara-seed000/data/images/test/000000.png --server-pid $server
+  --load-requests "${LOAD_REQUESTS:-50000}" --load-picture runs/capivara-seed000/data/images/test/000000.png --server-pid $server

@@ -31,8 +31,31 @@ fn recall(exact: &[Vec<usize>], approximate: &[Vec<usize>]) -> f64 {
     found as f64 / (exact.len() * K) as f64
 }
 
+/// `rows` unit vectors that lie near a random `intrinsic`-dimensional subspace of `dim` dimensions (plus a
+/// little noise in every direction): data with neighbourhoods, as embeddings of real collections have.
+fn subspace_rows(rows: usize, dim: usize, intrinsic: usize, rng: &mut rand_pcg::Pcg64) -> Vec<f32> {
+    let basis = unit_rows(intrinsic, dim, rng);
+    let mut values = vec![0.0_f32; rows * dim];
+    for row in values.chunks_exact_mut(dim) {
+        for b in basis.chunks_exact(dim) {
+            let weight: f32 = rng.sample(StandardNormal);
+            for (v, x) in row.iter_mut().zip(b) {
+                *v += weight * x;
+            }
+        }
+        for v in row.iter_mut() {
+            let noise: f32 = rng.sample(StandardNormal);
+            *v += 0.05 * noise;
+        }
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        row.iter_mut().for_each(|v| *v /= norm);
+    }
+    values
+}
+
 pub fn measure_index_search(
     sizes: &[usize],
+    intrinsic: Option<usize>,
     dim: usize,
     queries: usize,
     ef_searches: &[usize],
@@ -44,7 +67,10 @@ pub fn measure_index_search(
     };
     let mut rng = rand_pcg::Pcg64::seed_from_u64(0);
     for &rows in sizes {
-        let data = unit_rows(rows, dim, &mut rng);
+        let data = match intrinsic {
+            Some(intrinsic) => subspace_rows(rows, dim, intrinsic, &mut rng),
+            None => unit_rows(rows, dim, &mut rng),
+        };
         let random = unit_rows(queries, dim, &mut rng);
         // Near a stored vector: the vector plus noise of a third of its length, normalised.
         let mut near = unit_rows(queries, dim, &mut rng);
@@ -85,6 +111,7 @@ pub fn measure_index_search(
                     serde_json::json!({
                         "bench": "index-search",
                         "rows": rows,
+                        "data": intrinsic.map_or("uniform".to_string(), |d| format!("{d}-dim subspace")),
                         "dim": dim,
                         "queries": kind,
                         "exact_ms_per_query": exact_ms,

@@ -93,6 +93,10 @@ struct Args {
     /// With --index-search: index sizes.
     #[arg(long, value_delimiter = ',', default_values_t = vec![100_000, 1_000_000])]
     index_rows: Vec<usize>,
+    /// With --index-search: draw the vectors near a random subspace of this many dimensions (data with
+    /// neighbourhoods) instead of uniformly on the sphere.
+    #[arg(long)]
+    index_intrinsic_dim: Option<usize>,
     /// With --index-search: vector size.
     #[arg(long, default_value_t = 512)]
     index_dim: usize,
@@ -389,6 +393,7 @@ fn main() {
     let standalone = if args.index_search {
         Some(index_search::measure_index_search(
             &args.index_rows,
+            args.index_intrinsic_dim,
             args.index_dim,
             args.index_queries,
             &args.index_ef,

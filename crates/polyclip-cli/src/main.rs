@@ -263,7 +263,7 @@ pub enum Command {
         /// Count and skip pictures that cannot be decoded instead of stopping.
         #[arg(long)]
         skip_bad: bool,
-        /// `auto` builds an HNSW graph from 200 000 pictures on; `approximate` always, `exact` never.
+        /// `auto` builds an HNSW graph from 500 000 pictures on; `approximate` always, `exact` never.
         #[arg(long, value_enum, default_value_t = SearchChoice::Auto)]
         search: SearchChoice,
     },
@@ -288,7 +288,7 @@ pub enum Command {
 /// `--search`: how an index is searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SearchChoice {
-    /// Exact below 200 000 pictures, the HNSW graph from there on.
+    /// Exact below 500 000 pictures, the HNSW graph from there on.
     Auto,
     /// Always every picture (one matrix product).
     Exact,
