@@ -145,16 +145,18 @@ pub fn measure_serve_load(plan: &LoadPlan<'_>) -> crate::BenchResult {
             stream.write_all(b"GET /api/info HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n");
         let mut response = String::new();
         let _ = stream.read_to_string(&mut response);
-        if let Some(body) = response.split("\r\n\r\n").nth(1) {
-            if let Ok(info) = serde_json::from_str::<serde_json::Value>(body) {
-                let queries = info["worker"]["queries"].as_f64().unwrap_or(0.0);
-                let passes = info["worker"]["forward_passes"].as_f64().unwrap_or(0.0);
-                println!(
-                    "{}",
-                    serde_json::json!({"bench": "serve-load", "model_queries": queries, "forward_passes": passes,
-                        "queries_per_pass": queries / passes.max(1.0)})
-                );
-            }
+        if let Some(info) = response
+            .split("\r\n\r\n")
+            .nth(1)
+            .and_then(|body| serde_json::from_str::<serde_json::Value>(body).ok())
+        {
+            let queries = info["worker"]["queries"].as_f64().unwrap_or(0.0);
+            let passes = info["worker"]["forward_passes"].as_f64().unwrap_or(0.0);
+            println!(
+                "{}",
+                serde_json::json!({"bench": "serve-load", "model_queries": queries, "forward_passes": passes,
+                    "queries_per_pass": queries / passes.max(1.0)})
+            );
         }
     }
     let rss_after = plan.server_pid.and_then(rss_kib);
