@@ -113,10 +113,17 @@ fn picture_ref(source: &ImageSource, out: &Path) -> Result<PictureRef, CliError>
     }
 }
 
-/// The identity of the model that `args` names, as an index records it.
-pub fn model_identity(args: &ModelArgs) -> Result<ModelIdentity, CliError> {
+/// The identity of the model that `args` names, as the index in `out` records it (a folder given relative to
+/// the working directory is recorded relative to the index folder; an absolute one or `hf:` as given).
+pub fn model_identity(args: &ModelArgs, out: &Path) -> Result<ModelIdentity, CliError> {
     let dir = resolve(&args.model)?;
-    Ok(ModelIdentity::of(&dir, &args.model)?)
+    let mut identity = ModelIdentity::of(&dir, &args.model)?;
+    let given = Path::new(&args.model);
+    if given.is_relative() && given.is_dir() {
+        let relative = image_reference(&out.join(ITEMS_FILE), &dir)?;
+        identity.folder = Some(relative.to_string_lossy().into_owned());
+    }
+    Ok(identity)
 }
 
 /// Runs `polyclip index`; returns the number of pictures in the index.
@@ -125,7 +132,7 @@ pub fn index<B: Backend>(
     device: &B::Device,
 ) -> Result<usize, CliError> {
     let out = request.out;
-    let identity = model_identity(request.model)?;
+    let identity = model_identity(request.model, out)?;
     let mut store = if IndexStore::exists(out) {
         let store = IndexStore::open(out)?;
         if let Some(reason) = store.meta.model.differs_from(&identity) {

@@ -640,6 +640,35 @@ fn captions_come_from_the_captioner_and_an_unknown_language_is_refused() {
 #[test]
 fn an_index_is_searched_only_with_its_own_model() {
     let dir = indexed_folder();
+    // An index made with a model named relatively finds it from another working directory.
+    copy_dir(
+        &fixtures().join("models/shapes_capivara"),
+        &dir.path().join("models/mine"),
+    );
+    let (ok, _, stderr) = polyclip_in(
+        dir.path(),
+        &[
+            "index",
+            "--model",
+            "models/mine",
+            "--images",
+            "pictures",
+            "--out",
+            "mine-index",
+        ],
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
+    let server = serve(&dir.path().join("elsewhere"), &["--index", "../mine-index"]);
+    assert!(
+        server
+            .log
+            .contains("polyclip: serving ../mine-index/../models/mine over 12 pictures"),
+        "{}",
+        server.log
+    );
+    drop(server);
     let other = fixtures().join("models/hf_clip").display().to_string();
     let (ok, _, stderr) = polyclip_in(
         dir.path(),

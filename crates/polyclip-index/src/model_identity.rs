@@ -26,8 +26,12 @@ const EDGE: u64 = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelIdentity {
-    /// The folder as it was given (for messages; a moved model is still the same model).
+    /// The model as it was given (for messages; a moved model is still the same model).
     pub path: String,
+    /// For a local folder: where it is relative to the index folder (as an index names its pictures), so that
+    /// the index finds its model from any working directory and after both are moved together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
     /// FNV-1a 64 of the config files' names and bytes, in hex.
     pub config_hash: String,
     /// FNV-1a 64 of each weight file's name, size, first and last MiB, in hex.
@@ -72,9 +76,18 @@ impl ModelIdentity {
         }
         Ok(Self {
             path: shown.to_owned(),
+            folder: None,
             config_hash: format!("{config:016x}"),
             weights_fingerprint: format!("{fingerprint:016x}"),
         })
+    }
+
+    /// The model to load for an index in `index_dir`: its folder when recorded, else the name it was given.
+    pub fn location(&self, index_dir: &Path) -> String {
+        match &self.folder {
+            Some(folder) => index_dir.join(folder).display().to_string(),
+            None => self.path.clone(),
+        }
     }
 
     /// Why `other` is not this model, or `None` when it is.

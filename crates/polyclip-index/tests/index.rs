@@ -17,6 +17,7 @@ use polyclip_index::{
 fn identity(config_hash: &str) -> ModelIdentity {
     ModelIdentity {
         path: "model".into(),
+        folder: None,
         config_hash: config_hash.into(),
         weights_fingerprint: "w".into(),
     }

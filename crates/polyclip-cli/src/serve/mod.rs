@@ -142,7 +142,7 @@ fn main_job_index<B: Backend>(
         if store
             .meta
             .model
-            .differs_from(&model_identity(&args)?)
+            .differs_from(&model_identity(&args, &out)?)
             .is_some()
         {
             eprintln!(
@@ -181,13 +181,13 @@ pub fn serve<B: Backend>(mut request: ServeArgs, device: &B::Device) -> Result<(
     let model = request
         .model
         .clone()
-        .unwrap_or_else(|| store.meta.model.path.clone());
+        .unwrap_or_else(|| store.meta.model.location(&index_dir));
     let args = request.model_args(
         model,
         request.tokenizer.clone(),
         request.image_model.clone(),
     );
-    let identity = model_identity(&args)?;
+    let identity = model_identity(&args, &index_dir)?;
     if let Some(reason) = store.meta.model.differs_from(&identity) {
         return Err(polyclip_index::IndexError::OtherModel {
             index: index_dir,
