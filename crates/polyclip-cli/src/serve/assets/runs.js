@@ -53,7 +53,7 @@ function chart(title, points, marked) {
   for (const v of yt) {
     root.append(svg("line", { x1: L, x2: W - R, y1: sy(v), y2: sy(v), stroke: "#e3e7ec" }));
     const label = svg("text", { x: L - 4, y: sy(v) + 4, "text-anchor": "end", "font-size": 10 });
-    label.textContent = Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(1) : String(v);
+    label.textContent = Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-4 && v !== 0) ? v.toExponential(1) : String(v);
     root.append(label);
   }
   for (const v of xt) {
