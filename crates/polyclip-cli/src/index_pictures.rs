@@ -113,6 +113,24 @@ fn picture_ref(source: &ImageSource, out: &Path) -> Result<PictureRef, CliError>
     }
 }
 
+/// The picture an index row names, resolved against the index folder `index_dir`.
+pub fn picture_source(picture: &PictureRef, index_dir: &Path) -> ImageSource {
+    match picture {
+        PictureRef::File { image } => ImageSource::File(index_dir.join(image)),
+        PictureRef::Member {
+            shard,
+            member,
+            offset,
+            len,
+        } => ImageSource::TarMember {
+            shard: std::sync::Arc::new(index_dir.join(shard)),
+            member: member.clone(),
+            offset: *offset,
+            len: *len,
+        },
+    }
+}
+
 /// The identity of the model that `args` names, as the index in `out` records it (a folder given relative to
 /// the working directory is recorded relative to the index folder; an absolute one or `hf:` as given).
 pub fn model_identity(args: &ModelArgs, out: &Path) -> Result<ModelIdentity, CliError> {

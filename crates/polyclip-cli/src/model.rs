@@ -85,19 +85,33 @@ pub fn source_pixel_batch<B: Backend>(
     preprocess: &ClipPreprocess,
     device: &B::Device,
 ) -> Result<Tensor<B, 4>, CliError> {
+    let mut images = Vec::with_capacity(sources.len());
+    for source in sources {
+        images.push(
+            source.decode().map_err(|reason| {
+                CliError::Usage(format!("{source}: cannot be decoded: {reason}"))
+            })?,
+        );
+    }
+    Ok(decoded_pixel_batch(&images, preprocess, device))
+}
+
+/// Preprocesses decoded images into one `[n, 3, size, size]` batch.
+pub fn decoded_pixel_batch<B: Backend>(
+    images: &[image::DynamicImage],
+    preprocess: &ClipPreprocess,
+    device: &B::Device,
+) -> Tensor<B, 4> {
     let size = preprocess.size as usize;
     let image_len = preprocess.image_len();
-    let mut pixels = vec![0.0_f32; sources.len() * image_len];
-    for (source, slot) in sources.iter().zip(pixels.chunks_mut(image_len)) {
-        let image = source
-            .decode()
-            .map_err(|reason| CliError::Usage(format!("{source}: cannot be decoded: {reason}")))?;
-        preprocess.apply(&image, slot);
+    let mut pixels = vec![0.0_f32; images.len() * image_len];
+    for (image, slot) in images.iter().zip(pixels.chunks_mut(image_len)) {
+        preprocess.apply(image, slot);
     }
-    Ok(Tensor::from_data(
-        TensorData::new(pixels, [sources.len(), 3, size, size]),
+    Tensor::from_data(
+        TensorData::new(pixels, [images.len(), 3, size, size]),
         device,
-    ))
+    )
 }
 
 /// Decodes and preprocesses `paths` into one `[n, 3, size, size]` batch; a file that cannot be decoded is
@@ -199,16 +213,7 @@ impl<B: Backend> Encoder<B> {
                 self.loaded.spec.dir.display()
             )));
         };
-        let size = preprocess.size as usize;
-        let image_len = preprocess.image_len();
-        let mut pixels = vec![0.0_f32; images.len() * image_len];
-        for (image, slot) in images.iter().zip(pixels.chunks_mut(image_len)) {
-            preprocess.apply(image, slot);
-        }
-        let batch = Tensor::from_data(
-            TensorData::new(pixels, [images.len(), 3, size, size]),
-            &self.device,
-        );
+        let batch = decoded_pixel_batch(images, preprocess, &self.device);
         Ok(to_host(ensure_finite(model.embed_images(batch), "image")?))
     }
 

@@ -1,6 +1,6 @@
 //! One indexed picture: where it is and what its source said about it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,14 +29,6 @@ impl PictureRef {
         }
     }
 
-    /// The file to read, resolved against the index folder (the shard for a member).
-    pub fn file_in(&self, index_dir: &Path) -> PathBuf {
-        match self {
-            Self::File { image } => index_dir.join(image),
-            Self::Member { shard, .. } => index_dir.join(shard),
-        }
-    }
-
     /// A short name for people: the file name, or `shard#member`.
     pub fn display_name(&self) -> String {
         match self {
@@ -48,22 +40,6 @@ impl PictureRef {
                     .file_name()
                     .map_or_else(|| shard.clone(), |name| name.to_string_lossy().into_owned());
                 format!("{shard}#{member}")
-            }
-        }
-    }
-
-    /// The picture's bytes (a file, or the member's bytes in its shard).
-    pub fn read(&self, index_dir: &Path) -> std::io::Result<Vec<u8>> {
-        use std::io::{Read, Seek, SeekFrom};
-        match self {
-            Self::File { .. } => std::fs::read(self.file_in(index_dir)),
-            Self::Member { offset, len, .. } => {
-                let mut file = std::fs::File::open(self.file_in(index_dir))?;
-                file.seek(SeekFrom::Start(*offset))?;
-                let len = usize::try_from(*len).map_err(std::io::Error::other)?;
-                let mut bytes = vec![0; len];
-                file.read_exact(&mut bytes)?;
-                Ok(bytes)
             }
         }
     }

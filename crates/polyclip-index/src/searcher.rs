@@ -6,7 +6,7 @@ use crate::store::IndexStore;
 
 /// From this many rows on, `auto` searches the HNSW graph (when the index has an up-to-date one). Measured on two
 /// cores with 512-dimensional rows (BENCHMARKS.md, "Index search"): exact search costs about 15 ms a query at
-/// 100 000 rows and 140 ms at 1 000 000, linear in between (≈ 70 ms here); the graph answers in 3–5 ms with
+/// 100 000 rows and 140 ms at 1 000 000 (≈ 70 ms here by linear interpolation); the graph answers in 3–5 ms with
 /// recall@10 of 0.93 on data with neighbourhoods, but costs minutes per 100 000 rows to build and finds little
 /// on unstructured data. Below this size exact search is fast enough and always right.
 pub const ANN_MIN_ROWS: usize = 500_000;

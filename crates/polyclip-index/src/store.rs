@@ -93,7 +93,9 @@ impl IndexStore {
         let text =
             std::fs::read_to_string(&items_path).map_err(|e| IndexError::io(&items_path, e))?;
         let mut items = Vec::new();
-        let mut complete_bytes = 0;
+        // The byte offset after each complete line.
+        let mut line_ends = Vec::new();
+        let mut end = 0;
         for line in text.split_inclusive('\n') {
             if !line.ends_with('\n') {
                 break; // cut short by an interruption
@@ -102,7 +104,8 @@ impl IndexStore {
                 IndexError::format(&items_path, format!("line {}: {e}", items.len() + 1))
             })?;
             items.push(item);
-            complete_bytes += line.len();
+            end += line.len();
+            line_ends.push(end);
         }
         let embeddings_path = dir.join(EMBEDDINGS_FILE);
         let bytes =
@@ -110,12 +113,7 @@ impl IndexStore {
         let row_bytes = meta.dim * 4;
         let rows = (bytes.len() / row_bytes).min(items.len());
         items.truncate(rows);
-        let items_bytes: usize = text
-            .split_inclusive('\n')
-            .take(rows)
-            .map(str::len)
-            .sum::<usize>()
-            .min(complete_bytes);
+        let items_bytes = rows.checked_sub(1).map_or(0, |last| line_ends[last]);
         if bytes.len() != rows * row_bytes {
             truncate(&embeddings_path, (rows * row_bytes) as u64)?;
         }
@@ -177,16 +175,8 @@ impl IndexStore {
                 embeddings.len()
             )));
         }
-        let bytes: Vec<u8> = embeddings.iter().flat_map(|v| v.to_le_bytes()).collect();
-        append_to(&self.dir.join(EMBEDDINGS_FILE), &bytes)?;
-        let mut lines = String::new();
-        for item in items {
-            let line = serde_json::to_string(item)
-                .map_err(|e| IndexError::format(&self.dir.join(ITEMS_FILE), e.to_string()))?;
-            lines.push_str(&line);
-            lines.push('\n');
-        }
-        append_to(&self.dir.join(ITEMS_FILE), lines.as_bytes())?;
+        append_to(&self.dir.join(EMBEDDINGS_FILE), &le_bytes(embeddings))?;
+        append_to(&self.dir.join(ITEMS_FILE), self.lines(items)?.as_bytes())?;
         self.keys
             .extend(items.iter().map(|item| item.picture.key()));
         self.items.extend_from_slice(items);
@@ -216,14 +206,8 @@ impl IndexStore {
                 embeddings.extend_from_slice(row);
             }
         }
-        let bytes: Vec<u8> = embeddings.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let mut lines = String::new();
-        for item in &items {
-            let line = serde_json::to_string(item)
-                .map_err(|e| IndexError::format(&self.dir.join(ITEMS_FILE), e.to_string()))?;
-            lines.push_str(&line);
-            lines.push('\n');
-        }
+        let bytes = le_bytes(&embeddings);
+        let lines = self.lines(&items)?;
         let marker = self.dir.join(REWRITING_FILE);
         std::fs::write(&marker, b"").map_err(|e| IndexError::io(&marker, e))?;
         replace(&self.dir.join(EMBEDDINGS_FILE), &bytes)?;
@@ -234,6 +218,24 @@ impl IndexStore {
         self.embeddings = embeddings;
         Ok(dropped)
     }
+}
+
+impl IndexStore {
+    /// `items` as `items.jsonl` lines.
+    fn lines(&self, items: &[IndexItem]) -> Result<String, IndexError> {
+        let mut lines = String::new();
+        for item in items {
+            let line = serde_json::to_string(item)
+                .map_err(|e| IndexError::format(&self.dir.join(ITEMS_FILE), e.to_string()))?;
+            lines.push_str(&line);
+            lines.push('\n');
+        }
+        Ok(lines)
+    }
+}
+
+fn le_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 fn truncate(path: &Path, len: u64) -> Result<(), IndexError> {

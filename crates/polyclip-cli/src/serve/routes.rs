@@ -343,10 +343,9 @@ async fn picture(State(state): State<AppState>, Path(id): Path<String>) -> Respo
     let Some(item) = id.parse::<usize>().ok().and_then(|id| store.item(id)) else {
         return ApiError::not_found(format!("no picture with id {id:?}")).into_response();
     };
-    let picture = item.picture.clone();
-    let dir = store.dir().to_owned();
-    let bytes = match tokio::task::spawn_blocking(move || picture.read(&dir)).await {
-        Ok(Ok(bytes)) => bytes,
+    let source = crate::index_pictures::picture_source(&item.picture, store.dir());
+    let bytes = match tokio::task::spawn_blocking(move || source.read()).await {
+        Ok(Ok(bytes)) => bytes.to_vec(),
         Ok(Err(e)) => {
             return ApiError::not_found(format!("picture {id} cannot be read: {e}"))
                 .into_response();

@@ -7,14 +7,13 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
 use image::DynamicImage;
 use polyclip_models::generation::generate;
 use tokio::sync::oneshot;
 
 use crate::ModelArgs;
 use crate::error::CliError;
-use crate::model::{Embeddings, Encoder};
+use crate::model::{Embeddings, Encoder, decoded_pixel_batch};
 use crate::seq2seq::{GenerateArgs, Loaded, captioner, load};
 use crate::serve::api_error::ApiError;
 
@@ -221,11 +220,8 @@ impl<B: Backend> Worker<B> {
             .map_err(|e| ApiError::bad_request(format!("lang {lang:?}: {e}")))?;
         let (model, preprocess) = captioner(loaded)?;
         let generation = GenerateArgs::default().config(&loaded.model.spec, language);
-        let size = preprocess.size as usize;
-        let mut pixels = vec![0.0_f32; preprocess.image_len()];
-        preprocess.apply(picture, &mut pixels);
         let batch =
-            Tensor::<B, 4>::from_data(TensorData::new(pixels, [1, 3, size, size]), &self.device);
+            decoded_pixel_batch::<B>(std::slice::from_ref(picture), &preprocess, &self.device);
         let memory = model.encode(batch);
         let generated = generate(model, &memory, &generation);
         let sequence = generated
