@@ -1,5 +1,6 @@
 //! Shared set-up of the workspace-level integration tests (tests/tests/*.rs): a small embedded dataset and a
-//! tiny model trained on it with the real data pipeline and training loop, on ndarray.
+//! tiny model trained on it with the real data pipeline and training loop: on ndarray (`Train`, `DEVICE`), or on any
+//! backend through the `_on` variants.
 
 // Test set-up: a failure should panic with its reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use burn::backend::Autodiff;
 use burn::backend::ndarray::{NdArray, NdArrayDevice};
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use polyclip_data::{
     BadInputPolicy, CaptionChoice, ClipBatch, ClipBatcher, ClipPreprocess, DataError, DataLoader,
     ImageBatcher, ImageTextDataset, ImageTextExample, LoaderConfig, Manifest, Order, TextTokenizer,
@@ -28,7 +30,9 @@ pub const IMAGE_SIZE: usize = 32;
 pub const MAX_TOKENS: usize = 32;
 
 /// A training loader over one language of a generated dataset.
-pub type Loader = DataLoader<Train, ImageTextExample, Result<ClipBatch<Train>, DataError>>;
+pub type Loader = LoaderOn<Train>;
+/// A training loader on backend `B`.
+pub type LoaderOn<B> = DataLoader<B, ImageTextExample, Result<ClipBatch<B>, DataError>>;
 
 /// Generates (or reuses) a small embedded dataset under `root`.
 pub fn small_dataset(root: &Path, train_images: usize, test_images: usize) -> ShapesDataset {
@@ -58,7 +62,16 @@ pub fn model_config(tokenizer: &TextTokenizer) -> ClipModelConfig {
 
 /// A tiny model with weights from `seed`.
 pub fn model(config: &ClipModelConfig, seed: u64) -> ClipModel<Train> {
-    config.init(seed, &DEVICE).expect("model")
+    model_on(config, seed, &DEVICE)
+}
+
+/// [`model`] on backend `B`.
+pub fn model_on<B: AutodiffBackend>(
+    config: &ClipModelConfig,
+    seed: u64,
+    device: &B::Device,
+) -> ClipModel<B> {
+    config.init(seed, device).expect("model")
 }
 
 /// A shuffled training loader over `split.lang.jsonl`.
@@ -69,6 +82,18 @@ pub fn loader(
     workers: usize,
     seed: u64,
 ) -> Loader {
+    loader_on(data, lang, batch_size, workers, seed, &DEVICE)
+}
+
+/// [`loader`] on backend `B`.
+pub fn loader_on<B: Backend>(
+    data: &ShapesDataset,
+    lang: &str,
+    batch_size: usize,
+    workers: usize,
+    seed: u64,
+    device: &B::Device,
+) -> LoaderOn<B> {
     let manifest =
         Manifest::load(&data.manifest("train", lang), BadInputPolicy::Fail).expect("manifest");
     DataLoader::new(
@@ -84,7 +109,7 @@ pub fn loader(
             seed,
             order: Order::Shuffled,
         },
-        DEVICE,
+        device.clone(),
     )
 }
 

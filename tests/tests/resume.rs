@@ -1,15 +1,23 @@
 //! A run that crashes between checkpoints and is resumed continues with exactly the losses of an uninterrupted
-//! run: it restarts from the last periodic checkpoint and the metrics log forgets the lost steps.
+//! run: it restarts from the last periodic checkpoint and the metrics log forgets the lost steps. On the
+//! deterministic backends, ndarray and flex (`…::ndarray`, `…::flex`).
 
 // Tests and their helpers panic with the reason when something they need fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use polyclip_tests::{DEVICE, loader, model, model_config, small_dataset, tokenizer, train_config};
+use burn::backend::Autodiff;
+use burn::tensor::backend::Backend;
+use polyclip_backend::backends::{Flex, FlexDevice, NdArray, NdArrayDevice};
+use polyclip_tests::{
+    DEVICE, loader, loader_on, model, model_config, model_on, small_dataset, tokenizer,
+    train_config,
+};
 use polyclip_train::Trainer;
 use polyclip_train::metrics_log::read_metrics;
 
-#[test]
-fn resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_losses() {
+fn resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_losses<B: Backend>(
+    device: &B::Device,
+) {
     let data_dir = tempfile::tempdir().expect("data dir");
     let data = small_dataset(data_dir.path(), 256, 16);
     let config = model_config(&tokenizer());
@@ -19,10 +27,10 @@ fn resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_losses() {
     let straight = tempfile::tempdir().expect("run dir");
     let whole = Trainer::new(settings.clone(), straight.path())
         .fit(
-            model(&config, 3),
-            &loader(&data, "pt", 32, 2, 9),
+            model_on::<Autodiff<B>>(&config, 3, device),
+            &loader_on::<Autodiff<B>>(&data, "pt", 32, 2, 9, device),
             false,
-            &DEVICE,
+            device,
         )
         .expect("uninterrupted run");
 
@@ -31,10 +39,10 @@ fn resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_losses() {
     first_half.stop_after = Some(5);
     let before = first_half
         .fit(
-            model(&config, 3),
-            &loader(&data, "pt", 32, 2, 9),
+            model_on::<Autodiff<B>>(&config, 3, device),
+            &loader_on::<Autodiff<B>>(&data, "pt", 32, 2, 9, device),
             false,
-            &DEVICE,
+            device,
         )
         .expect("first half");
     assert_eq!(before.losses.len(), 5);
@@ -50,10 +58,10 @@ fn resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_losses() {
     // from the checkpoint.
     let after = Trainer::new(settings, interrupted.path())
         .fit(
-            model(&config, 99),
-            &loader(&data, "pt", 32, 2, 9),
+            model_on::<Autodiff<B>>(&config, 99, device),
+            &loader_on::<Autodiff<B>>(&data, "pt", 32, 2, 9, device),
             true,
-            &DEVICE,
+            device,
         )
         .expect("resumed run");
     assert_eq!(after.first_step, 4);
@@ -94,6 +102,24 @@ fn resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_losses() {
     let uninterrupted =
         std::fs::read_to_string(straight.path().join("metrics.jsonl")).expect("metrics");
     assert_eq!(without_timing(&log), without_timing(&uninterrupted));
+}
+
+mod resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_losses {
+    use super::*;
+
+    #[test]
+    fn ndarray() {
+        super::resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_losses::<NdArray<f32>>(
+            &NdArrayDevice::Cpu,
+        );
+    }
+
+    #[test]
+    fn flex() {
+        super::resuming_from_a_mid_run_checkpoint_reproduces_the_uninterrupted_losses::<Flex<f32>>(
+            &FlexDevice,
+        );
+    }
 }
 
 /// A newest checkpoint cut short (a full disk, a copy interrupted) used to stop the resume with burn's record-format

@@ -1,8 +1,28 @@
 //! Choosing the compute backend at run time.
 //!
 //! Training and evaluation code is written once as a [`BackendJob`] generic over `B: AutodiffBackend`;
-//! [`run_job`] instantiates it for the backend named by `--backend`: `ndarray` (always built), `cuda` (feature
-//! `cuda`) or `tch` (feature `tch`, LibTorch on its first GPU when one is usable, else its CPU).
+//! [`run_job`] instantiates it for the backend named by `--backend`: `ndarray` and `flex` (always built), `cuda`
+//! (feature `cuda`) or `tch` (feature `tch`, LibTorch on its first GPU when one is usable, else its CPU).
+//!
+//! [`every_backend_test!`] instantiates a generic test once per backend compiled in, so a backend that computes
+//! something else (or learns nothing) fails a named test.
+
+mod cpu;
+mod test_macro;
+
+pub use cpu::cpu_kernels;
+
+/// The backends by their burn types, for code (and [`every_backend_test!`]) that names one.
+pub mod backends {
+    pub use burn::backend::Autodiff;
+    #[cfg(feature = "tch")]
+    pub use burn::backend::libtorch::{LibTorch, LibTorchDevice};
+    pub use burn::backend::ndarray::{NdArray, NdArrayDevice};
+    #[cfg(feature = "cuda")]
+    pub use burn::backend::{Cuda, cuda::CudaDevice};
+    pub use burn::tensor::backend::{AutodiffBackend, Backend};
+    pub use burn_flex::{Flex, FlexDevice};
+}
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::{
@@ -10,12 +30,15 @@ use burn::backend::autodiff::checkpoint::strategy::{
 };
 use burn::backend::ndarray::{NdArray, NdArrayDevice};
 use burn::tensor::backend::AutodiffBackend;
+use burn_flex::{Flex, FlexDevice};
 
 /// The `--backend` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
-    /// CPU, pure Rust, deterministic: tests and small runs.
+    /// CPU, pure Rust, bit-deterministic: tests, training on CPU, the main job.
     Ndarray,
+    /// CPU, pure Rust, gemm with AVX-512/AVX2 kernels picked at run time: the fast CPU backend for inference.
+    Flex,
     /// NVIDIA GPUs through CubeCL (build with `--features cuda`).
     Cuda,
     /// LibTorch (build with `--features tch`; see ci/tch.sh).
@@ -26,6 +49,7 @@ impl std::fmt::Display for BackendKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Ndarray => "ndarray",
+            Self::Flex => "flex",
             Self::Cuda => "cuda",
             Self::Tch => "tch",
         })
@@ -84,6 +108,7 @@ fn run_with_strategy<J: BackendJob, C: CheckpointStrategy>(
 ) -> Result<J::Output, BackendError> {
     match kind {
         BackendKind::Ndarray => Ok(job.run::<Autodiff<NdArray<f32>, C>>(NdArrayDevice::Cpu, kind)),
+        BackendKind::Flex => Ok(job.run::<Autodiff<Flex<f32>, C>>(FlexDevice, kind)),
         BackendKind::Cuda => run_cuda::<J, C>(job),
         BackendKind::Tch => run_tch::<J, C>(job),
     }

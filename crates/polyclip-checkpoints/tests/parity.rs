@@ -1,20 +1,22 @@
 //! Numerical parity with the Python references: every family's tiny fixture (every parameter re-drawn, made
 //! by tests/fixtures/make_fixtures.py with transformers / open_clip / multilingual_clip) gives the same image
-//! features, text features and logits within 1e-4.
+//! features, text features and logits within 1e-4, on every backend compiled in (`NAME::ndarray`, `NAME::flex`, …).
 
 // Tests and their helpers panic with the reason when something they need fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::{B, DEVICE, Reference, fixture, max_abs_diff};
+use burn::tensor::backend::Backend;
+use common::{Reference, fixture, max_abs_diff};
+use polyclip_backend::every_backend_test;
 use polyclip_checkpoints::{Family, LoadedModel, load};
 
 const TOLERANCE: f32 = 1e-4;
 
-fn check_dual(name: &str, family: Family) {
+fn check_dual<B: Backend>(name: &str, family: Family, device: &B::Device) {
     let dir = fixture(name);
-    let loaded = load::<B>(&dir, false, &DEVICE).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let loaded = load::<B>(&dir, false, device).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(loaded.spec.family, family);
     assert!(
         loaded.report.is_complete(),
@@ -24,7 +26,7 @@ fn check_dual(name: &str, family: Family) {
     let LoadedModel::Dual(model) = loaded.model else {
         panic!("{name}: expected both towers")
     };
-    let reference = Reference::read(&dir);
+    let reference = Reference::<B>::read_on(&dir, device);
     let images = model.image_features(reference.float("pixel_values"));
     let texts = model.text_features(reference.int("input_ids"), reference.mask());
     let image_error = max_abs_diff(images.clone(), reference.float("image_features"));
@@ -51,45 +53,45 @@ fn check_dual(name: &str, family: Family) {
     );
 }
 
-#[test]
-fn hf_clip_model_quick_gelu_legacy_eos() {
-    check_dual("hf_clip", Family::HfClip);
+fn hf_clip_model_quick_gelu_legacy_eos<B: Backend>(device: &B::Device) {
+    check_dual::<B>("hf_clip", Family::HfClip, device);
 }
+every_backend_test!(hf_clip_model_quick_gelu_legacy_eos);
 
-#[test]
-fn hf_clip_model_gelu_sharded_safetensors() {
-    check_dual("hf_clip_sharded", Family::HfClip);
+fn hf_clip_model_gelu_sharded_safetensors<B: Backend>(device: &B::Device) {
+    check_dual::<B>("hf_clip_sharded", Family::HfClip, device);
 }
+every_backend_test!(hf_clip_model_gelu_sharded_safetensors);
 
-#[test]
-fn open_clip_native_layout() {
-    check_dual("openclip_vit", Family::OpenClip);
+fn open_clip_native_layout<B: Backend>(device: &B::Device) {
+    check_dual::<B>("openclip_vit", Family::OpenClip, device);
 }
+every_backend_test!(open_clip_native_layout);
 
-#[test]
-fn open_clip_xlm_roberta_tower() {
-    check_dual("openclip_xlmr", Family::OpenClip);
+fn open_clip_xlm_roberta_tower<B: Backend>(device: &B::Device) {
+    check_dual::<B>("openclip_xlmr", Family::OpenClip, device);
 }
+every_backend_test!(open_clip_xlm_roberta_tower);
 
-#[test]
-fn capivara_lightning_checkpoint() {
-    check_dual("capivara", Family::Capivara);
+fn capivara_lightning_checkpoint<B: Backend>(device: &B::Device) {
+    check_dual::<B>("capivara", Family::Capivara, device);
 }
+every_backend_test!(capivara_lightning_checkpoint);
 
-#[test]
-fn clip_italian_vision_text_dual_encoder() {
-    check_dual("clip_italian", Family::VisionTextDualEncoder);
+fn clip_italian_vision_text_dual_encoder<B: Backend>(device: &B::Device) {
+    check_dual::<B>("clip_italian", Family::VisionTextDualEncoder, device);
 }
+every_backend_test!(clip_italian_vision_text_dual_encoder);
 
-#[test]
-fn themo_student_with_its_teachers_image_tower() {
-    check_dual("themo_student", Family::ThemoStudent);
+fn themo_student_with_its_teachers_image_tower<B: Backend>(device: &B::Device) {
+    check_dual::<B>("themo_student", Family::ThemoStudent, device);
 }
+every_backend_test!(themo_student_with_its_teachers_image_tower);
 
-#[test]
-fn multilingual_clip_text_encoder() {
-    check_text_only("mclip", Family::MClip);
+fn multilingual_clip_text_encoder<B: Backend>(device: &B::Device) {
+    check_text_only::<B>("mclip", Family::MClip, device);
 }
+every_backend_test!(multilingual_clip_text_encoder);
 
 /// Text parity for a text encoder without an image tower (M-CLIP pairs with any CLIP image tower).
 /// The texts of the encoder fixtures' references: make_fixtures.py's TEXTS[1], TEXTS[9], TEXTS[3].
@@ -104,16 +106,16 @@ fn reference_texts() -> [String; 3] {
     ]
 }
 
-fn check_text_only(name: &str, family: Family) {
+fn check_text_only<B: Backend>(name: &str, family: Family, device: &B::Device) {
     let dir = fixture(name);
-    let loaded = load::<B>(&dir, false, &DEVICE).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let loaded = load::<B>(&dir, false, device).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(loaded.spec.family, family);
     assert!(
         loaded.report.is_complete(),
         "{name}: {}",
         loaded.report.summary()
     );
-    let reference = Reference::read(&dir);
+    let reference = Reference::<B>::read_on(&dir, device);
     let (ids, mask) = (reference.int("input_ids"), reference.mask());
     let LoadedModel::Text(model) = loaded.model else {
         panic!("{name}: expected a text encoder alone")
@@ -131,15 +133,14 @@ fn check_text_only(name: &str, family: Family) {
 /// `max_pooler` fails in open_clip 3.3.0 itself: `masked_fill` with a long mask) and both heads. Beyond the
 /// parity of the features, the folder's own tokenizer (found through `hf_tokenizer_name`, its pad token read
 /// from its tokenizer_config.json) gives open_clip's ids exactly, and those ids give the reference features.
-#[test]
-fn open_clip_bert_towers_with_every_pooler_and_head() {
+fn open_clip_bert_towers_with_every_pooler_and_head<B: Backend>(device: &B::Device) {
     use polyclip_data::TextTokenizer;
     let texts = reference_texts();
     for pooler in ["cls_pooler", "cls_last_hidden_state_pooler", "mean_pooler"] {
         for head in ["linear", "mlp"] {
             let name = format!("openclip_bert_{pooler}_{head}");
-            check_dual(&name, Family::OpenClip);
-            let loaded = load::<B>(&fixture(&name), false, &DEVICE).expect("load");
+            check_dual::<B>(&name, Family::OpenClip, device);
+            let loaded = load::<B>(&fixture(&name), false, device).expect("load");
             let text = &loaded.spec.text;
             assert_eq!(text.pad_token, "[PAD]", "{name}");
             let tokenizer = TextTokenizer::from_file(
@@ -154,7 +155,7 @@ fn open_clip_bert_towers_with_every_pooler_and_head() {
             let batch = tokenizer
                 .encode_batch_to_max_length(&texts)
                 .expect("encode");
-            let reference = Reference::read(&fixture(&name));
+            let reference = Reference::<B>::read_on(&fixture(&name), device);
             let expected: Vec<i64> = reference
                 .data("input_ids")
                 .iter::<f32>()
@@ -167,11 +168,11 @@ fn open_clip_bert_towers_with_every_pooler_and_head() {
             let shape = [batch.batch, batch.seq];
             let ids = burn::tensor::Tensor::from_data(
                 burn::tensor::TensorData::new(batch.ids, shape),
-                &DEVICE,
+                device,
             );
             let mask = burn::tensor::Tensor::from_data(
                 burn::tensor::TensorData::new(batch.mask, shape),
-                &DEVICE,
+                device,
             );
             let error = max_abs_diff(
                 model.text_features(ids, mask),
@@ -185,12 +186,13 @@ fn open_clip_bert_towers_with_every_pooler_and_head() {
     }
 }
 
+every_backend_test!(open_clip_bert_towers_with_every_pooler_and_head);
+
 /// A pretrained text encoder alone, what a distilled student starts from: BERT with its masked-LM head
 /// (`bert.*`, `cls.*`, safetensors) and a bare XLM-R (`embeddings.*`, `pooler.*`, a PyTorch pickle). The
 /// folder's tokenizer and pad token give transformers' ids, and those ids give its hidden states and mean-pooled
 /// features.
-#[test]
-fn pretrained_text_encoders_alone() {
+fn pretrained_text_encoders_alone<B: Backend>(device: &B::Device) {
     use polyclip_checkpoints::{encoder_spec, load_encoder};
     use polyclip_data::TextTokenizer;
     use polyclip_models::pooling::masked_mean;
@@ -211,7 +213,7 @@ fn pretrained_text_encoders_alone() {
             spec.text.max_tokens,
         )
         .expect("tokenizer");
-        let reference = Reference::read(&fixture(name));
+        let reference = Reference::<B>::read_on(&fixture(name), device);
         let expected: Vec<i64> = reference
             .data("input_ids")
             .iter::<f32>()
@@ -223,7 +225,7 @@ fn pretrained_text_encoders_alone() {
         assert_eq!(batch.ids, expected, "{name}: ids");
 
         let (encoder, report) =
-            load_encoder::<B>(&spec, &DEVICE).unwrap_or_else(|e| panic!("{name}: {e}"));
+            load_encoder::<B>(&spec, device).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(report.is_complete(), "{name}: {}", report.summary());
         let (ids, mask) = (reference.int("input_ids"), reference.mask());
         let states = encoder.forward(ids, mask.clone()).last_hidden_state;
@@ -237,3 +239,4 @@ fn pretrained_text_encoders_alone() {
         );
     }
 }
+every_backend_test!(pretrained_text_encoders_alone);

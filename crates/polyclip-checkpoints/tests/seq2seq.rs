@@ -1,15 +1,18 @@
 //! Encoder-decoders against transformers (tests/fixtures/make_captioner_fixtures.py): teacher-forced logits
 //! of mBART-50, of a VisionEncoderDecoder captioner and of the same captioner in CLIP-Vision-mBART50's Flax layout agree
 //! within 1e-4; greedy and beam search give exactly `generate`'s tokens on models trained to make real choices;
-//! decoding with the key/value cache gives the tokens and logits of decoding without it.
+//! decoding with the key/value cache gives the tokens and logits of decoding without it. On every backend compiled
+//! in (`NAME::ndarray`, `NAME::flex`, …).
 
 // Tests and their helpers panic with the reason when something they need fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use common::{B, DEVICE, Reference, fixture, max_abs_diff};
+use common::{Reference, fixture, max_abs_diff};
+use polyclip_backend::every_backend_test;
 use polyclip_checkpoints::families::Family;
 use polyclip_checkpoints::{LoadedSeq2Seq, Seq2SeqModel, load_seq2seq};
 use polyclip_models::generation::{EarlyStopping, GenerationConfig, Seq2SeqDecoder, generate};
@@ -18,9 +21,9 @@ use serde::Deserialize;
 
 const TOLERANCE: f32 = 1e-4;
 
-fn load(name: &str, family: Family) -> LoadedSeq2Seq<B> {
+fn load<B: Backend>(name: &str, family: Family, device: &B::Device) -> LoadedSeq2Seq<B> {
     let loaded =
-        load_seq2seq::<B>(&fixture(name), false, &DEVICE).unwrap_or_else(|e| panic!("{name}: {e}"));
+        load_seq2seq::<B>(&fixture(name), false, device).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(loaded.spec.family, family);
     assert!(
         loaded.report.is_complete(),
@@ -31,9 +34,9 @@ fn load(name: &str, family: Family) -> LoadedSeq2Seq<B> {
 }
 
 /// Teacher-forced logits and the memory the decoder attends to.
-fn logits_and_memory(
+fn logits_and_memory<B: Backend>(
     loaded: &LoadedSeq2Seq<B>,
-    reference: &Reference,
+    reference: &Reference<B>,
 ) -> (Tensor<B, 3>, Memory<B>) {
     let decoder_input_ids = reference.int("decoder_input_ids");
     match &loaded.model {
@@ -50,29 +53,29 @@ fn logits_and_memory(
     }
 }
 
-fn check_logits(name: &str, family: Family) {
-    let loaded = load(name, family);
-    let reference = Reference::read(&fixture(name));
+fn check_logits<B: Backend>(name: &str, family: Family, device: &B::Device) {
+    let loaded = load::<B>(name, family, device);
+    let reference = Reference::<B>::read_on(&fixture(name), device);
     let (logits, _) = logits_and_memory(&loaded, &reference);
     let error = max_abs_diff(logits, reference.float("logits"));
     eprintln!("{name}: max |Δ| logits {error:.2e}");
     assert!(error <= TOLERANCE, "{name}: logits differ by {error}");
 }
 
-#[test]
-fn mbart_logits_match_transformers() {
-    check_logits("mbart", Family::MBart);
+fn mbart_logits_match_transformers<B: Backend>(device: &B::Device) {
+    check_logits::<B>("mbart", Family::MBart, device);
 }
+every_backend_test!(mbart_logits_match_transformers);
 
-#[test]
-fn vision_encoder_decoder_logits_match_transformers() {
-    check_logits("vision_mbart", Family::VisionEncoderDecoder);
+fn vision_encoder_decoder_logits_match_transformers<B: Backend>(device: &B::Device) {
+    check_logits::<B>("vision_mbart", Family::VisionEncoderDecoder, device);
 }
+every_backend_test!(vision_encoder_decoder_logits_match_transformers);
 
-#[test]
-fn seed_002_flax_captioner_logits_match() {
-    check_logits("clip_vision_mbart", Family::ClipVisionMbart);
+fn clip_vision_mbart50_flax_layout_logits_match<B: Backend>(device: &B::Device) {
+    check_logits::<B>("clip_vision_mbart", Family::ClipVisionMbart, device);
 }
+every_backend_test!(clip_vision_mbart50_flax_layout_logits_match);
 
 #[derive(Deserialize)]
 struct GenerationCases {
@@ -124,9 +127,9 @@ fn generation_cases(name: &str) -> GenerationCases {
     serde_json::from_str(&std::fs::read_to_string(&path).expect("generation.json")).expect("cases")
 }
 
-fn check_generation(name: &str, family: Family) {
-    let loaded = load(name, family);
-    let reference = Reference::read(&fixture(name));
+fn check_generation<B: Backend>(name: &str, family: Family, device: &B::Device) {
+    let loaded = load::<B>(name, family, device);
+    let reference = Reference::<B>::read_on(&fixture(name), device);
     let (_, memory) = logits_and_memory(&loaded, &reference);
     // The generation fixtures use the same sources as the logits ones (three rows).
     let cases = generation_cases(name);
@@ -152,25 +155,28 @@ fn check_generation(name: &str, family: Family) {
     }
 }
 
-#[test]
-fn mbart_generation_equals_transformers_generate() {
-    check_generation("mbart", Family::MBart);
+fn mbart_generation_equals_transformers_generate<B: Backend>(device: &B::Device) {
+    check_generation::<B>("mbart", Family::MBart, device);
 }
+every_backend_test!(mbart_generation_equals_transformers_generate);
 
-#[test]
-fn captioner_generation_equals_transformers_generate() {
-    check_generation("vision_mbart", Family::VisionEncoderDecoder);
+fn captioner_generation_equals_transformers_generate<B: Backend>(device: &B::Device) {
+    check_generation::<B>("vision_mbart", Family::VisionEncoderDecoder, device);
 }
+every_backend_test!(captioner_generation_equals_transformers_generate);
 
 /// Feeds the decoder one position at a time through the cache, and all positions at once without it.
-fn incremental_against_full<M: Seq2SeqDecoder<B>>(
+fn incremental_against_full<B: Backend, M: Seq2SeqDecoder<B>>(
     model: &M,
     memory: &Memory<B>,
     ids: &[i64],
 ) -> f32 {
     let rows = memory.states.dims()[0];
     let tokens: Vec<i64> = (0..rows).flat_map(|_| ids.iter().copied()).collect();
-    let all = Tensor::<B, 2, Int>::from_data(TensorData::new(tokens, [rows, ids.len()]), &DEVICE);
+    let all = Tensor::<B, 2, Int>::from_data(
+        TensorData::new(tokens, [rows, ids.len()]),
+        &memory.states.device(),
+    );
     let full = model.decode(all.clone(), memory, &mut model.new_cache());
     let mut cache = model.new_cache();
     let steps: Vec<Tensor<B, 3>> = (0..ids.len())
@@ -179,14 +185,13 @@ fn incremental_against_full<M: Seq2SeqDecoder<B>>(
     max_abs_diff(Tensor::cat(steps, 1), full)
 }
 
-#[test]
-fn cached_decoding_equals_uncached_decoding() {
+fn cached_decoding_equals_uncached_decoding<B: Backend>(device: &B::Device) {
     for (name, family) in [
         ("mbart", Family::MBart),
         ("vision_mbart", Family::VisionEncoderDecoder),
     ] {
-        let loaded = load(name, family);
-        let reference = Reference::read(&fixture(name));
+        let loaded = load::<B>(name, family, device);
+        let reference = Reference::<B>::read_on(&fixture(name), device);
         let (_, memory) = logits_and_memory(&loaded, &reference);
         let ids = [2_i64, 40, 17, 9, 3, 100, 2];
         let error = match &loaded.model {
@@ -197,3 +202,4 @@ fn cached_decoding_equals_uncached_decoding() {
         assert!(error <= 1e-5, "{name}: {error}");
     }
 }
+every_backend_test!(cached_decoding_equals_uncached_decoding);

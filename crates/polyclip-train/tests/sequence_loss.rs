@@ -1,14 +1,17 @@
 //! The masked token cross-entropy against a direct computation: padding positions add nothing, label
-//! smoothing mixes in the mean negative log-probability as PyTorch's `CrossEntropyLoss(label_smoothing)`.
+//! smoothing mixes in the mean negative log-probability as PyTorch's `CrossEntropyLoss(label_smoothing)`. On every
+//! backend compiled in, in f32, against the direct computation in f64.
 
 // Tests and their helpers panic with the reason when something they need fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use burn::backend::ndarray::{NdArray, NdArrayDevice};
+use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
+use polyclip_backend::every_backend_test;
 use polyclip_train::sequence_cross_entropy;
 
-type B = NdArray<f64>;
+/// f32 against the f64 reference: a few ulps of the per-position sums.
+const TOLERANCE: f64 = 1e-6;
 
 /// `-log softmax(row)[label]` and `mean_v -log softmax(row)[v]`.
 fn reference(row: &[f64], label: usize) -> (f64, f64) {
@@ -19,22 +22,24 @@ fn reference(row: &[f64], label: usize) -> (f64, f64) {
     (nll, uniform)
 }
 
-#[test]
-fn masked_and_smoothed_cross_entropy() {
-    let device = NdArrayDevice::Cpu;
+fn masked_and_smoothed_cross_entropy<B: Backend>(device: &B::Device) {
     let logits: Vec<f64> = (0..2 * 3 * 5)
         .map(|i| ((i * 37 % 11) as f64 - 5.0) / 3.0)
         .collect();
     let labels = [1_i64, 4, 0, 2, 3, 0];
     let mask = [1.0, 1.0, 0.0, 1.0, 1.0, 1.0];
     for smoothing in [0.0, 0.1] {
-        let loss: f64 = sequence_cross_entropy(
-            Tensor::<B, 3>::from_data(TensorData::new(logits.clone(), [2, 3, 5]), &device),
-            Tensor::<B, 2, Int>::from_data(TensorData::new(labels.to_vec(), [2, 3]), &device),
-            Tensor::<B, 2>::from_data(TensorData::new(mask.to_vec(), [2, 3]), &device),
+        let narrow = |values: &[f64]| values.iter().map(|&v| v as f32).collect::<Vec<_>>();
+        let loss = sequence_cross_entropy(
+            Tensor::<B, 3>::from_data(TensorData::new(narrow(&logits), [2, 3, 5]), device),
+            Tensor::<B, 2, Int>::from_data(TensorData::new(labels.to_vec(), [2, 3]), device),
+            Tensor::<B, 2>::from_data(TensorData::new(narrow(&mask), [2, 3]), device),
             smoothing,
         )
-        .into_scalar();
+        .into_data()
+        .convert::<f64>()
+        .to_vec::<f64>()
+        .expect("f64")[0];
         let mut total = 0.0;
         for position in 0..6 {
             let (nll, uniform) = reference(
@@ -45,8 +50,9 @@ fn masked_and_smoothed_cross_entropy() {
         }
         let expected = total / mask.iter().sum::<f64>();
         assert!(
-            (loss - expected).abs() < 1e-12,
+            (loss - expected).abs() < TOLERANCE * expected,
             "ε={smoothing}: {loss} vs {expected}"
         );
     }
 }
+every_backend_test!(masked_and_smoothed_cross_entropy);

@@ -7,9 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use burn::backend::ndarray::{NdArray, NdArrayDevice};
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use polyclip_checkpoints::tensors::TensorMap;
 
+/// The backend of the tests that run on one backend only.
 pub type B = NdArray<f32>;
 pub const DEVICE: NdArrayDevice = NdArrayDevice::Cpu;
 
@@ -25,38 +27,53 @@ pub fn fixture(name: &str) -> PathBuf {
     fixtures("models").join(name)
 }
 
-/// A fixture's `reference.safetensors`: inputs and the Python reference's outputs.
-pub struct Reference(pub TensorMap);
+/// A fixture's `reference.safetensors`: inputs and the Python reference's outputs, as tensors of backend `C` on
+/// its device.
+pub struct Reference<C: Backend = B> {
+    pub tensors: TensorMap,
+    device: C::Device,
+}
 
-impl Reference {
+impl Reference<B> {
+    /// The reference as ndarray tensors.
     pub fn read(dir: &Path) -> Self {
-        Self(TensorMap::read(&dir.join("reference.safetensors")).expect("reference"))
+        Self::read_on(dir, &DEVICE)
+    }
+}
+
+impl<C: Backend> Reference<C> {
+    /// The reference as tensors of `C` on `device`.
+    pub fn read_on(dir: &Path, device: &C::Device) -> Self {
+        Self {
+            tensors: TensorMap::read(&dir.join("reference.safetensors")).expect("reference"),
+            device: device.clone(),
+        }
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.0.tensors.contains_key(name)
+        self.tensors.tensors.contains_key(name)
     }
 
     pub fn data(&self, name: &str) -> TensorData {
-        self.0
+        self.tensors
             .tensors
             .get(name)
             .unwrap_or_else(|| panic!("{name} missing"))
             .clone()
     }
 
-    pub fn float<const D: usize>(&self, name: &str) -> Tensor<B, D> {
-        Tensor::from_data(self.data(name), &DEVICE)
+    pub fn float<const D: usize>(&self, name: &str) -> Tensor<C, D> {
+        Tensor::from_data(self.data(name), &self.device)
     }
 
-    pub fn int(&self, name: &str) -> Tensor<B, 2, Int> {
+    pub fn int(&self, name: &str) -> Tensor<C, 2, Int> {
         let data = self.data(name);
         let values: Vec<i64> = data.iter::<f32>().map(|v| v as i64).collect();
-        Tensor::from_data(TensorData::new(values, data.shape.to_vec()), &DEVICE)
+        Tensor::from_data(TensorData::new(values, data.shape.to_vec()), &self.device)
     }
 
     /// The mask the reference used, or (open_clip's own text tower, which takes none) all ones.
-    pub fn mask(&self) -> Tensor<B, 2, Int> {
+    pub fn mask(&self) -> Tensor<C, 2, Int> {
         if self.has("attention_mask") {
             self.int("attention_mask")
         } else {
@@ -65,7 +82,7 @@ impl Reference {
     }
 }
 
-pub fn max_abs_diff<const D: usize>(ours: Tensor<B, D>, theirs: Tensor<B, D>) -> f32 {
+pub fn max_abs_diff<C: Backend, const D: usize>(ours: Tensor<C, D>, theirs: Tensor<C, D>) -> f32 {
     assert_eq!(ours.dims(), theirs.dims());
-    (ours - theirs).abs().max().into_scalar()
+    (ours - theirs).abs().max().into_scalar().elem()
 }
