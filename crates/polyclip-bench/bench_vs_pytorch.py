@@ -4,7 +4,10 @@ xlm-roberta-base-ViT-B-32, CAPIVARA's base; random weights) in PyTorch and in po
 one run. Prints both and the ratio; the figures go into BENCHMARKS.md.
 
     cargo build --release -p polyclip-bench
-    v/bin/python crates/polyclip-bench/bench_vs_pytorch.py --polyclip target/release/polyclip-bench
+    v/bin/python crates/polyclip-bench/bench_vs_pytorch.py --polyclip target/release/polyclip-bench --threads 2
+
+`--backends ndarray,flex` (the default) runs each polyclip CPU backend in turn; add `tch` with a binary built by
+ci/tch.sh. The CPU's AVX-512 flags and the gemm kernels burn-flex picked are printed with the table.
 
 (`v` is the fixture venv of tests/fixtures/make_fixtures.py.) The model folder (1.4 GB) is written to --dir
 once and reused. On a GPU machine: build polyclip-bench with `--features cuda` and pass `--backend cuda`;
@@ -91,27 +94,30 @@ def main():
     parser.add_argument("--text-batch", type=int, default=32)
     parser.add_argument("--tokens", type=int, default=24)
     parser.add_argument("--iterations", type=int, default=3)
-    parser.add_argument("--backend", default="ndarray")
+    parser.add_argument("--backends", default="ndarray,flex", help="comma-separated polyclip backends")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     directory = Path(args.dir)
     if not (directory / "open_clip_model.safetensors").is_file():
         write_model(directory)
-    ours = json.loads(subprocess.run(
-        [args.polyclip, "--backend", args.backend, "--checkpoint", str(directory), "--base-batch", str(args.image_batch),
+    backends = [b for b in args.backends.split(",") if b]
+    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+    ours = [json.loads(subprocess.run(
+        [args.polyclip, "--backend", backend, "--checkpoint", str(directory), "--base-batch", str(args.image_batch),
          "--text-batch", str(args.text_batch), "--tokens", str(args.tokens), "--iterations", str(args.iterations)],
-        check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
-    device = torch.device("cuda" if args.backend == "cuda" else "cpu")
+        check=True, capture_output=True, text=True, env=env).stdout.strip().splitlines()[-1]) for backend in backends]
+    device = torch.device("cuda" if "cuda" in backends else "cpu")
     theirs = bench_torch(directory, args.image_batch, args.text_batch, args.tokens, args.iterations, device)
     theirs["framework"] += f" ({device.type})"
+    flags = sorted({f for f in Path("/proc/cpuinfo").read_text().split() if f.startswith("avx512")})
     print(f"{args.threads} threads, images batch {args.image_batch} at 224 px, texts batch {args.text_batch} x {args.tokens} tokens")
-    print(f"{'':24s} {'load s':>8s} {'images/s':>10s} {'texts/s':>10s}")
-    for row in (theirs, ours):
-        name = row["framework"] if row is theirs else f"polyclip ({ours['backend']})"
-        print(f"{name:24s} {row['load_s']:8.2f} {row['images_per_s']:10.2f} {row['texts_per_s']:10.2f}")
-    print(f"{'polyclip / pytorch':24s} {ours['load_s'] / theirs['load_s']:8.2f} "
-          f"{ours['images_per_s'] / theirs['images_per_s']:10.2f} {ours['texts_per_s'] / theirs['texts_per_s']:10.2f}")
-
+    print(f"CPU flags: {' '.join(flags) or 'no avx512'}; gemm kernels: {ours[0].get('cpu_kernels', '?')}")
+    print(f"{'':28s} {'load s':>8s} {'images/s':>10s} {'texts/s':>10s} {'img ×pt':>8s} {'txt ×pt':>8s}")
+    print(f"{theirs['framework']:28s} {theirs['load_s']:8.2f} {theirs['images_per_s']:10.2f} {theirs['texts_per_s']:10.2f}")
+    for row in ours:
+        name = f"polyclip ({row['backend']})"
+        print(f"{name:28s} {row['load_s']:8.2f} {row['images_per_s']:10.2f} {row['texts_per_s']:10.2f} "
+              f"{row['images_per_s'] / theirs['images_per_s']:8.2f} {row['texts_per_s'] / theirs['texts_per_s']:8.2f}")
 
 if __name__ == "__main__":
     main()

@@ -17,7 +17,7 @@ use crate::run_options::RunOptions;
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// Compute backend. `cuda` and `tch` need the binary built with `--features cuda` / `--features tch`.
-    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
     /// Recipe TOML to run instead of the built-in one (see `--print-recipe` for the format).
     #[arg(long, value_name = "FILE")]

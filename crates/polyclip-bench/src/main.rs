@@ -23,7 +23,7 @@ use polyclip_train::{ClipOptimizer, OptimizerConfig, TrainableModel, contrastive
 #[command(about = "Throughput benchmarks of polyclip models (random weights, synthetic inputs)")]
 struct Args {
     /// Compute backend.
-    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
     backend: BackendKind,
     /// Which model shapes to measure.
     #[arg(long, value_delimiter = ',', default_values_t = vec![Shape::Tiny, Shape::VitB32XlmrBase])]
@@ -182,7 +182,8 @@ impl BackendJob for Bench {
             return Ok(());
         }
         println!(
-            "backend {backend}, {} threads available, text length {} tokens, {} timed iterations",
+            "backend {backend} (CPU gemm kernels: {}), {} threads available, text length {} tokens, {} timed iterations",
+            polyclip_backend::cpu_kernels(),
             std::thread::available_parallelism().map_or(1, |n| n.get()),
             args.tokens,
             args.iterations
@@ -327,6 +328,7 @@ fn measure_checkpoint<B: Backend>(
         serde_json::json!({
             "framework": "polyclip",
             "backend": backend.to_string(),
+            "cpu_kernels": polyclip_backend::cpu_kernels(),
             "checkpoint": dir.display().to_string(),
             "family": format!("{:?}", loaded.spec.family),
             "load_s": load_s,

@@ -40,7 +40,7 @@ pub struct ModelArgs {
     #[arg(long, value_name = "DIR|hf:ORG/NAME")]
     pub model: String,
     /// Compute backend (cuda and tch need the binary built with `--features cuda` / `--features tch`).
-    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
     /// Load even if keys are missing, unexpected or mis-shaped (they are listed as a warning).
     #[arg(long)]
@@ -237,7 +237,7 @@ pub enum Command {
         /// Samples per shard.
         #[arg(long, default_value_t = 10_000)]
         per_shard: usize,
-        #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+        #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
         backend: BackendKind,
         /// Texts or images per forward pass.
         #[arg(long, default_value_t = 32)]

@@ -413,7 +413,7 @@ fn a_caption_finds_its_picture_and_every_api_answers_with_real_numbers() {
     assert_eq!(info["index"]["pictures"], 12);
     assert_eq!(info["index"]["search"], "exact");
     assert_eq!(info["index"]["dim"], 64);
-    assert_eq!(info["backend"], "ndarray");
+    assert_eq!(info["backend"], "flex");
     assert_eq!(info["placeholder"], captions[0].1.as_str());
     assert_eq!(json(&get(addr, "/api/health").2)["status"], "ok");
 

@@ -58,7 +58,7 @@ pub struct ServeArgs {
     /// A folder of run folders to show on /runs (curves and reports).
     #[arg(long)]
     pub runs: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = BackendKind::Ndarray)]
+    #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
     #[arg(long, value_enum, default_value_t = SearchChoice::Auto)]
     pub search: SearchChoice,
