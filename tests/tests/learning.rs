@@ -22,7 +22,8 @@ use polyclip_train::Trainer;
 
 fn training_lifts_held_out_recall_far_above_chance<B: Backend>(device: &B::Device) {
     let data_dir = tempfile::tempdir().expect("data dir");
-    let data = small_dataset(data_dir.path(), 1500, 100);
+    let held_out = 100;
+    let data = small_dataset(data_dir.path(), 1500, held_out);
     let tokenizer = tokenizer();
     let config = model_config(&tokenizer);
     let run = tempfile::tempdir().expect("run dir");
@@ -57,7 +58,7 @@ fn training_lifts_held_out_recall_far_above_chance<B: Backend>(device: &B::Devic
         )
         .expect("training");
     let after = recall(&outcome.model.valid());
-    let chance = 100.0 / 100.0;
+    let chance = 100.0 / held_out as f64;
     eprintln!(
         "text→image R@1/5/10 before {:?}, after {:?} (chance R@1 {chance}%)",
         before.text_to_image, after.text_to_image
