@@ -89,50 +89,52 @@ pub fn class_names(set: LabelSet, lang: Lang) -> Vec<String> {
 
 /// Prompt templates in `lang`, each with one `{}` for a class name (written so that nominative class names
 /// fit: German templates need no case, French ones avoid "de" + article, Hindi ones follow the name with no
-/// postposition, which would need the oblique "एक तारे", and with no verb, which would agree with it).
+/// postposition, which would need the oblique "एक तारे", and with no verb, which would agree with it). They end
+/// without a full stop, as the captions do: the embedded tokenizer splits on spaces only, so "circle." would be a
+/// token that no training caption contains.
 pub fn templates(lang: Lang) -> Vec<&'static str> {
     match lang {
         Lang::En => vec![
-            "a picture of {}.",
-            "an image with {}.",
-            "a drawing of {}.",
-            "{} on a plain background.",
+            "a picture of {}",
+            "an image with {}",
+            "a drawing of {}",
+            "{} on a plain background",
         ],
         Lang::Pt => vec![
-            "uma imagem de {}.",
-            "uma foto com {}.",
-            "um desenho de {}.",
-            "{} sobre um fundo liso.",
+            "uma imagem de {}",
+            "uma foto com {}",
+            "um desenho de {}",
+            "{} sobre um fundo liso",
         ],
         Lang::It => vec![
-            "un'immagine di {}.",
-            "una foto con {}.",
-            "un disegno di {}.",
-            "{} su uno sfondo uniforme.",
+            "un'immagine di {}",
+            "una foto con {}",
+            "un disegno di {}",
+            "{} su uno sfondo uniforme",
         ],
         Lang::Es => vec![
-            "una imagen de {}.",
-            "una foto con {}.",
-            "un dibujo de {}.",
-            "{} sobre un fondo liso.",
+            "una imagen de {}",
+            "una foto con {}",
+            "un dibujo de {}",
+            "{} sobre un fondo liso",
         ],
         Lang::De => vec![
-            "{}.",
-            "Bild: {}.",
-            "{} auf einem Bild.",
-            "{} auf einfarbigem Hintergrund.",
+            "{}",
+            "Bild: {}",
+            "{} auf einem Bild",
+            "{} auf einfarbigem Hintergrund",
         ],
         Lang::Fr => vec![
-            "une photo avec {}.",
-            "un dessin avec {}.",
-            "{} sur une image.",
-            "{} sur un fond uni.",
+            "une photo avec {}",
+            "un dessin avec {}",
+            "{} sur une image",
+            "{} sur un fond uni",
         ],
         Lang::Hi => vec![
-            "तस्वीर में {}।",
-            "चित्र: {}।",
-            "रेखाचित्र में {}।",
-            "सादी पृष्ठभूमि पर {}।",
+            "तस्वीर में {}",
+            "चित्र: {}",
+            "रेखाचित्र में {}",
+            "सादी पृष्ठभूमि पर {}",
         ],
     }
 }
