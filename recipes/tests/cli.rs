@@ -466,11 +466,12 @@ fn themo_distils_a_student_and_baseline_reports_the_teacher_alone() {
     assert!(last < 0.5 * first, "MSE {first} → {last}");
 }
 
-/// Two fine-tuning steps at a huge learning rate used to save a NaN model that scored 100.00 everywhere with exit
-/// code 0. Now the run stops in one line naming the stage folder, the step and the parameter, and writes neither
-/// the model nor a report. (The issue that found it used lr = 1e6, which made ndarray's weights NaN; flex, the
-/// default backend, keeps them finite at 1e6, so the test takes a rate past f32's range: every update is
-/// infinite on every backend.)
+/// Fine-tuning at a huge learning rate used to save a NaN model that scored 100.00 everywhere with exit code 0.
+/// Now the run stops in one line naming the stage folder, the step and the parameter, and writes neither the
+/// model nor a report. (The issue that found it ran two steps at lr = 1e6, which made ndarray's weights NaN in the
+/// last step; flex, the default backend, keeps them finite at 1e6. So the test takes one step at a rate past
+/// f32's range: its update is infinite on every backend, and the guard at the end of the stage must catch it —
+/// with a second step, the NaN loss of that step stops the run first.)
 #[test]
 fn weights_that_become_nan_stop_the_run_and_are_never_saved() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -482,7 +483,7 @@ fn weights_that_become_nan_stop_the_run_and_are_never_saved() {
             "--base-steps",
             "3",
             "--steps",
-            "2",
+            "1",
             "--set",
             "stage.finetune.train.schedule={name=\"constant\", lr=1e39}",
         ],
@@ -490,7 +491,7 @@ fn weights_that_become_nan_stop_the_run_and_are_never_saved() {
     assert!(!ok, "{stdout}");
     let error = stderr.lines().last().expect("an error line");
     assert!(
-        error.starts_with(&format!("error: {}: step ", run.join("finetune").display()))
+        error.starts_with(&format!("error: {}: step 0: ", run.join("finetune").display()))
             && error.contains(
                 ": `text.transformer.embeddings.word_embeddings.weight` is NaN or infinite after the \
                  optimizer step (lower the learning rate); no checkpoint or model of this step was written"
