@@ -134,6 +134,7 @@ pub fn train_config(steps: usize, lr_max: f64) -> TrainConfig {
         early_stopping: None,
         nan_policy: Default::default(),
         max_skipped_in_a_row: 3,
+        micro_batch: None,
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod adabelief;
 pub mod agc;
 pub mod checkpoint;
+pub mod chunked_step;
 pub mod distillation;
 pub mod error;
 pub mod failpoint;
@@ -27,5 +28,5 @@ pub use loss::{contrastive_loss, sequence_cross_entropy};
 pub use optimizer::{ClipOptimizer, OptimizerConfig, TorchAdam};
 pub use schedule::LrSchedule;
 pub use train_config::{EarlyStopping, FreezeConfig, NanPolicy, TrainConfig};
-pub use trainable::TrainableModel;
+pub use trainable::{StepGradients, TrainableModel};
 pub use trainer::{TrainOutcome, Trainer};

@@ -73,6 +73,11 @@ pub struct TrainConfig {
         skip_serializing_if = "is_default_max_skipped"
     )]
     pub max_skipped_in_a_row: usize,
+    /// Rows embedded at a time (gradient caching). The step is still one step over the whole batch: the loss
+    /// and its gradient see every in-batch negative, exactly as without it, but activation memory follows
+    /// `micro_batch` instead of the batch. Unset: the whole batch in one pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub micro_batch: Option<usize>,
 }
 
 /// What to do with a step that makes the loss or the weights non-finite.
@@ -127,6 +132,13 @@ impl TrainConfig {
                 key: "max_skipped_in_a_row",
                 value: "0".into(),
                 reason: "must be at least 1 (with nan_policy = \"skip-step\")".into(),
+            });
+        }
+        if self.micro_batch == Some(0) {
+            return Err(TrainError::InvalidConfig {
+                key: "micro_batch",
+                value: "0".into(),
+                reason: "must be at least 1 (leave it out to embed the whole batch at once)".into(),
             });
         }
         if self.freeze.vision && self.freeze.text {

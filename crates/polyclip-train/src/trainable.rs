@@ -1,15 +1,43 @@
 //! What the trainer needs of a model: its loss on a batch, what freezing a tower means for it, and what to log.
-//! CLIP dual encoders train on the symmetric InfoNCE loss, captioners on masked cross-entropy.
+//! CLIP dual encoders train on the symmetric InfoNCE loss (whole-batch or chunked, see [`crate::chunked_step`]),
+//! captioners on masked cross-entropy.
 
 use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
+use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor};
 use polyclip_data::{CaptionBatch, ClipBatch};
 use polyclip_models::ClipModel;
 use polyclip_models::captioner::Captioner;
 
+use crate::chunked_step::chunked_contrastive_gradients;
 use crate::loss::{contrastive_loss, sequence_cross_entropy};
 use crate::train_config::{FreezeConfig, TrainConfig};
+
+/// What one step computed: the loss of the batch and, when that loss is finite, the gradient of every parameter
+/// that trains.
+pub struct StepGradients {
+    pub loss: f32,
+    /// `None` when the loss is NaN or infinite (nothing was back-propagated).
+    pub gradients: Option<GradientsParams>,
+}
+
+/// The loss of `batch` in one pass and its gradients by one backward pass through the whole graph.
+pub fn whole_batch_gradients<B: AutodiffBackend, M: TrainableModel<B>>(
+    model: &M,
+    batch: M::Batch,
+    config: &TrainConfig,
+) -> StepGradients {
+    let loss = model.loss(batch, config);
+    let value: f32 = loss.clone().into_scalar().elem();
+    let gradients = value
+        .is_finite()
+        .then(|| GradientsParams::from_grads(loss.backward(), model));
+    StepGradients {
+        loss: value,
+        gradients,
+    }
+}
 
 /// A model the [`Trainer`](crate::Trainer) can optimise.
 pub trait TrainableModel<B: AutodiffBackend>: AutodiffModule<B> + Sized {
@@ -24,6 +52,14 @@ pub trait TrainableModel<B: AutodiffBackend>: AutodiffModule<B> + Sized {
 
     /// The scalar loss of a batch.
     fn loss(&self, batch: Self::Batch, config: &TrainConfig) -> Tensor<B, 1>;
+
+    /// Whether [`gradients`](Self::gradients) honours the config's `micro_batch`.
+    const MICRO_BATCHES: bool = false;
+
+    /// The loss of a batch and the gradients of the step (the whole batch in one graph unless overridden).
+    fn gradients(&self, batch: Self::Batch, config: &TrainConfig) -> StepGradients {
+        whole_batch_gradients(self, batch, config)
+    }
 
     /// Turns off the gradients of what `freeze` names.
     fn freeze(self, freeze: FreezeConfig) -> Self;
@@ -48,6 +84,18 @@ impl<B: AutodiffBackend> TrainableModel<B> for ClipModel<B> {
         let image = self.embed_images(batch.pixels);
         let text = self.embed_texts(batch.input_ids, batch.attention_mask);
         contrastive_loss(image, text, self.logit_multiplier())
+    }
+
+    const MICRO_BATCHES: bool = true;
+
+    /// With `micro_batch`, the exact gradient of the whole batch's loss computed chunk by chunk (gradient caching).
+    fn gradients(&self, batch: ClipBatch<B>, config: &TrainConfig) -> StepGradients {
+        match config.micro_batch {
+            Some(micro_batch) => {
+                chunked_contrastive_gradients(self, batch, micro_batch, config.freeze)
+            }
+            None => whole_batch_gradients(self, batch, config),
+        }
     }
 
     /// `vision`: the vision tower (CAPIVARA, LiT); `text`: the text tower; `*_backbone`: the tower's

@@ -5,8 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::optim::GradientsParams;
-use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
 use polyclip_data::DataError;
@@ -19,7 +17,7 @@ use crate::finite::{all_finite, first_non_finite};
 use crate::metrics_log::{MetricsLog, StepMetrics};
 use crate::optimizer::ClipOptimizer;
 pub use crate::train_config::{EarlyStopping, FreezeConfig, NanPolicy, TrainConfig};
-use crate::trainable::TrainableModel;
+use crate::trainable::{StepGradients, TrainableModel};
 
 /// What a finished (or stopped) run returns.
 pub struct TrainOutcome<M> {
@@ -98,6 +96,17 @@ impl Trainer {
                 reason: "this model's trainer has no validation data".into(),
             });
         }
+        if let Some(micro_batch) = self.config.micro_batch
+            && !M::MICRO_BATCHES
+        {
+            return Err(TrainError::InvalidConfig {
+                key: "micro_batch",
+                value: micro_batch.to_string(),
+                reason:
+                    "only contrastive (CLIP) training embeds a batch in micro-batches; leave it out"
+                        .into(),
+            });
+        }
         let mut validation = Vec::new();
         // The lowest validation loss so far: (score, step, model).
         let mut best: Option<(f32, usize, M)> = None;
@@ -152,12 +161,13 @@ impl Trainer {
                 });
             }
             let lr = self.config.schedule.lr(step, total);
-            let loss = model.loss(batch, &self.config);
-            let loss_value: f32 = loss.clone().into_scalar().elem();
+            let StepGradients {
+                loss: loss_value,
+                gradients,
+            } = model.gradients(batch, &self.config);
             let skipping = self.config.nan_policy == NanPolicy::SkipStep;
-            let non_finite = if loss_value.is_finite() {
+            let non_finite = if let Some(grads) = gradients {
                 let before = skipping.then(|| (model.clone(), optimizer.clone()));
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
                 model = optimizer.step(lr, model, grads);
                 // The weights are checked (on the inner backend: no autodiff graph) whenever this step's model
                 // can leave the loop — a checkpoint, a validation, the end of the call — and after every step

@@ -1,0 +1,148 @@
+//! The chunked contrastive step (gradient caching; Gao et al., 2021, "Scaling Deep Contrastive Learning Batch
+//! Size under Memory Limited Setup"): the exact gradient of the whole batch's InfoNCE loss in activation memory
+//! that follows the micro-batch, not the batch.
+//!
+//! 1. Every chunk of `micro_batch` rows is embedded and its graph dropped at once, keeping only the embeddings.
+//! 2. The loss of the whole batch is taken on those embeddings, made leaves of a small graph: one backward pass
+//!    gives `∂L/∂image`, `∂L/∂text` (`[batch, embed]`) and the logit scale's gradient.
+//! 3. Every chunk of a tower that trains is embedded again, now keeping its graph, and back-propagates
+//!    `Σ embeddings ⊙ ∂L/∂embeddings` of its rows; the parameter gradients of the chunks add up to the whole
+//!    batch's, since `∂L/∂θ = Σ_chunks (∂L/∂e_chunk)ᵀ·∂e_chunk/∂θ`. A frozen tower is embedded once (step 1) only.
+//!
+//! Randomness inside the towers (dropout) must be the same in both embeddings of a chunk, or step 3 would
+//! differentiate another function than the one step 2 scored: the backend's generator is reseeded before each
+//! tower's pass over each chunk, from a seed drawn once per step from that generator.
+
+use std::ops::Range;
+
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Distribution, ElementConversion, Tensor};
+use polyclip_data::{ClipBatch, mix_seed};
+use polyclip_models::ClipModel;
+
+use crate::loss::contrastive_loss;
+use crate::train_config::FreezeConfig;
+use crate::trainable::StepGradients;
+
+/// Which tower a pass embeds with (a part of the chunk's seed).
+#[derive(Clone, Copy)]
+enum Tower {
+    Vision = 0,
+    Text = 1,
+}
+
+/// The loss of `batch` and the gradients of every parameter that trains, `micro_batch` rows at a time; what
+/// [`whole_batch_gradients`](crate::trainable::whole_batch_gradients) gives, up to the order of float sums.
+pub fn chunked_contrastive_gradients<B: AutodiffBackend>(
+    model: &ClipModel<B>,
+    batch: ClipBatch<B>,
+    micro_batch: usize,
+    freeze: FreezeConfig,
+) -> StepGradients {
+    let rows = batch.indices.len();
+    let chunks = chunk_ranges(rows, micro_batch);
+    let device = batch.pixels.device();
+    let step_seed = draw_seed::<B>(&device);
+    let seed_pass = |chunk: usize, tower: Tower| {
+        B::seed(&device, mix_seed(&[step_seed, chunk as u64, tower as u64]));
+    };
+    let embed_images = |chunk: usize, rows: &Range<usize>| {
+        seed_pass(chunk, Tower::Vision);
+        model.embed_images(batch.pixels.clone().narrow(0, rows.start, rows.len()))
+    };
+    let embed_texts = |chunk: usize, rows: &Range<usize>| {
+        seed_pass(chunk, Tower::Text);
+        model.embed_texts(
+            batch.input_ids.clone().narrow(0, rows.start, rows.len()),
+            batch
+                .attention_mask
+                .clone()
+                .narrow(0, rows.start, rows.len()),
+        )
+    };
+
+    // 1. Embeddings, chunk by chunk; each chunk's graph is released as its embeddings are detached.
+    let mut images = Vec::with_capacity(chunks.len());
+    let mut texts = Vec::with_capacity(chunks.len());
+    for (chunk, rows) in chunks.iter().enumerate() {
+        images.push(embed_images(chunk, rows).detach().inner());
+        texts.push(embed_texts(chunk, rows).detach().inner());
+    }
+
+    // 2. The whole batch's loss and its gradient with respect to the embeddings (and the logit scale).
+    let image = Tensor::<B, 2>::from_inner(Tensor::cat(images, 0)).require_grad();
+    let text = Tensor::<B, 2>::from_inner(Tensor::cat(texts, 0)).require_grad();
+    let loss = contrastive_loss(image.clone(), text.clone(), model.logit_multiplier());
+    let value: f32 = loss.clone().into_scalar().elem();
+    if !value.is_finite() {
+        return StepGradients {
+            loss: value,
+            gradients: None,
+        };
+    }
+    let mut grads = loss.backward();
+    let image_grad = image.grad_remove(&mut grads);
+    let text_grad = text.grad_remove(&mut grads);
+    let mut accumulated = GradientsAccumulator::new();
+    accumulated.accumulate(model, GradientsParams::from_grads(grads, model));
+
+    // 3. Each chunk of a tower that trains, again with its graph, back-propagating its rows of that gradient.
+    let image_grad = image_grad.filter(|_| !freeze.vision);
+    let text_grad = text_grad.filter(|_| !freeze.text);
+    for (chunk, rows) in chunks.iter().enumerate() {
+        let slice = |grad: &Tensor<B::InnerBackend, 2>| {
+            Tensor::<B, 2>::from_inner(grad.clone().narrow(0, rows.start, rows.len()))
+        };
+        let image_part = image_grad
+            .as_ref()
+            .map(|grad| (embed_images(chunk, rows) * slice(grad)).sum());
+        let text_part = text_grad
+            .as_ref()
+            .map(|grad| (embed_texts(chunk, rows) * slice(grad)).sum());
+        let surrogate = match (image_part, text_part) {
+            (Some(image), Some(text)) => image + text,
+            (Some(part), None) | (None, Some(part)) => part,
+            (None, None) => break,
+        };
+        accumulated.accumulate(
+            model,
+            GradientsParams::from_grads(surrogate.backward(), model),
+        );
+    }
+    StepGradients {
+        loss: value,
+        gradients: Some(accumulated.grads()),
+    }
+}
+
+/// `[0, n), [n, 2n), …` up to `rows`, the last chunk shorter when `n` does not divide `rows`.
+fn chunk_ranges(rows: usize, micro_batch: usize) -> Vec<Range<usize>> {
+    let step = micro_batch.max(1);
+    (0..rows)
+        .step_by(step)
+        .map(|start| start..(start + step).min(rows))
+        .collect()
+}
+
+/// A seed for this step's passes, drawn from the backend's generator so that a seeded run stays reproducible.
+fn draw_seed<B: AutodiffBackend>(device: &B::Device) -> u64 {
+    let draws =
+        Tensor::<B::InnerBackend, 1>::random([2], Distribution::Default, device).into_data();
+    draws
+        .iter::<f32>()
+        .fold(0u64, |seed, draw| (seed << 32) | u64::from(draw.to_bits()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_ranges;
+
+    #[test]
+    fn chunks_cover_the_batch_in_order_the_last_one_shorter() {
+        assert_eq!(chunk_ranges(10, 3), vec![0..3, 3..6, 6..9, 9..10]);
+        assert_eq!(chunk_ranges(10, 1).len(), 10);
+        assert_eq!(chunk_ranges(10, 10), vec![0..10]);
+        assert_eq!(chunk_ranges(4, 16), vec![0..4]);
+    }
+}
