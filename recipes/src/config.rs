@@ -347,9 +347,17 @@ impl Recipe {
     /// stage's training settings, and a batch no larger than the embedded dataset.
     pub fn check_runnable(&self) -> Result<(), RecipeError> {
         for stage in &self.stages {
+            let distills = stage.distill.is_some();
             stage
                 .train
                 .validate()
+                .and_then(|()| {
+                    if distills {
+                        stage.train.refuse_micro_batch()
+                    } else {
+                        Ok(())
+                    }
+                })
                 .map_err(|source| RecipeError::Stage {
                     stage: stage.name.clone(),
                     source,

@@ -173,3 +173,26 @@ fn recipe_run_and_list_handle_the_captioner() {
         "{stderr}"
     );
 }
+
+/// A captioner's loss is not contrastive: `micro_batch` is refused in one line before anything is written.
+#[test]
+fn the_captioner_refuses_micro_batches_in_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recipe = small_recipe(dir.path());
+    let run = dir.path().join("run");
+    let (ok, _, stderr) = captioner(&[
+        "--recipe",
+        recipe.to_str().expect("utf-8"),
+        "--run-dir",
+        run.to_str().expect("utf-8"),
+        "--set",
+        "train.micro_batch=4",
+    ]);
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        "error: training config: `micro_batch` = 4: only contrastive (CLIP) training embeds a batch in \
+         micro-batches; leave it out"
+    );
+    assert!(!run.join("data").exists());
+}

@@ -588,6 +588,63 @@ fn a_stage_that_cannot_train_is_refused_before_any_stage_runs() {
     );
 }
 
+/// Every loss a stage logged.
+fn logged_losses(stage: &std::path::Path) -> Vec<f64> {
+    let log = std::fs::read_to_string(stage.join("metrics.jsonl")).expect("metrics");
+    log.lines()
+        .map(|line| read_json_line(line)["loss"].as_f64().expect("loss"))
+        .collect()
+}
+
+/// `--set stage.NAME.train.micro_batch=N` reaches the trainer of every contrastive stage and trains as the whole
+/// batch does (f32 on the default backend: the same losses within 1e-5); a stage whose loss does not split
+/// (Themo's distillation) refuses it before any stage trains.
+#[test]
+fn micro_batches_train_as_the_whole_batch_and_a_distillation_stage_refuses_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let capivara = env!("CARGO_BIN_EXE_capivara");
+    let steps = ["--base-steps", "4", "--steps", "3"];
+    let whole = dir.path().join("whole");
+    let (ok, _, stderr) = small_run(capivara, &whole, &steps);
+    assert!(ok, "{stderr}");
+    let chunked = dir.path().join("chunked");
+    let mut args = steps.to_vec();
+    args.extend([
+        "--set",
+        "stage.base.train.micro_batch=5",
+        "--set",
+        "stage.finetune.train.micro_batch=5",
+    ]);
+    let (ok, _, stderr) = small_run(capivara, &chunked, &args);
+    assert!(ok, "{stderr}");
+    for stage in ["base", "finetune"] {
+        let (a, b) = (
+            logged_losses(&chunked.join(stage)),
+            logged_losses(&whole.join(stage)),
+        );
+        assert_eq!(a.len(), b.len(), "{stage}");
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= 1e-5 * y.abs(), "{stage}: {a:?} vs {b:?}");
+        }
+        let key = read_json(&chunked.join(stage).join("stage.json"));
+        assert!(key.to_string().contains("\"micro_batch\":5"), "{key}");
+    }
+
+    let run = dir.path().join("themo");
+    let (ok, _, stderr) = small_run(
+        env!("CARGO_BIN_EXE_themo"),
+        &run,
+        &["--set", "stage.distill.train.micro_batch=4"],
+    );
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        "error: stage `distill`: training config: `micro_batch` = 4: only contrastive (CLIP) training embeds a \
+         batch in micro-batches; leave it out"
+    );
+    assert!(!run.join("teacher").exists());
+}
+
 /// `--resume` used to continue a checkpoint made with other settings silently (`--seed 5` on a seed-0 folder
 /// rewrote stage.json to say seed 5 over seed-0 weights; more `--steps` continued). Now it refuses, saying what
 /// differs, unless `--resume-anyway`.

@@ -152,6 +152,22 @@ impl TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// Refuses `micro_batch` for a model whose loss does not split into chunks (captioners, distilled students).
+    pub fn refuse_micro_batch(&self) -> Result<(), TrainError> {
+        match self.micro_batch {
+            Some(micro_batch) => Err(TrainError::InvalidConfig {
+                key: "micro_batch",
+                value: micro_batch.to_string(),
+                reason:
+                    "only contrastive (CLIP) training embeds a batch in micro-batches; leave it out"
+                        .into(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Validate every `every` steps; stop after `patience` validations without a lower loss and return the model of
 /// the best one (Themo: patience 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -96,16 +96,8 @@ impl Trainer {
                 reason: "this model's trainer has no validation data".into(),
             });
         }
-        if let Some(micro_batch) = self.config.micro_batch
-            && !M::MICRO_BATCHES
-        {
-            return Err(TrainError::InvalidConfig {
-                key: "micro_batch",
-                value: micro_batch.to_string(),
-                reason:
-                    "only contrastive (CLIP) training embeds a batch in micro-batches; leave it out"
-                        .into(),
-            });
+        if !M::MICRO_BATCHES {
+            self.config.refuse_micro_batch()?;
         }
         let mut validation = Vec::new();
         // The lowest validation loss so far: (score, step, model).

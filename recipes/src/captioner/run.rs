@@ -153,6 +153,7 @@ pub fn run_captioner<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<CaptionOutcome, RecipeError> {
     let started = Instant::now();
+    recipe.train.refuse_micro_batch()?;
     let seed = recipe.recipe.seed;
     B::seed(device, seed);
     let Start {
