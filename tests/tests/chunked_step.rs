@@ -37,6 +37,14 @@ type Train = Autodiff<NdArray<f64>>;
 const DEVICE: NdArrayDevice = NdArrayDevice::Cpu;
 
 const BATCH: usize = 10;
+
+/// The backends' random generators are process-wide and the chunked step reseeds them: the tests of this file,
+/// which share a process, take turns.
+static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    GENERATOR.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 const STEPS: usize = 3;
 const TOLERANCE: f64 = 1e-5;
 
@@ -223,6 +231,7 @@ fn check(setting: &str, start: ClipModel<Train>, config: TrainConfig, stop_at: O
 
 #[test]
 fn chunked_step_equals_the_whole_batch_with_everything_training() {
+    let _turn = exclusive();
     let start = model_on::<Train>(&model_config(&tokenizer()), 3, &DEVICE);
     check(
         "everything training",
@@ -234,6 +243,7 @@ fn chunked_step_equals_the_whole_batch_with_everything_training() {
 
 #[test]
 fn chunked_step_equals_the_whole_batch_with_frozen_vision_and_text_lora() {
+    let _turn = exclusive();
     let mut start = model_on::<Train>(&model_config(&tokenizer()), 3, &DEVICE);
     start
         .attach_text_lora(&LoraConfig {
@@ -253,6 +263,7 @@ fn chunked_step_equals_the_whole_batch_with_frozen_vision_and_text_lora() {
 
 #[test]
 fn chunked_step_equals_the_whole_batch_with_frozen_backbones_and_a_fixed_scale() {
+    let _turn = exclusive();
     let mut model_settings = model_config(&tokenizer());
     model_settings.logit_scale.learnable = false;
     model_settings.logit_scale.scale = 20.0;
@@ -272,6 +283,7 @@ fn chunked_step_equals_the_whole_batch_with_frozen_backbones_and_a_fixed_scale()
 
 #[test]
 fn chunked_step_resumed_mid_run_equals_the_uninterrupted_whole_batch() {
+    let _turn = exclusive();
     let start = model_on::<Train>(&model_config(&tokenizer()), 3, &DEVICE);
     check(
         "resumed after step 2",
@@ -283,6 +295,7 @@ fn chunked_step_resumed_mid_run_equals_the_uninterrupted_whole_batch() {
 
 #[test]
 fn a_micro_batch_of_zero_is_refused_in_one_line() {
+    let _turn = exclusive();
     let mut config = polyclip_tests::train_config(STEPS, 1e-3);
     config.micro_batch = Some(0);
     let error = config.validate().expect_err("micro_batch 0");
@@ -334,6 +347,7 @@ impl ModuleVisitor<Train> for SquaredNorm<'_> {
 /// another function's and miss by tens of percent.
 #[test]
 fn with_dropout_the_chunked_gradient_is_the_gradient_of_the_reported_loss() {
+    let _turn = exclusive();
     let mut settings = model_config(&tokenizer());
     let TextTowerConfig::HfEncoder { encoder_config, .. } = &mut settings.text else {
         panic!("the tiny preset's text tower is an XLM-R encoder")

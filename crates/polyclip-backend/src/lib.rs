@@ -35,9 +35,10 @@ use burn_flex::{Flex, FlexDevice};
 /// The `--backend` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
-    /// CPU, pure Rust, bit-deterministic: tests, training on CPU, the main job.
+    /// CPU, pure Rust (matrixmultiply), bit-deterministic whatever the thread count: the reference of the tests.
     Ndarray,
-    /// CPU, pure Rust, gemm with AVX-512/AVX2 kernels picked at run time: the fast CPU backend for inference.
+    /// CPU, pure Rust, gemm with AVX-512/AVX2 kernels picked at run time, deterministic for a fixed thread count:
+    /// the default, for training (the main job) and inference.
     Flex,
     /// NVIDIA GPUs through CubeCL (build with `--features cuda`).
     Cuda,

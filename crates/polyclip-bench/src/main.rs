@@ -70,6 +70,9 @@ struct Args {
     /// Gradient checkpointing (burn's BalancedCheckpointing) for the train steps.
     #[arg(long)]
     checkpointing: bool,
+    /// With --memory: embed the batch this many rows at a time (the chunked step; default: all at once).
+    #[arg(long)]
+    micro_batch: Option<usize>,
     /// Instead of the models: the input pipeline's images/s (shards → decode → CAPIVARA augmentation → 224 px
     /// tensors) with one loader worker and with all cores (CPU work: --backend does not apply).
     #[arg(long)]
@@ -160,10 +163,13 @@ impl BackendJob for Bench {
         }
         if let Some(method) = args.memory {
             return memory::measure_memory::<B>(
-                method,
-                args.base_batch,
-                args.tokens,
-                args.checkpointing,
+                memory::MemoryRun {
+                    method,
+                    batch: args.base_batch,
+                    micro_batch: args.micro_batch,
+                    tokens: args.tokens,
+                    checkpointing: args.checkpointing,
+                },
                 backend,
                 &device,
             );

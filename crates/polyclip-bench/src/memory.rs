@@ -1,20 +1,21 @@
 //! `--memory`: the memory one CAPIVARA train step needs on the real-size model (ViT-B/32 + XLM-R base, 366 M
 //! parameters, random weights), full text-tower fine-tuning vs CAPIVARA + Opt. (LoRA r=8 on query/value, the
-//! encoder frozen), with or without gradient checkpointing (`--checkpointing`). Run one configuration per
+//! encoder frozen), with or without gradient checkpointing (`--checkpointing`), the whole batch in one graph or
+//! `--micro-batch` rows at a time (the trainer's chunked step, `[stage.train] micro_batch`). Run one configuration per
 //! process: the peak resident set (`VmHWM`) is the process's. On CUDA it also prints what the device holds
 //! (`nvidia-smi`), burn's pool keeping what the step allocated.
 
 use polyclip_models::BuildModel;
 use std::time::Instant;
 
-use burn::optim::GradientsParams;
-use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use polyclip_backend::BackendKind;
+use polyclip_data::ClipBatch;
 use polyclip_models::lora::LoraConfig;
 use polyclip_models::{ClipModel, presets};
 use polyclip_train::{
-    ClipOptimizer, FreezeConfig, OptimizerConfig, TrainableModel, contrastive_loss,
+    ClipOptimizer, FreezeConfig, LrSchedule, OptimizerConfig, StepGradients, TrainConfig,
+    TrainableModel,
 };
 
 use crate::{BenchResult, inputs};
@@ -28,15 +29,29 @@ pub enum Method {
     CapivaraOpt,
 }
 
+/// What one configuration measures.
+pub struct MemoryRun {
+    pub method: Method,
+    pub batch: usize,
+    /// Rows embedded at a time; `None`: the whole batch in one graph.
+    pub micro_batch: Option<usize>,
+    pub tokens: usize,
+    pub checkpointing: bool,
+}
+
 /// Two train steps (the second with the optimiser's state allocated) at `batch`, then the peaks.
 pub fn measure_memory<B: AutodiffBackend>(
-    method: Method,
-    batch: usize,
-    tokens: usize,
-    checkpointing: bool,
+    run: MemoryRun,
     backend: BackendKind,
     device: &B::Device,
 ) -> BenchResult {
+    let MemoryRun {
+        method,
+        batch,
+        micro_batch,
+        tokens,
+        checkpointing,
+    } = run;
     let config = presets::vit_b32_xlm_roberta_base();
     let mut model: ClipModel<B> = config.init(0, device)?;
     if method == Method::CapivaraOpt {
@@ -47,26 +62,47 @@ pub fn measure_memory<B: AutodiffBackend>(
             seed: 0,
         })?;
     }
-    let mut model = model.freeze(FreezeConfig {
-        vision: true,
-        ..Default::default()
-    });
+    let steps = 2;
+    let train = TrainConfig {
+        steps,
+        optimizer: OptimizerConfig::Adam {
+            betas: [0.9, 0.98],
+            eps: 1e-8,
+            weight_decay: 0.2,
+        },
+        schedule: LrSchedule::Constant { lr: 1e-5 },
+        freeze: FreezeConfig {
+            vision: true,
+            ..Default::default()
+        },
+        checkpoint_every: 0,
+        keep_checkpoints: 1,
+        label_smoothing: 0.0,
+        early_stopping: None,
+        nan_policy: Default::default(),
+        max_skipped_in_a_row: 1,
+        micro_batch,
+    };
+    let mut model = model.freeze(train.freeze);
     let _ = B::sync(device);
     let built = peak_rss_mib();
-    let mut optimizer = ClipOptimizer::new(&OptimizerConfig::Adam {
-        betas: [0.9, 0.98],
-        eps: 1e-8,
-        weight_decay: 0.2,
-    });
+    let mut optimizer = ClipOptimizer::new(&train.optimizer);
     let (pixels, ids, mask) = inputs::<B>(&config, batch, tokens, device);
+    let batch_rows = ClipBatch {
+        pixels,
+        input_ids: ids,
+        attention_mask: mask,
+        indices: (0..batch).collect(),
+    };
     let started = Instant::now();
-    let steps = 2;
-    for _ in 0..steps {
-        let image = model.embed_images(pixels.clone());
-        let text = model.embed_texts(ids.clone(), mask.clone());
-        let loss = contrastive_loss(image, text, model.logit_multiplier());
-        let _: f32 = loss.clone().into_scalar().elem();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let mut loss = f32::NAN;
+    for step in 0..steps {
+        let StepGradients {
+            loss: value,
+            gradients,
+        } = model.gradients(batch_rows.clone(), &train);
+        loss = value;
+        let grads = gradients.ok_or_else(|| format!("step {step}: the loss is {value}"))?;
         model = optimizer.step(1e-5, model, grads);
         let _ = B::sync(device);
     }
@@ -76,7 +112,9 @@ pub fn measure_memory<B: AutodiffBackend>(
         "method": format!("{method:?}"),
         "checkpointing": checkpointing,
         "batch": batch,
+        "micro_batch": micro_batch,
         "tokens": tokens,
+        "loss": loss,
         "peak_rss_mib_after_build": built,
         "peak_rss_mib": peak_rss_mib(),
         "gpu_used_mib": gpu_used_mib(backend),

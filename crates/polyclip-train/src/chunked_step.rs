@@ -2,7 +2,7 @@
 //! Size under Memory Limited Setup"): the exact gradient of the whole batch's InfoNCE loss in activation memory
 //! that follows the micro-batch, not the batch.
 //!
-//! 1. Every chunk of `micro_batch` rows is embedded and its graph dropped at once, keeping only the embeddings.
+//! 1. Every chunk of `micro_batch` rows is embedded without recording a graph, keeping only the embeddings.
 //! 2. The loss of the whole batch is taken on those embeddings, made leaves of a small graph: one backward pass
 //!    gives `∂L/∂image`, `∂L/∂text` (`[batch, embed]`) and the logit scale's gradient.
 //! 3. Every chunk of a tower that trains is embedded again, now keeping its graph, and back-propagates
@@ -11,10 +11,12 @@
 //!
 //! Randomness inside the towers (dropout) must be the same in both embeddings of a chunk, or step 3 would
 //! differentiate another function than the one step 2 scored: the backend's generator is reseeded before each
-//! tower's pass over each chunk, from a seed drawn once per step from that generator.
+//! tower's pass over each chunk, from a seed drawn once per step from that generator. The generator is the
+//! process's (burn's backends keep one): another thread drawing from it during a step would change the masks.
 
 use std::ops::Range;
 
+use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, ElementConversion, Tensor};
@@ -47,28 +49,31 @@ pub fn chunked_contrastive_gradients<B: AutodiffBackend>(
     let seed_pass = |chunk: usize, tower: Tower| {
         B::seed(&device, mix_seed(&[step_seed, chunk as u64, tower as u64]));
     };
-    let embed_images = |chunk: usize, rows: &Range<usize>| {
+    let embed_images = |model: &ClipModel<B>, chunk: usize, rows: &Range<usize>| {
         seed_pass(chunk, Tower::Vision);
         model.embed_images(batch.pixels.clone().narrow(0, rows.start, rows.len()))
     };
-    let embed_texts = |chunk: usize, rows: &Range<usize>| {
+    let embed_texts = |model: &ClipModel<B>, chunk: usize, rows: &Range<usize>| {
         seed_pass(chunk, Tower::Text);
-        model.embed_texts(
-            batch.input_ids.clone().narrow(0, rows.start, rows.len()),
-            batch
-                .attention_mask
-                .clone()
-                .narrow(0, rows.start, rows.len()),
-        )
+        let ids = batch.input_ids.clone().narrow(0, rows.start, rows.len());
+        let mask = batch
+            .attention_mask
+            .clone()
+            .narrow(0, rows.start, rows.len());
+        model.embed_texts(ids, mask)
     };
 
-    // 1. Embeddings, chunk by chunk; each chunk's graph is released as its embeddings are detached.
+    // 1. Embeddings, chunk by chunk, recording no graph: the parameters are untracked, so burn-autodiff keeps no
+    //    activations (a tracked forward whose output is only detached stays in the parameters' graph until the
+    //    next backward: the whole batch's activations at once). The backend still trains, so dropout still acts.
+    let untracked = model.clone().no_grad();
     let mut images = Vec::with_capacity(chunks.len());
     let mut texts = Vec::with_capacity(chunks.len());
     for (chunk, rows) in chunks.iter().enumerate() {
-        images.push(embed_images(chunk, rows).detach().inner());
-        texts.push(embed_texts(chunk, rows).detach().inner());
+        images.push(embed_images(&untracked, chunk, rows).inner());
+        texts.push(embed_texts(&untracked, chunk, rows).inner());
     }
+    drop(untracked);
 
     // 2. The whole batch's loss and its gradient with respect to the embeddings (and the logit scale).
     let image = Tensor::<B, 2>::from_inner(Tensor::cat(images, 0)).require_grad();
@@ -87,28 +92,28 @@ pub fn chunked_contrastive_gradients<B: AutodiffBackend>(
     let mut accumulated = GradientsAccumulator::new();
     accumulated.accumulate(model, GradientsParams::from_grads(grads, model));
 
-    // 3. Each chunk of a tower that trains, again with its graph, back-propagating its rows of that gradient.
+    // 3. Each chunk of a tower that trains, again with its graph, back-propagating its rows of that gradient; one
+    //    tower at a time, so that a single chunk's graph of a single tower is alive at once.
     let image_grad = image_grad.filter(|_| !freeze.vision);
     let text_grad = text_grad.filter(|_| !freeze.text);
     for (chunk, rows) in chunks.iter().enumerate() {
         let slice = |grad: &Tensor<B::InnerBackend, 2>| {
             Tensor::<B, 2>::from_inner(grad.clone().narrow(0, rows.start, rows.len()))
         };
-        let image_part = image_grad
-            .as_ref()
-            .map(|grad| (embed_images(chunk, rows) * slice(grad)).sum());
-        let text_part = text_grad
-            .as_ref()
-            .map(|grad| (embed_texts(chunk, rows) * slice(grad)).sum());
-        let surrogate = match (image_part, text_part) {
-            (Some(image), Some(text)) => image + text,
-            (Some(part), None) | (None, Some(part)) => part,
-            (None, None) => break,
-        };
-        accumulated.accumulate(
-            model,
-            GradientsParams::from_grads(surrogate.backward(), model),
-        );
+        if let Some(grad) = &image_grad {
+            let surrogate = (embed_images(model, chunk, rows) * slice(grad)).sum();
+            accumulated.accumulate(
+                model,
+                GradientsParams::from_grads(surrogate.backward(), model),
+            );
+        }
+        if let Some(grad) = &text_grad {
+            let surrogate = (embed_texts(model, chunk, rows) * slice(grad)).sum();
+            accumulated.accumulate(
+                model,
+                GradientsParams::from_grads(surrogate.backward(), model),
+            );
+        }
     }
     StepGradients {
         loss: value,
