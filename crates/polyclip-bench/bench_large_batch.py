@@ -131,6 +131,9 @@ def run(command, env):
     """The last JSON line of a configuration's process, or why it has none."""
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    # cubecl's server thread panics when it cannot allocate and the step may still return: judge from stderr.
+    if "can't allocate" in done.stderr or "out of memory" in done.stderr.lower():
+        return {"failed": "out of memory"}
     if done.returncode == 0 and lines:
         return json.loads(lines[-1])
     tail = (done.stderr.strip().splitlines() or ["killed"])[-1]

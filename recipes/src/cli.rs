@@ -114,6 +114,10 @@ pub struct RecipeArgs {
     /// Evaluate only the starting model (the first stage, or --model), as Themo's `test --baseline`.
     #[arg(long)]
     pub baseline: bool,
+    /// The float type of every contrastive stage's forward and backward passes: `bf16` trains in mixed precision
+    /// over f32 weights (same as `--set stage.NAME.train.precision=bf16` on each; f16 is refused).
+    #[arg(long, value_name = "f32|bf16|f16")]
+    pub precision: Option<polyclip_train::Precision>,
     /// Real training data for the stages of one caption language: `--train pt=cc3m-pt/{00000..00165}.tar`
     /// (WebDataset shards, CAPIVARA's JSON keys) or `--train it=train.jsonl` (a manifest); repeatable. Stages of
     /// other languages keep the embedded captions. The same as `[data] train` in the recipe.
@@ -173,6 +177,15 @@ impl RecipeArgs {
                             .into(),
                     });
                 }
+            }
+        }
+        if let Some(precision) = self.precision {
+            for stage in recipe
+                .stages
+                .iter_mut()
+                .filter(|stage| stage.distill.is_none())
+            {
+                stage.train.precision = precision;
             }
         }
         if let Some(batch_size) = common.batch_size {

@@ -353,7 +353,8 @@ impl Recipe {
                 .validate()
                 .and_then(|()| {
                     if distills {
-                        stage.train.refuse_micro_batch()
+                        stage.train.refuse_micro_batch()?;
+                        stage.train.refuse_half_precision()
                     } else {
                         Ok(())
                     }

@@ -135,6 +135,7 @@ pub fn train_config(steps: usize, lr_max: f64) -> TrainConfig {
         nan_policy: Default::default(),
         max_skipped_in_a_row: 3,
         micro_batch: None,
+        precision: Default::default(),
     }
 }
 
@@ -147,4 +148,30 @@ pub fn text_features(model: &ClipModel<Train>) -> Vec<f32> {
         .into_data()
         .to_vec()
         .expect("f32")
+}
+
+/// Text↔image retrieval of `model` on the English held-out split of `data`.
+pub fn held_out_recall<B: Backend>(
+    model: &ClipModel<B>,
+    data: &ShapesDataset,
+    device: &B::Device,
+) -> polyclip_eval::retrieval::RetrievalMetrics {
+    let manifest =
+        Manifest::load(&data.manifest("test", "en"), BadInputPolicy::Fail).expect("manifest");
+    let mut captions = Vec::new();
+    let mut caption_image = Vec::new();
+    for (image, entry) in manifest.entries.iter().enumerate() {
+        captions.extend(entry.captions.iter().cloned());
+        caption_image.extend(std::iter::repeat_n(image, entry.captions.len()));
+    }
+    let dataset = ImageTextDataset::new(manifest);
+    let batcher = Arc::new(ImageBatcher::new(
+        ClipPreprocess::new(IMAGE_SIZE as u32),
+        BadInputPolicy::Fail,
+    ));
+    let images = polyclip_eval::encode::embed_image_set(model, &dataset, batcher, 64, 0, device)
+        .expect("images");
+    let texts = polyclip_eval::encode::embed_texts(model, &tokenizer(), &captions, 256, device)
+        .expect("texts");
+    polyclip_eval::retrieval::evaluate_retrieval(images, texts, &caption_image)
 }

@@ -43,7 +43,9 @@ const BATCH: usize = 10;
 static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn exclusive() -> std::sync::MutexGuard<'static, ()> {
-    GENERATOR.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    GENERATOR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 const STEPS: usize = 3;
 const TOLERANCE: f64 = 1e-5;
@@ -69,12 +71,15 @@ fn parameters(model: &ClipModel<Train>) -> Vec<(ParamId, usize, Vec<f64>)> {
     visitor.0
 }
 
+/// Adam's state of one parameter: step count, first and second moments.
+type Moments = (usize, Vec<f64>, Vec<f64>);
+
 /// A finished run: its losses, its parameters and, per parameter in the same order, the optimiser's step count
 /// and moments (`None` for a parameter that does not train).
 struct Run {
     losses: Vec<f32>,
     parameters: Vec<Vec<f64>>,
-    moments: Vec<Option<(usize, Vec<f64>, Vec<f64>)>>,
+    moments: Vec<Option<Moments>>,
 }
 
 /// The Adam state of every parameter of `model`, read back from the run's last checkpoint.
@@ -82,7 +87,7 @@ fn moments(
     run_dir: &Path,
     model: ClipModel<Train>,
     config: &TrainConfig,
-) -> Vec<Option<(usize, Vec<f64>, Vec<f64>)>> {
+) -> Vec<Option<Moments>> {
     let (dir, _) = CheckpointDir::new(run_dir)
         .latest()
         .expect("checkpoints")

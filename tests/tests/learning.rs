@@ -5,18 +5,13 @@
 // Tests and their helpers panic with the reason when something they need fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
 use polyclip_backend::every_backend_test;
-use polyclip_data::{BadInputPolicy, ClipPreprocess, ImageBatcher, ImageTextDataset, Manifest};
-use polyclip_eval::encode::{embed_image_set, embed_texts};
-use polyclip_eval::retrieval::evaluate_retrieval;
 use polyclip_tests::{
-    DEVICE, IMAGE_SIZE, loader, loader_on, model, model_config, model_on, small_dataset, tokenizer,
-    train_config,
+    DEVICE, held_out_recall, loader, loader_on, model, model_config, model_on, small_dataset,
+    tokenizer, train_config,
 };
 use polyclip_train::Trainer;
 
@@ -28,24 +23,7 @@ fn training_lifts_held_out_recall_far_above_chance<B: Backend>(device: &B::Devic
     let config = model_config(&tokenizer);
     let run = tempfile::tempdir().expect("run dir");
 
-    let recall = |model: &polyclip_models::ClipModel<B>| {
-        let manifest =
-            Manifest::load(&data.manifest("test", "en"), BadInputPolicy::Fail).expect("manifest");
-        let mut captions = Vec::new();
-        let mut caption_image = Vec::new();
-        for (image, entry) in manifest.entries.iter().enumerate() {
-            captions.extend(entry.captions.iter().cloned());
-            caption_image.extend(std::iter::repeat_n(image, entry.captions.len()));
-        }
-        let dataset = ImageTextDataset::new(manifest);
-        let batcher = Arc::new(ImageBatcher::new(
-            ClipPreprocess::new(IMAGE_SIZE as u32),
-            BadInputPolicy::Fail,
-        ));
-        let images = embed_image_set(model, &dataset, batcher, 64, 0, device).expect("images");
-        let texts = embed_texts(model, &tokenizer, &captions, 256, device).expect("texts");
-        evaluate_retrieval(images, texts, &caption_image)
-    };
+    let recall = |model: &polyclip_models::ClipModel<B>| held_out_recall(model, &data, device);
 
     let untrained = model_on::<Autodiff<B>>(&config, 1, device);
     let before = recall(&untrained.valid());

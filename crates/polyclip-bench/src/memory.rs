@@ -82,6 +82,7 @@ pub fn measure_memory<B: AutodiffBackend>(
         nan_policy: Default::default(),
         max_skipped_in_a_row: 1,
         micro_batch,
+        precision: Default::default(),
     };
     let mut model = model.freeze(train.freeze);
     let _ = B::sync(device);

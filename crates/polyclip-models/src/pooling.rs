@@ -25,6 +25,12 @@ pub fn masked_mean<B: Backend>(
     attention_mask: Tensor<B, 2, Int>,
 ) -> Tensor<B, 2> {
     let mask = attention_mask.float();
+    // In the states' float type (a half-precision model's states are bf16/f16; the mask is made f32).
+    let mask = if mask.dtype() == states.dtype() {
+        mask
+    } else {
+        mask.cast(states.dtype())
+    };
     let counts = mask.clone().sum_dim(1);
     let summed = (states * mask.unsqueeze_dim(2))
         .sum_dim(1)

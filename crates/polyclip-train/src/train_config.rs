@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
 use crate::optimizer::OptimizerConfig;
+use crate::precision::Precision;
 use crate::schedule::LrSchedule;
 
 /// What stays fixed: whole towers (CAPIVARA and LiT freeze the vision tower) or only their backbones, the
@@ -78,6 +79,9 @@ pub struct TrainConfig {
     /// `micro_batch` instead of the batch. Unset: the whole batch in one pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub micro_batch: Option<usize>,
+    /// The float type of the forward and backward passes (`bf16`: mixed precision over f32 master weights).
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
 }
 
 /// What to do with a step that makes the loss or the weights non-finite.
@@ -141,6 +145,15 @@ impl TrainConfig {
                 reason: "must be at least 1 (leave it out to embed the whole batch at once)".into(),
             });
         }
+        if self.precision == Precision::F16 {
+            return Err(TrainError::InvalidConfig {
+                key: "precision",
+                value: "f16".into(),
+                reason: "f16 needs dynamic loss scaling, which polyclip does not have yet; bf16 has f32's range \
+                         and needs none"
+                    .into(),
+            });
+        }
         if self.freeze.vision && self.freeze.text {
             return Err(TrainError::InvalidConfig {
                 key: "freeze",
@@ -165,6 +178,20 @@ impl TrainConfig {
             }),
             None => Ok(()),
         }
+    }
+
+    /// Refuses a half `precision` for a model that has no mixed-precision step (captioners, distilled students).
+    pub fn refuse_half_precision(&self) -> Result<(), TrainError> {
+        if self.precision.is_f32() {
+            return Ok(());
+        }
+        Err(TrainError::InvalidConfig {
+            key: "precision",
+            value: self.precision.to_string(),
+            reason:
+                "only contrastive (CLIP) training has a mixed-precision step; leave it out (f32)"
+                    .into(),
+        })
     }
 }
 

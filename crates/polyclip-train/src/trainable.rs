@@ -5,13 +5,14 @@
 use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{ElementConversion, Tensor};
+use burn::tensor::{DType, ElementConversion, Tensor};
 use polyclip_data::{CaptionBatch, ClipBatch};
 use polyclip_models::ClipModel;
 use polyclip_models::captioner::Captioner;
 
 use crate::chunked_step::chunked_contrastive_gradients;
 use crate::loss::{contrastive_loss, sequence_cross_entropy};
+use crate::precision::{half_copy, widen_gradients};
 use crate::train_config::{FreezeConfig, TrainConfig};
 
 /// What one step computed: the loss of the batch and, when that loss is finite, the gradient of every parameter
@@ -20,6 +21,25 @@ pub struct StepGradients {
     pub loss: f32,
     /// `None` when the loss is NaN or infinite (nothing was back-propagated).
     pub gradients: Option<GradientsParams>,
+}
+
+/// The step's loss and gradients at the config's precision: in f32 the model's own; in half precision those of a
+/// half-precision copy of its weights, widened to f32 for the master weights (`precision.rs`).
+pub fn step_gradients<B: AutodiffBackend, M: TrainableModel<B>>(
+    model: &M,
+    batch: M::Batch,
+    config: &TrainConfig,
+) -> StepGradients {
+    if config.precision.is_f32() {
+        return model.gradients(batch, config);
+    }
+    let dtype = config.precision.dtype();
+    let half = half_copy(model, dtype);
+    let step = half.gradients(M::cast_batch(batch, dtype), config);
+    StepGradients {
+        loss: step.loss,
+        gradients: step.gradients.map(|grads| widen_gradients(grads, model)),
+    }
 }
 
 /// The loss of `batch` in one pass and its gradients by one backward pass through the whole graph.
@@ -56,6 +76,14 @@ pub trait TrainableModel<B: AutodiffBackend>: AutodiffModule<B> + Sized {
     /// Whether [`gradients`](Self::gradients) honours the config's `micro_batch`.
     const MICRO_BATCHES: bool = false;
 
+    /// Whether the model runs in half precision ([`cast_batch`](Self::cast_batch) gives a batch its float type).
+    const HALF_PRECISION: bool = false;
+
+    /// The batch with its float tensors in `dtype` (for a half-precision step).
+    fn cast_batch(batch: Self::Batch, _dtype: DType) -> Self::Batch {
+        batch
+    }
+
     /// The loss of a batch and the gradients of the step (the whole batch in one graph unless overridden).
     fn gradients(&self, batch: Self::Batch, config: &TrainConfig) -> StepGradients {
         whole_batch_gradients(self, batch, config)
@@ -87,6 +115,14 @@ impl<B: AutodiffBackend> TrainableModel<B> for ClipModel<B> {
     }
 
     const MICRO_BATCHES: bool = true;
+
+    const HALF_PRECISION: bool = true;
+
+    /// The pixels in `dtype` (ids and masks are integers).
+    fn cast_batch(mut batch: ClipBatch<B>, dtype: DType) -> ClipBatch<B> {
+        batch.pixels = batch.pixels.cast(dtype);
+        batch
+    }
 
     /// With `micro_batch`, the exact gradient of the whole batch's loss computed chunk by chunk (gradient caching).
     fn gradients(&self, batch: ClipBatch<B>, config: &TrainConfig) -> StepGradients {

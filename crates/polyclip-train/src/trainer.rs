@@ -17,7 +17,7 @@ use crate::finite::{all_finite, first_non_finite};
 use crate::metrics_log::{MetricsLog, StepMetrics};
 use crate::optimizer::ClipOptimizer;
 pub use crate::train_config::{EarlyStopping, FreezeConfig, NanPolicy, TrainConfig};
-use crate::trainable::{StepGradients, TrainableModel};
+use crate::trainable::{StepGradients, TrainableModel, step_gradients};
 
 /// What a finished (or stopped) run returns.
 pub struct TrainOutcome<M> {
@@ -99,6 +99,9 @@ impl Trainer {
         if !M::MICRO_BATCHES {
             self.config.refuse_micro_batch()?;
         }
+        if !M::HALF_PRECISION {
+            self.config.refuse_half_precision()?;
+        }
         let mut validation = Vec::new();
         // The lowest validation loss so far: (score, step, model).
         let mut best: Option<(f32, usize, M)> = None;
@@ -156,7 +159,7 @@ impl Trainer {
             let StepGradients {
                 loss: loss_value,
                 gradients,
-            } = model.gradients(batch, &self.config);
+            } = step_gradients(&model, batch, &self.config);
             let skipping = self.config.nan_policy == NanPolicy::SkipStep;
             let non_finite = if let Some(grads) = gradients {
                 let before = skipping.then(|| (model.clone(), optimizer.clone()));

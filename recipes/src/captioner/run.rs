@@ -154,6 +154,7 @@ pub fn run_captioner<B: AutodiffBackend>(
 ) -> Result<CaptionOutcome, RecipeError> {
     let started = Instant::now();
     recipe.train.refuse_micro_batch()?;
+    recipe.train.refuse_half_precision()?;
     let seed = recipe.recipe.seed;
     B::seed(device, seed);
     let Start {

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The large-batch figures of issue #16 on a lent GPU machine, as one command (about 6 minutes on an H100):
+# polyclip's real-size CAPIVARA step at the seed's batch of 2816 and CAPIVARA + Opt. at 1000, the whole batch in
+# one graph and in micro-batches, each next to open_clip (PyTorch AMP bf16 + gradient checkpointing, same model,
+# optimizer and batch) in the same run. Set up as ci/gpu-measure.sh says (release polyclip-bench from
+# ci/build-cuda-release.sh in carry/, open_clip wheels in .whl/); logs go to $OUT.
+set -uo pipefail
+OUT=${OUT:-/tmp/polyclip-gpu}
+mkdir -p "$OUT" carry
+for packed in carry/*.xz; do
+  [ -e "$packed" ] || continue
+  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[1][:-3], "wb"))' "$packed"
+done
+chmod +x carry/polyclip-bench
+export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/large-batch.txt"
+# CAPIVARA (vision frozen, text tower trains) at the seed's batch; the whole batch did not fit at 1536 before.
+timeout 240 python3 crates/polyclip-bench/bench_large_batch.py --polyclip carry/polyclip-bench --backend cuda \
+  --method capivara --batch 2816 --micro-batches none,704,256 --threads "$(nproc)" 2>&1 | tee -a "$OUT/large-batch.txt"
+# CAPIVARA + Opt. (LoRA r=8 on query/value) at its batch of 1000.
+timeout 180 python3 crates/polyclip-bench/bench_large_batch.py --polyclip carry/polyclip-bench --backend cuda \
+  --method capivara-opt --batch 1000 --micro-batches none,250 --threads "$(nproc)" 2>&1 | tee -a "$OUT/large-batch.txt"
