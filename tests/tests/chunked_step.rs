@@ -83,11 +83,7 @@ struct Run {
 }
 
 /// The Adam state of every parameter of `model`, read back from the run's last checkpoint.
-fn moments(
-    run_dir: &Path,
-    model: ClipModel<Train>,
-    config: &TrainConfig,
-) -> Vec<Option<Moments>> {
+fn moments(run_dir: &Path, model: ClipModel<Train>, config: &TrainConfig) -> Vec<Option<Moments>> {
     let (dir, _) = CheckpointDir::new(run_dir)
         .latest()
         .expect("checkpoints")
