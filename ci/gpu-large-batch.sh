@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The large-batch figures of issue #16 on a lent GPU machine, as one command (about 6 minutes on an H100):
+# The large-batch figures of issue #16 on a lent GPU machine, as one command (at most 11 minutes):
 # polyclip's real-size CAPIVARA step at the seed's batch of 2816 and CAPIVARA + Opt. at 1000, the whole batch in
 # one graph and in micro-batches, each next to open_clip (PyTorch AMP bf16 + gradient checkpointing, same model,
 # optimizer and batch) in the same run. Set up as ci/gpu-measure.sh says (release polyclip-bench from
@@ -19,8 +19,8 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/large-batch.txt"
 # CAPIVARA (vision frozen, text tower trains) at the seed's batch; the whole batch did not fit at 1536 before.
-timeout 240 python3 crates/polyclip-bench/bench_large_batch.py --polyclip carry/polyclip-bench --backend cuda \
-  --method capivara --batch 2816 --micro-batches none,704,256 --threads "$(nproc)" 2>&1 | tee -a "$OUT/large-batch.txt"
+timeout 420 python3 crates/polyclip-bench/bench_large_batch.py --polyclip carry/polyclip-bench --backend cuda \
+  --method capivara --batch 2816 --micro-batches none,704,256 --precisions f32,bf16 --threads "$(nproc)" 2>&1 | tee -a "$OUT/large-batch.txt"
 # CAPIVARA + Opt. (LoRA r=8 on query/value) at its batch of 1000.
-timeout 180 python3 crates/polyclip-bench/bench_large_batch.py --polyclip carry/polyclip-bench --backend cuda \
-  --method capivara-opt --batch 1000 --micro-batches none,250 --threads "$(nproc)" 2>&1 | tee -a "$OUT/large-batch.txt"
+timeout 240 python3 crates/polyclip-bench/bench_large_batch.py --polyclip carry/polyclip-bench --backend cuda \
+  --method capivara-opt --batch 1000 --micro-batches none,250 --precisions f32,bf16 --threads "$(nproc)" 2>&1 | tee -a "$OUT/large-batch.txt"

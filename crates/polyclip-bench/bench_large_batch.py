@@ -6,7 +6,8 @@ same run, open_clip in PyTorch (AMP bf16 and gradient checkpointing by default, 
 Model: open_clip's xlm-roberta-base-ViT-B-32 (CAPIVARA's base, random weights, 366 M parameters), vision frozen;
 `capivara` trains the whole text tower and the temperature, `capivara-opt` LoRA r=8 on query/value (the encoder
 frozen), the projection and the temperature. Optimizer: Adam (betas 0.9/0.98, eps 1e-8, L2 0.2), as CAPIVARA's.
-Every configuration runs in its own process (the peak is the process's): two steps, the second timed.
+Every configuration runs in its own process (the peak is the process's): two steps, the second timed (the
+first allocates the optimizer's state).
 
     cargo build --release -p polyclip-bench                       # or ci/build-cuda-release.sh for CUDA
     v/bin/python crates/polyclip-bench/bench_large_batch.py --polyclip target/release/polyclip-bench \\
@@ -110,7 +111,7 @@ def torch_step(args):
     row = {
         "framework": f"open_clip {open_clip.__version__} / torch {torch.__version__}",
         "method": args.method, "batch": args.batch, "tokens": args.tokens, "precision": args.precision,
-        "checkpointing": args.checkpointing, "loss": loss, "seconds_per_step": seconds,
+        "checkpointing": args.checkpointing, "loss": loss, "last_step_seconds": seconds,
         "samples_per_s": args.batch / seconds,
     }
     if device.type == "cuda":
@@ -149,6 +150,7 @@ def main():
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--micro-batches", default="none,16,64,256",
                         help="polyclip configurations: `none` (the whole batch in one graph) or rows per chunk")
+    parser.add_argument("--precisions", default="f32", help="polyclip precisions, each with every micro-batch: f32,bf16")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--torch-precision", default="bf16", choices=["bf16", "f32"])
     parser.add_argument("--torch-checkpointing", default=True, action=argparse.BooleanOptionalAction)
@@ -168,14 +170,16 @@ def main():
     print(f"{args.method}, batch {args.batch}, {args.tokens} tokens, vision frozen; {args.threads} threads; "
           f"CPU flags: {' '.join(flags) or 'no avx512'}", flush=True)
     rows = []
-    for micro in [m for m in args.micro_batches.split(",") if m]:
-        command = [args.polyclip, "--backend", args.backend, "--memory", args.method, "--base-batch", str(args.batch),
-                   "--tokens", str(args.tokens)]
-        if micro != "none":
-            command += ["--micro-batch", micro]
-        row = dict(run(command, env), framework=f"polyclip ({args.backend})", micro_batch=None if micro == "none" else int(micro))
-        print(json.dumps(row), flush=True)
-        rows.append(row)
+    for precision in [p for p in args.precisions.split(",") if p]:
+        for micro in [m for m in args.micro_batches.split(",") if m]:
+            command = [args.polyclip, "--backend", args.backend, "--memory", args.method, "--base-batch",
+                       str(args.batch), "--tokens", str(args.tokens), "--precision", precision]
+            if micro != "none":
+                command += ["--micro-batch", micro]
+            row = dict(run(command, env), framework=f"polyclip ({args.backend}, {precision})",
+                       micro_batch=None if micro == "none" else int(micro))
+            print(json.dumps(row), flush=True)
+            rows.append(row)
     if not args.no_torch:
         device = "cuda" if args.backend == "cuda" else "cpu"
         command = [sys.executable, __file__, "--torch-worker", "--device", device, "--method", args.method,
@@ -193,7 +197,7 @@ def main():
             print(f"{name:44s} {str(row.get('micro_batch') or '-'):>6s} {row['failed']}")
             continue
         memory = row.get("gpu_used_mib") or row.get("gpu_peak_mib") or row.get("peak_rss_mib")
-        seconds = row["seconds_per_step"]
+        seconds = row["last_step_seconds"]
         print(f"{name:44s} {str(row.get('micro_batch') or '-'):>6s} {memory:11.0f} {seconds:8.2f} {args.batch / seconds:10.2f}")
 
 

@@ -73,6 +73,9 @@ struct Args {
     /// With --memory: embed the batch this many rows at a time (the chunked step; default: all at once).
     #[arg(long)]
     micro_batch: Option<usize>,
+    /// With --memory: the float type of the step's passes (f32, or bf16 over f32 master weights).
+    #[arg(long, default_value = "f32")]
+    precision: polyclip_train::Precision,
     /// Instead of the models: the input pipeline's images/s (shards → decode → CAPIVARA augmentation → 224 px
     /// tensors) with one loader worker and with all cores (CPU work: --backend does not apply).
     #[arg(long)]
@@ -167,6 +170,7 @@ impl BackendJob for Bench {
                     method,
                     batch: args.base_batch,
                     micro_batch: args.micro_batch,
+                    precision: args.precision,
                     tokens: args.tokens,
                     checkpointing: args.checkpointing,
                 },

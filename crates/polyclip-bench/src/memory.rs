@@ -1,7 +1,8 @@
 //! `--memory`: the memory one CAPIVARA train step needs on the real-size model (ViT-B/32 + XLM-R base, 366 M
 //! parameters, random weights), full text-tower fine-tuning vs CAPIVARA + Opt. (LoRA r=8 on query/value, the
 //! encoder frozen), with or without gradient checkpointing (`--checkpointing`), the whole batch in one graph or
-//! `--micro-batch` rows at a time (the trainer's chunked step, `[stage.train] micro_batch`). Run one configuration per
+//! `--micro-batch` rows at a time (the trainer's chunked step, `[stage.train] micro_batch`), in f32 or `--precision
+//! bf16` (the trainer's mixed precision). Run one configuration per
 //! process: the peak resident set (`VmHWM`) is the process's. On CUDA it also prints what the device holds
 //! (`nvidia-smi`), burn's pool keeping what the step allocated.
 
@@ -11,11 +12,12 @@ use std::time::Instant;
 use burn::tensor::backend::AutodiffBackend;
 use polyclip_backend::BackendKind;
 use polyclip_data::ClipBatch;
+use polyclip_train::trainable::step_gradients;
 use polyclip_models::lora::LoraConfig;
 use polyclip_models::{ClipModel, presets};
 use polyclip_train::{
-    ClipOptimizer, FreezeConfig, LrSchedule, OptimizerConfig, StepGradients, TrainConfig,
-    TrainableModel,
+    ClipOptimizer, FreezeConfig, LrSchedule, OptimizerConfig, Precision, StepGradients,
+    TrainConfig, TrainableModel,
 };
 
 use crate::{BenchResult, inputs};
@@ -35,6 +37,8 @@ pub struct MemoryRun {
     pub batch: usize,
     /// Rows embedded at a time; `None`: the whole batch in one graph.
     pub micro_batch: Option<usize>,
+    /// The float type of the passes (`bf16`: mixed precision).
+    pub precision: Precision,
     pub tokens: usize,
     pub checkpointing: bool,
 }
@@ -49,6 +53,7 @@ pub fn measure_memory<B: AutodiffBackend>(
         method,
         batch,
         micro_batch,
+        precision,
         tokens,
         checkpointing,
     } = run;
@@ -82,7 +87,7 @@ pub fn measure_memory<B: AutodiffBackend>(
         nan_policy: Default::default(),
         max_skipped_in_a_row: 1,
         micro_batch,
-        precision: Default::default(),
+        precision,
     };
     let mut model = model.freeze(train.freeze);
     let _ = B::sync(device);
@@ -97,15 +102,18 @@ pub fn measure_memory<B: AutodiffBackend>(
     };
     let started = Instant::now();
     let mut loss = f32::NAN;
+    let mut last_step_seconds = 0.0;
     for step in 0..steps {
+        let step_started = Instant::now();
         let StepGradients {
             loss: value,
             gradients,
-        } = model.gradients(batch_rows.clone(), &train);
+        } = step_gradients(&model, batch_rows.clone(), &train);
         loss = value;
         let grads = gradients.ok_or_else(|| format!("step {step}: the loss is {value}"))?;
         model = optimizer.step(1e-5, model, grads);
         let _ = B::sync(device);
+        last_step_seconds = step_started.elapsed().as_secs_f64();
     }
     let seconds = started.elapsed().as_secs_f64() / steps as f64;
     let json = serde_json::json!({
@@ -114,12 +122,14 @@ pub fn measure_memory<B: AutodiffBackend>(
         "checkpointing": checkpointing,
         "batch": batch,
         "micro_batch": micro_batch,
+        "precision": precision.to_string(),
         "tokens": tokens,
         "loss": loss,
         "peak_rss_mib_after_build": built,
         "peak_rss_mib": peak_rss_mib(),
         "gpu_used_mib": gpu_used_mib(backend),
         "seconds_per_step": seconds,
+        "last_step_seconds": last_step_seconds,
     });
     println!("{json}");
     Ok(())
