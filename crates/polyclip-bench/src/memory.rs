@@ -12,9 +12,9 @@ use std::time::Instant;
 use burn::tensor::backend::AutodiffBackend;
 use polyclip_backend::BackendKind;
 use polyclip_data::ClipBatch;
-use polyclip_train::trainable::step_gradients;
 use polyclip_models::lora::LoraConfig;
 use polyclip_models::{ClipModel, presets};
+use polyclip_train::trainable::step_gradients;
 use polyclip_train::{
     ClipOptimizer, FreezeConfig, LrSchedule, OptimizerConfig, Precision, StepGradients,
     TrainConfig, TrainableModel,

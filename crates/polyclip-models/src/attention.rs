@@ -5,6 +5,9 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Tensor, TensorData, activation::softmax, backend::Backend};
 
+/// Large negative value added to blocked attention scores while training (finite, so gradients stay finite).
+const MASKED: f32 = -1.0e9;
+
 /// Splits `[batch, seq, heads*head_dim]` into `[batch, heads, seq, head_dim]`.
 pub fn split_heads<B: Backend>(x: Tensor<B, 3>, heads: usize) -> Tensor<B, 4> {
     let [batch, seq, width] = x.dims();
@@ -24,11 +27,12 @@ pub fn merge_heads<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 3> {
 /// (padding, or the future under a causal mask). `dropout` acts on the attention probabilities (BERT's
 /// `attention_probs_dropout_prob`); it is the identity outside training.
 ///
-/// This goes through burn's attention op (`burn::tensor::module::attention`), which a backend may fuse: burn-flex
-/// runs a flash-attention kernel, CUDA its fused kernel; under autodiff, burn composes it from differentiable ops.
-/// Only while dropout acts on the probabilities (training with a non-zero rate), which the op cannot do, are they
-/// formed here. Blocked keys get `-inf` (HF uses the dtype's lowest value: the same probabilities, 0 for a
-/// blocked key, unless a query has every key blocked, which no input here has: every text keeps its first token).
+/// Outside autodiff (inference, evaluation, serving) this is burn's attention op
+/// (`burn::tensor::module::attention`), which burn-flex runs as flash attention and CUDA as a fused kernel; blocked
+/// keys get `-inf` there, the same probabilities as HF's lowest-value mask unless a query has every key blocked,
+/// which no input here has (every text keeps its first token). Under autodiff, where burn 0.21 composes that op from
+/// primitives and back-propagates through the softmax's running maximum too, the probabilities are formed here:
+/// burn's `softmax` (its maximum detached), a finite `-1e9` for blocked keys, and dropout where it acts.
 pub fn scaled_dot_product<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
@@ -39,16 +43,20 @@ pub fn scaled_dot_product<B: Backend>(
     let [batch, heads, seq_q, head_dim] = q.dims();
     let seq_k = k.dims()[2];
     let blocked = blocked.map(|blocked| blocked.expand([batch, heads, seq_q, seq_k]));
-    let dropping = dropout.filter(|dropout| dropout.prob > 0.0 && B::ad_enabled(&q.device()));
-    let Some(dropout) = dropping else {
+    if !B::ad_enabled(&q.device()) {
         return attention(q, k, v, blocked, None, AttentionModuleOptions::default());
-    };
+    }
     let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
     let scores = match blocked {
-        Some(blocked) => scores.mask_fill(blocked, f32::NEG_INFINITY),
+        Some(blocked) => scores.mask_fill(blocked, MASKED),
         None => scores,
     };
-    dropout.forward(softmax(scores, 3)).matmul(v)
+    let probs = softmax(scores, 3);
+    match dropout {
+        Some(dropout) => dropout.forward(probs),
+        None => probs,
+    }
+    .matmul(v)
 }
 
 /// `true` where key `j` lies after query `i` (the causal mask of a decoder or CLIP text model), `[1,1,L,L]`.
