@@ -2,18 +2,18 @@
 
 use burn::tensor::{Int, Tensor, activation::log_softmax, backend::Backend};
 
-use crate::precision::to_f32;
+use crate::precision::widen;
 
 /// `(CE(s·I·Tᵀ, diag) + CE(s·T·Iᵀ, diag)) / 2` for L2-normalised image and text embeddings `[batch, embed]`
 /// whose row `i` is a matching pair, and the multiplier `s` (`[1]`, e.g. `exp(logit_scale)`). Always in f32
-/// (half-precision embeddings are widened first, as autocast does).
+/// or wider (half-precision embeddings are widened first, as autocast does).
 pub fn contrastive_loss<B: Backend>(
     image_embeds: Tensor<B, 2>,
     text_embeds: Tensor<B, 2>,
     multiplier: Tensor<B, 1>,
 ) -> Tensor<B, 1> {
-    let (image_embeds, text_embeds) = (to_f32(image_embeds), to_f32(text_embeds));
-    let multiplier = to_f32(multiplier);
+    let (image_embeds, text_embeds) = (widen(image_embeds), widen(text_embeds));
+    let multiplier = widen(multiplier);
     let logits_per_image =
         image_embeds.matmul(text_embeds.transpose()) * multiplier.unsqueeze_dim(0);
     let logits_per_text = logits_per_image.clone().transpose();

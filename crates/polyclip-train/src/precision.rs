@@ -60,14 +60,13 @@ impl std::str::FromStr for Precision {
     }
 }
 
-/// `tensor` in f32 (unchanged when it already is).
-pub fn to_f32<B: burn::tensor::backend::Backend, const D: usize>(
+/// `tensor` widened to f32 when it is in a half type (bf16, f16); f32 and f64 stay as they are.
+pub fn widen<B: burn::tensor::backend::Backend, const D: usize>(
     tensor: Tensor<B, D>,
 ) -> Tensor<B, D> {
-    if tensor.dtype() == DType::F32 {
-        tensor
-    } else {
-        tensor.cast(FloatDType::F32)
+    match tensor.dtype() {
+        DType::BF16 | DType::F16 => tensor.cast(FloatDType::F32),
+        _ => tensor,
     }
 }
 
@@ -92,7 +91,7 @@ pub fn half_copy<B: AutodiffBackend, M: Module<B>>(model: &M, dtype: DType) -> M
     model.clone().map(&mut Narrow(dtype))
 }
 
-/// The gradients of a [`half_copy`]'s step widened to f32, for the master weights of `model`.
+/// The gradients of a [`half_copy`]'s step in the float type of `model`'s master weights.
 pub fn widen_gradients<B: AutodiffBackend, M: Module<B>>(
     mut grads: GradientsParams,
     model: &M,
@@ -101,7 +100,13 @@ pub fn widen_gradients<B: AutodiffBackend, M: Module<B>>(
     impl<B: AutodiffBackend> ModuleVisitor<B> for Widen<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             if let Some(grad) = self.0.remove::<B::InnerBackend, D>(param.id) {
-                self.0.register(param.id, to_f32(grad));
+                let master = param.val().dtype();
+                let grad = if grad.dtype() == master {
+                    grad
+                } else {
+                    grad.cast(master)
+                };
+                self.0.register(param.id, grad);
             }
         }
     }
