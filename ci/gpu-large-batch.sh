@@ -5,18 +5,7 @@
 # optimizer and batch) in the same run. Set up as ci/gpu-measure.sh says (release polyclip-bench from
 # ci/build-cuda-release.sh in carry/, open_clip wheels in .whl/); logs go to $OUT.
 set -uo pipefail
-OUT=${OUT:-/tmp/polyclip-gpu}
-mkdir -p "$OUT" carry
-for packed in carry/*.xz; do
-  [ -e "$packed" ] || continue
-  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[1][:-3], "wb"))' "$packed"
-done
-chmod +x carry/polyclip-bench
-export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site
-fi
+source "$(dirname "$0")/gpu-setup.sh"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/large-batch.txt"
 # CAPIVARA (vision frozen, text tower trains) at the seed's batch; the whole batch did not fit at 1536 before.
 timeout 420 python3 crates/polyclip-bench/bench_large_batch.py --polyclip carry/polyclip-bench --backend cuda \

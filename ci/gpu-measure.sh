@@ -4,18 +4,7 @@
 # and, for the PyTorch comparison, the wheels of open-clip-torch, ftfy and wcwidth in .whl/ (the machine has
 # torch and transformers but no network). Every step runs even if an earlier one failed; logs go to $OUT.
 set -uo pipefail
-OUT=${OUT:-/tmp/polyclip-gpu}
-mkdir -p "$OUT" carry
-for packed in carry/*.xz; do
-  [ -e "$packed" ] || continue
-  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[1][:-3], "wb"))' "$packed"
-done
-chmod +x carry/capivara carry/polyclip-bench
-export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site
-fi
+source "$(dirname "$0")/gpu-setup.sh"
 
 step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
 
