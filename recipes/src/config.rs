@@ -347,17 +347,12 @@ impl Recipe {
     /// stage's training settings, and a batch no larger than the embedded dataset.
     pub fn check_runnable(&self) -> Result<(), RecipeError> {
         for stage in &self.stages {
-            let distills = stage.distill.is_some();
             stage
                 .train
                 .validate()
-                .and_then(|()| {
-                    if distills {
-                        stage.train.refuse_micro_batch()?;
-                        stage.train.refuse_half_precision()
-                    } else {
-                        Ok(())
-                    }
+                .and_then(|()| match stage.distill {
+                    Some(_) => stage.train.refuse_contrastive_only(),
+                    None => Ok(()),
                 })
                 .map_err(|source| RecipeError::Stage {
                     stage: stage.name.clone(),

@@ -209,8 +209,19 @@ fn assert_same_run(chunked: &Run, whole: &Run, what: &str) {
     }
 }
 
-/// Whole batch, then micro-batches 1, 3 and the batch, from the same start.
+/// The tiny CAPIVARA-shaped model the comparisons start from.
+fn tiny_model() -> ClipModel<Train> {
+    model_on::<Train>(&model_config(&tokenizer()), 3, &DEVICE)
+}
+
+/// `STEPS` steps of AdamW under the built-in recipe's schedule.
+fn three_steps() -> TrainConfig {
+    polyclip_tests::train_config(STEPS, 1e-3)
+}
+
+/// Whole batch, then micro-batches 1, 3 and the batch, from the same start (taking the generator's turn).
 fn check(setting: &str, start: ClipModel<Train>, config: TrainConfig, stop_at: Option<usize>) {
+    let _turn = exclusive();
     let data_dir = tempfile::tempdir().expect("data dir");
     let data = small_dataset(data_dir.path(), 64, 8);
     let whole = train(&data, start.clone(), config.clone(), None, None);
@@ -232,20 +243,13 @@ fn check(setting: &str, start: ClipModel<Train>, config: TrainConfig, stop_at: O
 
 #[test]
 fn chunked_step_equals_the_whole_batch_with_everything_training() {
-    let _turn = exclusive();
-    let start = model_on::<Train>(&model_config(&tokenizer()), 3, &DEVICE);
-    check(
-        "everything training",
-        start,
-        polyclip_tests::train_config(STEPS, 1e-3),
-        None,
-    );
+    let start = tiny_model();
+    check("everything training", start, three_steps(), None);
 }
 
 #[test]
 fn chunked_step_equals_the_whole_batch_with_frozen_vision_and_text_lora() {
-    let _turn = exclusive();
-    let mut start = model_on::<Train>(&model_config(&tokenizer()), 3, &DEVICE);
+    let mut start = tiny_model();
     start
         .attach_text_lora(&LoraConfig {
             r: 4,
@@ -254,7 +258,7 @@ fn chunked_step_equals_the_whole_batch_with_frozen_vision_and_text_lora() {
             seed: 1,
         })
         .expect("LoRA");
-    let mut config = polyclip_tests::train_config(STEPS, 1e-3);
+    let mut config = three_steps();
     config.freeze = FreezeConfig {
         vision: true,
         ..Default::default()
@@ -264,11 +268,10 @@ fn chunked_step_equals_the_whole_batch_with_frozen_vision_and_text_lora() {
 
 #[test]
 fn chunked_step_equals_the_whole_batch_with_frozen_backbones_and_a_fixed_scale() {
-    let _turn = exclusive();
     let mut model_settings = model_config(&tokenizer());
     model_settings.logit_scale.learnable = false;
     model_settings.logit_scale.scale = 20.0;
-    let mut config = polyclip_tests::train_config(STEPS, 1e-3);
+    let mut config = three_steps();
     config.freeze = FreezeConfig {
         vision_backbone: true,
         text_backbone: true,
@@ -284,20 +287,13 @@ fn chunked_step_equals_the_whole_batch_with_frozen_backbones_and_a_fixed_scale()
 
 #[test]
 fn chunked_step_resumed_mid_run_equals_the_uninterrupted_whole_batch() {
-    let _turn = exclusive();
-    let start = model_on::<Train>(&model_config(&tokenizer()), 3, &DEVICE);
-    check(
-        "resumed after step 2",
-        start,
-        polyclip_tests::train_config(STEPS, 1e-3),
-        Some(2),
-    );
+    let start = tiny_model();
+    check("resumed after step 2", start, three_steps(), Some(2));
 }
 
 #[test]
 fn a_micro_batch_of_zero_is_refused_in_one_line() {
-    let _turn = exclusive();
-    let mut config = polyclip_tests::train_config(STEPS, 1e-3);
+    let mut config = three_steps();
     config.micro_batch = Some(0);
     let error = config.validate().expect_err("micro_batch 0");
     assert_eq!(
@@ -363,7 +359,7 @@ fn with_dropout_the_chunked_gradient_is_the_gradient_of_the_reported_loss() {
         .next()
         .expect("a batch")
         .expect("batch");
-    let mut config = polyclip_tests::train_config(STEPS, 1e-3);
+    let mut config = three_steps();
     config.micro_batch = Some(3);
     let step_with = |model: &ClipModel<Train>, config: &TrainConfig| {
         Train::seed(&DEVICE, 99);

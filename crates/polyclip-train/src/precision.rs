@@ -1,7 +1,7 @@
 //! Mixed precision (`[stage.train] precision`): the weights and the optimiser's state stay f32 (the master copy);
 //! each step runs the forward and backward passes of a half-precision copy of the weights, and the loss (its
 //! softmax included) is taken in f32, as PyTorch's autocast does for these ops. The half-precision gradients are
-//! widened to f32 before the optimiser sees them.
+//! cast to the master weights' float type before the optimiser sees them.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;

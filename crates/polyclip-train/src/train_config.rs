@@ -193,6 +193,12 @@ impl TrainConfig {
                     .into(),
         })
     }
+    /// Refuses what only contrastive training honours (`micro_batch`, a half `precision`), for a stage whose loss
+    /// is not contrastive (a captioner's, a distilled student's).
+    pub fn refuse_contrastive_only(&self) -> Result<(), TrainError> {
+        self.refuse_micro_batch()?;
+        self.refuse_half_precision()
+    }
 }
 
 /// Validate every `every` steps; stop after `patience` validations without a lower loss and return the model of

@@ -153,8 +153,7 @@ pub fn run_captioner<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<CaptionOutcome, RecipeError> {
     let started = Instant::now();
-    recipe.train.refuse_micro_batch()?;
-    recipe.train.refuse_half_precision()?;
+    recipe.train.refuse_contrastive_only()?;
     let seed = recipe.recipe.seed;
     B::seed(device, seed);
     let Start {
