@@ -115,7 +115,8 @@ pub struct RecipeArgs {
     #[arg(long)]
     pub baseline: bool,
     /// The float type of every contrastive stage's forward and backward passes: `bf16` trains in mixed precision
-    /// over f32 weights (same as `--set stage.NAME.train.precision=bf16` on each; f16 is refused).
+    /// over f32 weights, `f16` too with dynamic loss scaling (same as `--set stage.NAME.train.precision=bf16` on
+    /// each).
     #[arg(long, value_name = "f32|bf16|f16")]
     pub precision: Option<polyclip_train::Precision>,
     /// Real training data for the stages of one caption language: `--train pt=cc3m-pt/{00000..00165}.tar`

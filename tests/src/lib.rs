@@ -136,6 +136,7 @@ pub fn train_config(steps: usize, lr_max: f64) -> TrainConfig {
         max_skipped_in_a_row: 3,
         micro_batch: None,
         precision: Default::default(),
+        loss_scale: Default::default(),
     }
 }
 

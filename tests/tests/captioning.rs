@@ -102,6 +102,7 @@ fn training_the_captioner_lifts_held_out_bleu_and_cider() {
         max_skipped_in_a_row: 3,
         micro_batch: None,
         precision: Default::default(),
+        loss_scale: Default::default(),
     };
     let outcome = Trainer::new(settings, run.path())
         .fit(untrained, &loader, false, &DEVICE)

@@ -363,7 +363,7 @@ fn with_dropout_the_chunked_gradient_is_the_gradient_of_the_reported_loss() {
     config.micro_batch = Some(3);
     let step_with = |model: &ClipModel<Train>, config: &TrainConfig| {
         Train::seed(&DEVICE, 99);
-        model.gradients(batch.clone(), config)
+        model.gradients(batch.clone(), config, 1.0)
     };
     let step = |model: &ClipModel<Train>| step_with(model, &config);
     let at_start = step(&start);

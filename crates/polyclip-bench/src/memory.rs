@@ -88,7 +88,10 @@ pub fn measure_memory<B: AutodiffBackend>(
         max_skipped_in_a_row: 1,
         micro_batch,
         precision,
+        loss_scale: Default::default(),
     };
+    // An f16 step scales its loss as the trainer's first step does.
+    let loss_scale = (precision == Precision::F16).then_some(train.loss_scale.init_scale);
     let mut model = model.freeze(train.freeze);
     let _ = B::sync(device);
     let built = peak_rss_mib();
@@ -108,7 +111,14 @@ pub fn measure_memory<B: AutodiffBackend>(
         let StepGradients {
             loss: value,
             gradients,
-        } = step_gradients(&model, batch_rows.clone(), &train);
+            overflowed,
+        } = step_gradients(&model, batch_rows.clone(), &train, loss_scale);
+        if overflowed {
+            return Err(format!(
+                "step {step}: the f16 gradients overflowed at loss scale {loss_scale:?}"
+            )
+            .into());
+        }
         loss = value;
         let grads = gradients.ok_or_else(|| format!("step {step}: the loss is {value}"))?;
         model = optimizer.step(1e-5, model, grads);

@@ -3,7 +3,9 @@
 use burn::nn::Dropout;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Tensor, TensorData, activation::softmax, backend::Backend};
+use burn::tensor::{Bool, FloatDType, Tensor, TensorData, activation::softmax, backend::Backend};
+
+use crate::layer_norm::is_half;
 
 /// Large negative value added to blocked attention scores while training (finite, so gradients stay finite).
 const MASKED: f32 = -1.0e9;
@@ -32,7 +34,8 @@ pub fn merge_heads<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 3> {
 /// keys get `-inf` there, the same probabilities as HF's lowest-value mask unless a query has every key blocked,
 /// which no input here has (every text keeps its first token). Under autodiff, where burn 0.21 composes that op from
 /// primitives and back-propagates through the softmax's running maximum too, the probabilities are formed here:
-/// burn's `softmax` (its maximum detached), a finite `-1e9` for blocked keys, and dropout where it acts.
+/// burn's `softmax` (its maximum detached), a finite `-1e9` for blocked keys, and dropout where it acts; scores in a
+/// half type are widened to f32 for the softmax and the probabilities narrowed back (autocast's rule).
 pub fn scaled_dot_product<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
@@ -47,11 +50,23 @@ pub fn scaled_dot_product<B: Backend>(
         return attention(q, k, v, blocked, None, AttentionModuleOptions::default());
     }
     let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
+    // A half-precision step takes its softmax in f32, as autocast does (and -1e9 is out of f16's range).
+    let dtype = scores.dtype();
+    let scores = if is_half(dtype) {
+        scores.cast(FloatDType::F32)
+    } else {
+        scores
+    };
     let scores = match blocked {
         Some(blocked) => scores.mask_fill(blocked, MASKED),
         None => scores,
     };
     let probs = softmax(scores, 3);
+    let probs = if is_half(dtype) {
+        probs.cast(dtype)
+    } else {
+        probs
+    };
     match dropout {
         Some(dropout) => dropout.forward(probs),
         None => probs,

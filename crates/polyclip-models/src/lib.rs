@@ -12,6 +12,8 @@
 //!   [`pooling`], [`projection`]: how a text tower turns token states into one embedding.
 //! - [`mbart`]: mBART-50 (encoder, decoder with a key/value cache, tied LM head); [`captioner`]: CLIP vision
 //!   tokens into an mBART decoder; [`generation`]: greedy and beam search over either.
+//! - [`attention`], [`layer_norm`]: what every transformer shares; both compute in f32 when the input is in a
+//!   half type (what PyTorch's autocast does for softmax and layer norm).
 //! - [`lora`]: LoRA adapters on the encoder's linear layers, attached by key path, merged for export.
 //! - [`presets`]: tiny configurations for tests and the embedded default run.
 
@@ -23,6 +25,7 @@ pub mod clip;
 pub mod error;
 pub mod generation;
 pub mod init;
+pub mod layer_norm;
 pub mod lora;
 pub mod mbart;
 pub mod mclip;

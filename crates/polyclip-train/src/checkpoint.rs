@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{TrainError, UNREADABLE};
 use crate::failpoint::failpoint;
+use crate::loss_scale::LossScaleState;
 use crate::optimizer::ClipOptimizer;
 use crate::record_file::write_record;
 
@@ -29,6 +30,9 @@ pub struct CheckpointState {
     /// or its `model.mpk` when the best validation is this step's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<EarlyStoppingState>,
+    /// The dynamic loss scale of an f16 run, for the next step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<LossScaleState>,
     /// FNV-1a 64 of every file of the checkpoint (`model.mpk`, `optimizer.mpk`, `best.mpk`), in hex.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub checksums: BTreeMap<String, String>,

@@ -35,12 +35,15 @@ enum Tower {
 }
 
 /// The loss of `batch` and the gradients of every parameter that trains, `micro_batch` rows at a time; what
-/// [`whole_batch_gradients`](crate::trainable::whole_batch_gradients) gives, up to the order of float sums.
+/// [`whole_batch_gradients`](crate::trainable::whole_batch_gradients) gives, up to the order of float sums. The
+/// gradients are those of the loss times `loss_scale` (f16's loss scaling: the embeddings' gradients are scaled
+/// before they travel back through the towers).
 pub fn chunked_contrastive_gradients<B: AutodiffBackend>(
     model: &ClipModel<B>,
     batch: ClipBatch<B>,
     micro_batch: usize,
     freeze: FreezeConfig,
+    loss_scale: f32,
 ) -> StepGradients {
     let rows = batch.indices.len();
     let chunks = chunk_ranges(rows, micro_batch);
@@ -81,12 +84,14 @@ pub fn chunked_contrastive_gradients<B: AutodiffBackend>(
     let loss = contrastive_loss(image.clone(), text.clone(), model.logit_multiplier());
     let value: f32 = loss.clone().into_scalar().elem();
     if !value.is_finite() {
-        return StepGradients {
-            loss: value,
-            gradients: None,
-        };
+        return StepGradients::non_finite(value);
     }
-    let mut grads = loss.backward();
+    let scaled = if loss_scale == 1.0 {
+        loss
+    } else {
+        loss.mul_scalar(loss_scale)
+    };
+    let mut grads = scaled.backward();
     let image_grad = image.grad_remove(&mut grads);
     let text_grad = text.grad_remove(&mut grads);
     let mut accumulated = GradientsAccumulator::new();
@@ -118,6 +123,7 @@ pub fn chunked_contrastive_gradients<B: AutodiffBackend>(
     StepGradients {
         loss: value,
         gradients: Some(accumulated.grads()),
+        overflowed: false,
     }
 }
 

@@ -18,6 +18,12 @@ pub struct StepMetrics {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logit_scale: Option<f32>,
     pub samples_per_s: f64,
+    /// The loss scale the step's backward pass used (f16 steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<f32>,
+    /// The step's gradients overflowed under that scale, so the weights were not updated (f16 steps).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overflowed: bool,
 }
 
 impl StepMetrics {

@@ -1,7 +1,8 @@
 //! Mixed precision (`[stage.train] precision`): the weights and the optimiser's state stay f32 (the master copy);
-//! each step runs the forward and backward passes of a half-precision copy of the weights, and the loss (its
-//! softmax included) is taken in f32, as PyTorch's autocast does for these ops. The half-precision gradients are
-//! cast to the master weights' float type before the optimiser sees them.
+//! each step runs the forward and backward passes of a half-precision copy of the weights. The loss (its softmax
+//! included), every layer norm and every attention softmax are taken in f32, as PyTorch's autocast does for these
+//! ops (`polyclip_models::layer_norm`, `polyclip_models::attention`). The half-precision gradients are cast to the
+//! master weights' float type before the optimiser sees them; f16 steps also scale the loss ([`crate::loss_scale`]).
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
@@ -18,7 +19,7 @@ pub enum Precision {
     F32,
     /// bfloat16 passes over f32 master weights (f32's range: no loss scaling needed).
     Bf16,
-    /// float16 passes; needs dynamic loss scaling, which polyclip does not have yet (refused).
+    /// float16 passes, with dynamic loss scaling (`[stage.train.loss_scale]`, [`crate::loss_scale`]).
     F16,
 }
 

@@ -7,6 +7,7 @@ use polyclip_models::TextTower;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
+use crate::loss_scale::LossScaleConfig;
 use crate::optimizer::OptimizerConfig;
 use crate::precision::Precision;
 use crate::schedule::LrSchedule;
@@ -82,6 +83,9 @@ pub struct TrainConfig {
     /// The float type of the forward and backward passes (`bf16`: mixed precision over f32 master weights).
     #[serde(default, skip_serializing_if = "Precision::is_f32")]
     pub precision: Precision,
+    /// Dynamic loss scaling of f16 steps (`[stage.train.loss_scale]`; torch's `GradScaler` defaults).
+    #[serde(default, skip_serializing_if = "LossScaleConfig::is_default")]
+    pub loss_scale: LossScaleConfig,
 }
 
 /// What to do with a step that makes the loss or the weights non-finite.
@@ -145,13 +149,16 @@ impl TrainConfig {
                 reason: "must be at least 1 (leave it out to embed the whole batch at once)".into(),
             });
         }
-        if self.precision == Precision::F16 {
+        self.loss_scale.validate()?;
+        if self.precision != Precision::F16 && !self.loss_scale.is_default() {
             return Err(TrainError::InvalidConfig {
-                key: "precision",
-                value: "f16".into(),
-                reason: "f16 needs dynamic loss scaling, which polyclip does not have yet; bf16 has f32's range \
-                         and needs none"
-                    .into(),
+                key: "loss_scale",
+                value: format!("{:?}", self.loss_scale),
+                reason: format!(
+                    "only f16 steps scale the loss, and this stage's precision is {}; set precision = \"f16\" or \
+                     leave loss_scale out",
+                    self.precision
+                ),
             });
         }
         if self.freeze.vision && self.freeze.text {

@@ -12,6 +12,7 @@ use polyclip_models::captioner::Captioner;
 
 use crate::chunked_step::chunked_contrastive_gradients;
 use crate::loss::{contrastive_loss, sequence_cross_entropy};
+use crate::loss_scale::unscale_gradients;
 use crate::precision::{half_copy, widen_gradients};
 use crate::train_config::{FreezeConfig, TrainConfig};
 
@@ -19,43 +20,100 @@ use crate::train_config::{FreezeConfig, TrainConfig};
 /// that trains.
 pub struct StepGradients {
     pub loss: f32,
-    /// `None` when the loss is NaN or infinite (nothing was back-propagated).
+    /// `None` when the loss is NaN or infinite (nothing was back-propagated), or when the gradients of a
+    /// loss-scaled step overflowed.
     pub gradients: Option<GradientsParams>,
+    /// Whether the gradients of a loss-scaled (f16) step held a NaN or an infinity: the step is skipped and the
+    /// scale shrinks ([`LossScaler`](crate::loss_scale::LossScaler)).
+    pub overflowed: bool,
+}
+
+impl StepGradients {
+    /// A step whose loss was not finite: nothing was back-propagated.
+    pub fn non_finite(loss: f32) -> Self {
+        Self {
+            loss,
+            gradients: None,
+            overflowed: false,
+        }
+    }
 }
 
 /// The step's loss and gradients at the config's precision: in f32 the model's own; in half precision those of a
-/// half-precision copy of its weights, widened to f32 for the master weights (`precision.rs`).
+/// half-precision copy of its weights, widened to f32 for the master weights (`precision.rs`). With `loss_scale`
+/// (f16's dynamic loss scaling), the backward pass differentiates the loss times that scale, the gradients are
+/// divided by it in f32, and a step whose gradients overflowed gives none.
 pub fn step_gradients<B: AutodiffBackend, M: TrainableModel<B>>(
     model: &M,
     batch: M::Batch,
     config: &TrainConfig,
+    loss_scale: Option<f32>,
 ) -> StepGradients {
+    let scale = loss_scale.unwrap_or(1.0);
     if config.precision.is_f32() {
-        return model.gradients(batch, config);
+        let step = model.gradients(batch, config, scale);
+        return match loss_scale {
+            Some(scale) => unscale(step, model, scale),
+            None => step,
+        };
     }
     let dtype = config.precision.dtype();
     let half = half_copy(model, dtype);
-    let step = half.gradients(M::cast_batch(batch, dtype), config);
-    StepGradients {
-        loss: step.loss,
+    let step = half.gradients(M::cast_batch(batch, dtype), config, scale);
+    let step = StepGradients {
         gradients: step.gradients.map(|grads| widen_gradients(grads, model)),
+        ..step
+    };
+    match loss_scale {
+        Some(scale) => unscale(step, model, scale),
+        None => step,
     }
 }
 
-/// The loss of `batch` in one pass and its gradients by one backward pass through the whole graph.
+/// The gradients of a step whose loss was multiplied by `scale`, divided by it; none when one of them overflowed.
+fn unscale<B: AutodiffBackend, M: Module<B>>(
+    step: StepGradients,
+    model: &M,
+    scale: f32,
+) -> StepGradients {
+    let Some(grads) = step.gradients else {
+        return step;
+    };
+    match unscale_gradients(grads, model, scale) {
+        Some(grads) => StepGradients {
+            gradients: Some(grads),
+            ..step
+        },
+        None => StepGradients {
+            loss: step.loss,
+            gradients: None,
+            overflowed: true,
+        },
+    }
+}
+
+/// The loss of `batch` in one pass and its gradients by one backward pass through the whole graph, of the loss
+/// times `loss_scale`.
 pub fn whole_batch_gradients<B: AutodiffBackend, M: TrainableModel<B>>(
     model: &M,
     batch: M::Batch,
     config: &TrainConfig,
+    loss_scale: f32,
 ) -> StepGradients {
     let loss = model.loss(batch, config);
     let value: f32 = loss.clone().into_scalar().elem();
-    let gradients = value
-        .is_finite()
-        .then(|| GradientsParams::from_grads(loss.backward(), model));
+    if !value.is_finite() {
+        return StepGradients::non_finite(value);
+    }
+    let scaled = if loss_scale == 1.0 {
+        loss
+    } else {
+        loss.mul_scalar(loss_scale)
+    };
     StepGradients {
         loss: value,
-        gradients,
+        gradients: Some(GradientsParams::from_grads(scaled.backward(), model)),
+        overflowed: false,
     }
 }
 
@@ -84,9 +142,15 @@ pub trait TrainableModel<B: AutodiffBackend>: AutodiffModule<B> + Sized {
         batch
     }
 
-    /// The loss of a batch and the gradients of the step (the whole batch in one graph unless overridden).
-    fn gradients(&self, batch: Self::Batch, config: &TrainConfig) -> StepGradients {
-        whole_batch_gradients(self, batch, config)
+    /// The loss of a batch and the gradients of the step, those of the loss times `loss_scale` (the whole batch
+    /// in one graph unless overridden).
+    fn gradients(
+        &self,
+        batch: Self::Batch,
+        config: &TrainConfig,
+        loss_scale: f32,
+    ) -> StepGradients {
+        whole_batch_gradients(self, batch, config, loss_scale)
     }
 
     /// Turns off the gradients of what `freeze` names.
@@ -125,12 +189,17 @@ impl<B: AutodiffBackend> TrainableModel<B> for ClipModel<B> {
     }
 
     /// With `micro_batch`, the exact gradient of the whole batch's loss computed chunk by chunk (gradient caching).
-    fn gradients(&self, batch: ClipBatch<B>, config: &TrainConfig) -> StepGradients {
+    fn gradients(
+        &self,
+        batch: ClipBatch<B>,
+        config: &TrainConfig,
+        loss_scale: f32,
+    ) -> StepGradients {
         match config.micro_batch {
             Some(micro_batch) => {
-                chunked_contrastive_gradients(self, batch, micro_batch, config.freeze)
+                chunked_contrastive_gradients(self, batch, micro_batch, config.freeze, loss_scale)
             }
-            None => whole_batch_gradients(self, batch, config),
+            None => whole_batch_gradients(self, batch, config, loss_scale),
         }
     }
 

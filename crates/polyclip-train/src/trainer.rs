@@ -14,8 +14,10 @@ use crate::checkpoint::{CheckpointDir, CheckpointState, EarlyStoppingState};
 use crate::error::TrainError;
 use crate::failpoint::failpoint;
 use crate::finite::{all_finite, first_non_finite};
+use crate::loss_scale::{LossScaleState, LossScaler};
 use crate::metrics_log::{MetricsLog, StepMetrics};
 use crate::optimizer::ClipOptimizer;
+use crate::precision::Precision;
 pub use crate::train_config::{EarlyStopping, FreezeConfig, NanPolicy, TrainConfig};
 use crate::trainable::{StepGradients, TrainableModel, step_gradients};
 
@@ -34,6 +36,10 @@ pub struct TrainOutcome<M> {
     pub stopped_early_at: Option<usize>,
     /// Steps dropped for a non-finite loss or update (`nan_policy = "skip-step"`).
     pub skipped_steps: usize,
+    /// f16 steps whose gradients overflowed under the loss scale, so they did not update the weights.
+    pub overflowed_steps: usize,
+    /// Where the dynamic loss scale ended (f16 runs).
+    pub loss_scale: Option<LossScaleState>,
 }
 
 /// Scores a model on held-out data (lower is better), for early stopping.
@@ -112,6 +118,8 @@ impl Trainer {
         let mut model = model.freeze(self.config.freeze);
         let mut optimizer = ClipOptimizer::new(&self.config.optimizer);
         let mut first_step = 0;
+        let mut scaler = (self.config.precision == Precision::F16)
+            .then(|| LossScaler::new(self.config.loss_scale));
         if resume {
             let (dir, state) =
                 checkpoints
@@ -124,6 +132,9 @@ impl Trainer {
             model = loaded.freeze(self.config.freeze);
             optimizer = loaded_optimizer;
             first_step = state.step;
+            if let (Some(scaler), Some(scale)) = (scaler.as_mut(), state.loss_scale) {
+                *scaler = LossScaler::resume(self.config.loss_scale, scale);
+            }
             if let Some(stopping) = state.early_stopping {
                 let best_model = if stopping.best_step == state.step {
                     model.clone()
@@ -144,6 +155,7 @@ impl Trainer {
         let started = Instant::now();
         let mut samples = 0usize;
         let (mut skipped_in_a_row, mut skipped_steps) = (0usize, 0usize);
+        let mut overflowed_steps = 0usize;
         for step in first_step..last {
             let step_started = Instant::now();
             let batch = batches.next().ok_or(TrainError::NoBatches)??;
@@ -156,12 +168,23 @@ impl Trainer {
                 });
             }
             let lr = self.config.schedule.lr(step, total);
+            let loss_scale = scaler.as_ref().map(LossScaler::scale);
             let StepGradients {
                 loss: loss_value,
                 gradients,
-            } = step_gradients(&model, batch, &self.config);
+                overflowed,
+            } = step_gradients(&model, batch, &self.config, loss_scale);
+            if let Some(scaler) = scaler.as_mut()
+                && (overflowed || gradients.is_some())
+            {
+                scaler.update(overflowed);
+            }
             let skipping = self.config.nan_policy == NanPolicy::SkipStep;
-            let non_finite = if let Some(grads) = gradients {
+            // An overflowed f16 step leaves the weights as they were; the smaller scale is for the next one.
+            let non_finite = if overflowed {
+                overflowed_steps += 1;
+                None
+            } else if let Some(grads) = gradients {
                 let before = skipping.then(|| (model.clone(), optimizer.clone()));
                 model = optimizer.step(lr, model, grads);
                 // The weights are checked (on the inner backend: no autodiff graph) whenever this step's model
@@ -229,6 +252,8 @@ impl Trainer {
                 lr,
                 logit_scale: model.monitor(),
                 samples_per_s,
+                loss_scale,
+                overflowed,
             })?;
             bar.set_message(format!(
                 "loss {loss_value:.4}  lr {lr:.2e}  {samples_per_s:.0} samples/s"
@@ -276,6 +301,7 @@ impl Trainer {
                         step: done,
                         total_steps: total,
                         early_stopping,
+                        loss_scale: scaler.as_ref().map(LossScaler::state),
                         checksums: Default::default(),
                     },
                     self.config.keep_checkpoints,
@@ -292,6 +318,8 @@ impl Trainer {
             validation,
             stopped_early_at,
             skipped_steps,
+            overflowed_steps,
+            loss_scale: scaler.as_ref().map(LossScaler::state),
         })
     }
 

@@ -8,6 +8,7 @@ use super::config::BertConfig;
 use crate::activation::Activation;
 use crate::attention::{merge_heads, padding_block, scaled_dot_product, split_heads};
 use crate::init::Initializer;
+use crate::layer_norm::layer_norm;
 use crate::lora::{LoraLayers, LoraLinear};
 use crate::pooling::first_token;
 
@@ -49,7 +50,7 @@ impl<B: Backend> BertEmbeddings<B> {
         let x = self.word_embeddings.forward(input_ids)
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(token_types);
-        self.dropout.forward(self.layer_norm.forward(x))
+        self.dropout.forward(layer_norm(&self.layer_norm, x))
     }
 }
 

@@ -7,6 +7,7 @@ use burn::tensor::{Bool, Tensor, backend::Backend};
 use crate::activation::Activation;
 use crate::attention::{merge_heads, scaled_dot_product, split_heads};
 use crate::init::Initializer;
+use crate::layer_norm::layer_norm;
 
 /// Sizes of one encoder stack.
 #[derive(Debug, Clone, Copy)]
@@ -67,8 +68,11 @@ pub struct ClipEncoderLayer<B: Backend> {
 
 impl<B: Backend> ClipEncoderLayer<B> {
     pub fn forward(&self, x: Tensor<B, 3>, blocked: Option<Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
-        let x = x.clone() + self.self_attn.forward(self.layer_norm1.forward(x), blocked);
-        x.clone() + self.mlp.forward(self.layer_norm2.forward(x))
+        let x = x.clone()
+            + self
+                .self_attn
+                .forward(layer_norm(&self.layer_norm1, x), blocked);
+        x.clone() + self.mlp.forward(layer_norm(&self.layer_norm2, x))
     }
 }
 

@@ -8,6 +8,7 @@ use super::config::{ClipTextConfig, TextPooling};
 use super::encoder::{ClipEncoder, EncoderShape};
 use crate::attention::causal_block;
 use crate::init::Initializer;
+use crate::layer_norm::layer_norm;
 use crate::pooling::{first_position_of, gather_positions};
 
 /// `text_model.embeddings`: `token_embedding`, `position_embedding`.
@@ -72,7 +73,7 @@ impl<B: Backend> ClipTextTransformer<B> {
         let states = self
             .encoder
             .forward(tokens, Some(causal_block::<B>(seq, &device)));
-        let last_hidden_state = self.final_layer_norm.forward(states);
+        let last_hidden_state = layer_norm(&self.final_layer_norm, states);
         let eos_positions = if self.pool_at_largest_id {
             input_ids.argmax(1).reshape([-1])
         } else {

@@ -8,6 +8,7 @@ use burn::tensor::{Tensor, backend::Backend};
 use super::config::ClipVisionConfig;
 use super::encoder::{ClipEncoder, EncoderShape};
 use crate::init::Initializer;
+use crate::layer_norm::layer_norm;
 
 /// `vision_model.embeddings`: `patch_embedding` (conv without bias), `class_embedding`, `position_embedding`.
 #[derive(Module, Debug)]
@@ -97,7 +98,7 @@ impl<B: Backend> ClipVisionTransformer<B> {
     }
 
     pub fn forward(&self, pixels: Tensor<B, 4>) -> ClipVisionOutput<B> {
-        let tokens = self.pre_layrnorm.forward(self.embeddings.forward(pixels));
+        let tokens = layer_norm(&self.pre_layrnorm, self.embeddings.forward(pixels));
         let last_hidden_state = self.encoder.forward(tokens, None);
         let [batch, _, hidden] = last_hidden_state.dims();
         let class_token = last_hidden_state
@@ -106,7 +107,7 @@ impl<B: Backend> ClipVisionTransformer<B> {
             .reshape([batch, hidden]);
         ClipVisionOutput {
             last_hidden_state,
-            pooler_output: self.post_layernorm.forward(class_token),
+            pooler_output: layer_norm(&self.post_layernorm, class_token),
         }
     }
 }

@@ -9,6 +9,7 @@ use super::attention::{KeyValue, MBartAttention};
 use super::config::{LAYER_NORM_EPS, MBartConfig};
 use crate::activation::Activation;
 use crate::init::Initializer;
+use crate::layer_norm::layer_norm;
 
 /// What one decoder layer keeps between generation steps.
 #[derive(Debug, Clone)]
@@ -39,7 +40,7 @@ fn feed_forward<B: Backend>(
     dropout: &Dropout,
 ) -> Tensor<B, 3> {
     let hidden =
-        activation_dropout.forward(activation.forward(fc1.forward(norm.forward(x.clone()))));
+        activation_dropout.forward(activation.forward(fc1.forward(layer_norm(norm, x.clone()))));
     x + dropout.forward(fc2.forward(hidden))
 }
 
@@ -91,7 +92,7 @@ impl<B: Backend> MBartEncoderLayer<B> {
 
     /// `blocked`: padding keys, `[batch, 1, 1, length]`.
     pub fn forward(&self, x: Tensor<B, 3>, blocked: Option<Tensor<B, 4, Bool>>) -> Tensor<B, 3> {
-        let normed = self.self_attn_layer_norm.forward(x.clone());
+        let normed = layer_norm(&self.self_attn_layer_norm, x.clone());
         let own = self.self_attn.key_value(normed.clone());
         let x = x + self
             .dropout
@@ -152,7 +153,7 @@ impl<B: Backend> MBartDecoderLayer<B> {
         memory_blocked: Option<Tensor<B, 4, Bool>>,
         cache: &mut LayerCache<B>,
     ) -> Tensor<B, 3> {
-        let normed = self.self_attn_layer_norm.forward(x.clone());
+        let normed = layer_norm(&self.self_attn_layer_norm, x.clone());
         let new = self.self_attn.key_value(normed.clone());
         let own = match cache.self_attention.take() {
             Some(past) => past.extended(new),
@@ -162,7 +163,7 @@ impl<B: Backend> MBartDecoderLayer<B> {
         cache.self_attention = Some(own);
         let x = x + self.dropout.forward(attended);
 
-        let normed = self.encoder_attn_layer_norm.forward(x.clone());
+        let normed = layer_norm(&self.encoder_attn_layer_norm, x.clone());
         let source = match cache.cross_attention.take() {
             Some(source) => source,
             None => self.encoder_attn.key_value(memory.clone()),

@@ -10,6 +10,7 @@ use super::config::{LAYER_NORM_EPS, MBartConfig, POSITION_OFFSET};
 use super::layers::{LayerCache, MBartDecoderLayer, MBartEncoderLayer};
 use crate::attention::{causal_block_after, padding_block};
 use crate::init::Initializer;
+use crate::layer_norm::layer_norm;
 
 /// `embed_scale · embed_tokens(ids) + embed_positions(first.. + 2)`, then `layernorm_embedding` and dropout.
 fn embed<B: Backend>(
@@ -29,7 +30,7 @@ fn embed<B: Backend>(
         .slice([start..start + length, 0..width])
         .unsqueeze_dim(0);
     let tokens = embed_tokens.forward(ids) * embed_scale;
-    dropout.forward(layernorm_embedding.forward(tokens + positions))
+    dropout.forward(layer_norm(layernorm_embedding, tokens + positions))
 }
 
 /// `model.encoder`.
@@ -82,7 +83,7 @@ impl<B: Backend> MBartEncoder<B> {
         for layer in &self.layers {
             x = layer.forward(x, Some(blocked.clone()));
         }
-        self.layer_norm.forward(x)
+        layer_norm(&self.layer_norm, x)
     }
 }
 
@@ -213,6 +214,6 @@ impl<B: Backend> MBartDecoder<B> {
             );
         }
         cache.length = past + new;
-        self.layer_norm.forward(x)
+        layer_norm(&self.layer_norm, x)
     }
 }
