@@ -5,6 +5,8 @@
 // Test set-up: a failure should panic with its reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod equivalence;
+
 use polyclip_models::BuildModel;
 use std::path::Path;
 use std::sync::Arc;

@@ -5,38 +5,24 @@
 //! LoRA on the text tower (CAPIVARA + Opt.), frozen backbones under a fixed logit scale (clip-italian), and
 //! resumed from a mid-run checkpoint. Relative means to the largest magnitude in each tensor.
 //!
-//! The runs are in f64, so that what is compared is the method, not float rounding: in f32 the two orders of
-//! summation give gradients that differ by ~1e-6 of their scale, and Adam divides every element by its own
-//! gradient's magnitude, so on a parameter that starts at zero (a layer norm's bias) an element whose gradient is
-//! near Adam's `eps` turns that into ~1e-5 of the parameter's scale after three steps. A chunking mistake (a
-//! missing chunk, a wrong slice of the embedding gradient, a tower re-run with other randomness) is off by ~1.
+//! The runs are in f64 (why: `tests/src/equivalence.rs`).
 
 // Tests and their helpers panic with the reason when something they need fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-
-use burn::backend::Autodiff;
-use burn::backend::ndarray::{NdArray, NdArrayDevice};
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::optim::Optimizer;
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use polyclip_data::batching::loader::BatchSource;
 use polyclip_models::ClipModel;
 use polyclip_models::TextTowerConfig;
 use polyclip_models::lora::LoraConfig;
-use polyclip_shapes::ShapesDataset;
+use polyclip_tests::equivalence::{
+    BATCH, DEVICE, Train, assert_same_run, check_data, three_steps, tiny_model, train,
+};
 use polyclip_tests::{loader_on, model_config, model_on, small_dataset, tokenizer};
-use polyclip_train::checkpoint::CheckpointDir;
-use polyclip_train::{ClipOptimizer, FreezeConfig, TrainConfig, TrainableModel, Trainer};
-
-/// The backend of the comparison: f64 on the CPU.
-type Train = Autodiff<NdArray<f64>>;
-const DEVICE: NdArrayDevice = NdArrayDevice::Cpu;
-
-const BATCH: usize = 10;
+use polyclip_train::{FreezeConfig, StepContext, TrainConfig, TrainableModel};
 
 /// The backends' random generators are process-wide and the chunked step reseeds them: the tests of this file,
 /// which share a process, take turns.
@@ -47,184 +33,12 @@ fn exclusive() -> std::sync::MutexGuard<'static, ()> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-const STEPS: usize = 3;
-const TOLERANCE: f64 = 1e-5;
-
-/// Every float parameter in visiting order: (id, rank, values).
-struct Parameters(Vec<(ParamId, usize, Vec<f64>)>);
-
-impl<B: Backend> ModuleVisitor<B> for Parameters {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        let values = param
-            .val()
-            .into_data()
-            .convert::<f64>()
-            .to_vec()
-            .expect("f64");
-        self.0.push((param.id, D, values));
-    }
-}
-
-fn parameters(model: &ClipModel<Train>) -> Vec<(ParamId, usize, Vec<f64>)> {
-    let mut visitor = Parameters(Vec::new());
-    model.visit(&mut visitor);
-    visitor.0
-}
-
-/// Adam's state of one parameter: step count, first and second moments.
-type Moments = (usize, Vec<f64>, Vec<f64>);
-
-/// A finished run: its losses, its parameters and, per parameter in the same order, the optimiser's step count
-/// and moments (`None` for a parameter that does not train).
-struct Run {
-    losses: Vec<f32>,
-    parameters: Vec<Vec<f64>>,
-    moments: Vec<Option<Moments>>,
-}
-
-/// The Adam state of every parameter of `model`, read back from the run's last checkpoint.
-fn moments(run_dir: &Path, model: ClipModel<Train>, config: &TrainConfig) -> Vec<Option<Moments>> {
-    let (dir, _) = CheckpointDir::new(run_dir)
-        .latest()
-        .expect("checkpoints")
-        .expect("a checkpoint");
-    let (model, optimizer) =
-        CheckpointDir::load(&dir, model, ClipOptimizer::new(&config.optimizer), &DEVICE)
-            .expect("load");
-    let ClipOptimizer::AdamW(adaptor) = optimizer else {
-        panic!("the test trains with AdamW")
-    };
-    let record = adaptor.to_record();
-    let values = |tensor: Tensor<NdArray<f64>, 1>| -> Vec<f64> {
-        tensor.into_data().convert::<f64>().to_vec().expect("f64")
-    };
-    parameters(&model)
-        .into_iter()
-        .map(|(id, rank, _)| {
-            let state = record.get(&id)?.clone();
-            macro_rules! flat {
-                ($rank:literal) => {{
-                    let momentum = state.into_state::<$rank>().momentum;
-                    (
-                        momentum.time,
-                        values(momentum.moment_1.flatten(0, $rank - 1)),
-                        values(momentum.moment_2.flatten(0, $rank - 1)),
-                    )
-                }};
-            }
-            Some(match rank {
-                1 => flat!(1),
-                2 => flat!(2),
-                3 => flat!(3),
-                4 => flat!(4),
-                other => panic!("a rank-{other} parameter"),
-            })
-        })
-        .collect()
-}
-
-/// `STEPS` steps from `start` on the Portuguese captions, `micro_batch` rows at a time; with `stop_at`, stopped
-/// there (a checkpoint every step) and resumed to the end.
-fn train(
-    data: &ShapesDataset,
-    start: ClipModel<Train>,
-    mut config: TrainConfig,
-    micro_batch: Option<usize>,
-    stop_at: Option<usize>,
-) -> Run {
-    config.micro_batch = micro_batch;
-    let run = tempfile::tempdir().expect("run dir");
-    let batches = loader_on::<Train>(data, "pt", BATCH, 0, 4, &DEVICE);
-    let template = start.clone();
-    let mut losses = Vec::new();
-    let mut trainer = Trainer::new(config.clone(), run.path());
-    let mut model = start;
-    if let Some(stop) = stop_at {
-        trainer.config.checkpoint_every = 1;
-        trainer.stop_after = Some(stop);
-        let outcome = trainer
-            .fit(model.clone(), &batches, false, &DEVICE)
-            .expect("training up to the stop");
-        losses.extend(outcome.losses);
-        trainer.stop_after = None;
-    }
-    let outcome = trainer
-        .fit(model, &batches, stop_at.is_some(), &DEVICE)
-        .expect("training");
-    losses.extend(outcome.losses);
-    model = outcome.model;
-    Run {
-        losses,
-        parameters: parameters(&model).into_iter().map(|(_, _, v)| v).collect(),
-        moments: moments(run.path(), template, &config),
-    }
-}
-
-/// Whether `max|a − b| ≤ 1e-5 · max|b| + 1e-12`: within 1e-5 of the tensor's scale, or within 1e-12 absolute for a
-/// tensor that stays at zero (a key bias, whose gradient is pure rounding noise, moves by ~1e-18 under Adam in f64).
-/// Returns the relative difference for the message.
-fn close<F: Into<f64> + Copy>(a: &[F], b: &[F]) -> Result<(), f64> {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0f64, |m, &x| m.max(x.into().abs()));
-    let difference = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (x.into() - y.into()).abs())
-        .fold(0f64, f64::max);
-    if difference <= TOLERANCE * scale + 1e-12 {
-        Ok(())
-    } else {
-        Err(difference / scale)
-    }
-}
-
-fn assert_same_run(chunked: &Run, whole: &Run, what: &str) {
-    assert_eq!(chunked.losses.len(), STEPS, "{what}: losses");
-    if let Err(error) = close(&chunked.losses, &whole.losses) {
-        panic!(
-            "{what}: losses {:?} vs {:?} ({error:.2e})",
-            chunked.losses, whole.losses
-        );
-    }
-    assert_eq!(chunked.parameters.len(), whole.parameters.len());
-    let mut moved = 0;
-    for (index, (a, b)) in chunked.parameters.iter().zip(&whole.parameters).enumerate() {
-        if let Err(error) = close(a, b) {
-            panic!("{what}: parameter {index} differs by {error:.2e}");
-        }
-        moved += usize::from(whole.moments[index].is_some());
-    }
-    assert!(moved > 0, "{what}: nothing trained");
-    for (index, (a, b)) in chunked.moments.iter().zip(&whole.moments).enumerate() {
-        match (a, b) {
-            (Some((time_a, m1_a, m2_a)), Some((time_b, m1_b, m2_b))) => {
-                assert_eq!(time_a, time_b, "{what}: step count of parameter {index}");
-                if let (Err(error), _) | (_, Err(error)) = (close(m1_a, m1_b), close(m2_a, m2_b)) {
-                    panic!("{what}: a moment of parameter {index} differs by {error:.2e}");
-                }
-            }
-            (None, None) => {}
-            _ => panic!("{what}: parameter {index} trains in one run only"),
-        }
-    }
-}
-
-/// The tiny CAPIVARA-shaped model the comparisons start from.
-fn tiny_model() -> ClipModel<Train> {
-    model_on::<Train>(&model_config(&tokenizer()), 3, &DEVICE)
-}
-
-/// `STEPS` steps of AdamW under the built-in recipe's schedule.
-fn three_steps() -> TrainConfig {
-    polyclip_tests::train_config(STEPS, 1e-3)
-}
 
 /// Whole batch, then micro-batches 1, 3 and the batch, from the same start (taking the generator's turn).
 fn check(setting: &str, start: ClipModel<Train>, config: TrainConfig, stop_at: Option<usize>) {
     let _turn = exclusive();
-    let data_dir = tempfile::tempdir().expect("data dir");
-    let data = small_dataset(data_dir.path(), 64, 8);
-    let whole = train(&data, start.clone(), config.clone(), None, None);
+    let (_data_dir, data) = check_data();
+    let whole = train(&data, start.clone(), config.clone(), None, None, &[DEVICE]);
     for micro_batch in [1, 3, BATCH] {
         let chunked = train(
             &data,
@@ -232,6 +46,7 @@ fn check(setting: &str, start: ClipModel<Train>, config: TrainConfig, stop_at: O
             config.clone(),
             Some(micro_batch),
             stop_at,
+            &[DEVICE],
         );
         assert_same_run(
             &chunked,
@@ -363,7 +178,9 @@ fn with_dropout_the_chunked_gradient_is_the_gradient_of_the_reported_loss() {
     config.micro_batch = Some(3);
     let step_with = |model: &ClipModel<Train>, config: &TrainConfig| {
         Train::seed(&DEVICE, 99);
-        model.gradients(batch.clone(), config, 1.0)
+        model
+            .gradients(batch.clone(), config, &StepContext::default())
+            .expect("a step")
     };
     let step = |model: &ClipModel<Train>| step_with(model, &config);
     let at_start = step(&start);

@@ -112,7 +112,7 @@ pub fn measure_memory<B: AutodiffBackend>(
             loss: value,
             gradients,
             overflowed,
-        } = step_gradients(&model, batch_rows.clone(), &train, loss_scale);
+        } = step_gradients(&model, batch_rows.clone(), &train, loss_scale, None)?;
         if overflowed {
             return Err(format!(
                 "step {step}: the f16 gradients overflowed at loss scale {loss_scale:?}"

@@ -15,6 +15,7 @@
 //! process's (burn's backends keep one): another thread drawing from it during a step would change the masks.
 
 use std::ops::Range;
+use std::sync::Mutex;
 
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
@@ -23,9 +24,10 @@ use burn::tensor::{Distribution, ElementConversion, Tensor};
 use polyclip_data::{ClipBatch, mix_seed};
 use polyclip_models::ClipModel;
 
+use crate::error::TrainError;
 use crate::loss::contrastive_loss;
 use crate::train_config::FreezeConfig;
-use crate::trainable::StepGradients;
+use crate::trainable::{StepContext, StepGradients};
 
 /// Which tower a pass embeds with (a part of the chunk's seed).
 #[derive(Clone, Copy)]
@@ -34,30 +36,65 @@ enum Tower {
     Text = 1,
 }
 
-/// The loss of `batch` and the gradients of every parameter that trains, `micro_batch` rows at a time; what
-/// [`whole_batch_gradients`](crate::trainable::whole_batch_gradients) gives, up to the order of float sums. The
-/// gradients are those of the loss times `loss_scale` (f16's loss scaling: the embeddings' gradients are scaled
-/// before they travel back through the towers).
+/// A process-wide turn for a seeded pass: reseeding the generator and drawing a pass's dropout masks must not
+/// interleave with another peer's (data-parallel peers are threads of one process and share the generator).
+static SEEDED_PASS: Mutex<()> = Mutex::new(());
+
+/// The loss of `batch` and the gradients of every parameter that trains, `micro_batch` rows at a time (all of
+/// them at once when `None`); what [`whole_batch_gradients`](crate::trainable::whole_batch_gradients) gives, up to
+/// the order of float sums. The gradients are those of the loss times `step.loss_scale` (f16's loss scaling: the
+/// embeddings' gradients are scaled before they travel back through the towers).
+///
+/// With `step.peer` (data-parallel training, [`crate::data_parallel`]), `batch` is the whole batch: this peer embeds
+/// its rows of it, the embeddings of all rows are gathered from the peers, the loss is the whole batch's, and the
+/// gradients are this peer's share, whose mean over the peers is the whole batch's gradient.
 pub fn chunked_contrastive_gradients<B: AutodiffBackend>(
     model: &ClipModel<B>,
     batch: ClipBatch<B>,
-    micro_batch: usize,
+    micro_batch: Option<usize>,
     freeze: FreezeConfig,
-    loss_scale: f32,
-) -> StepGradients {
-    let rows = batch.indices.len();
-    let chunks = chunk_ranges(rows, micro_batch);
+    step: &StepContext<'_>,
+) -> Result<StepGradients, TrainError> {
+    let total = batch.indices.len();
+    let (batch, own) = match step.peer {
+        Some(peer) => {
+            let own = peer.rows(total);
+            if own.is_empty() {
+                return Err(TrainError::Collective {
+                    rank: peer.rank(),
+                    reason: format!(
+                        "a batch of {total} rows leaves this peer none; the batch must have at least one row per \
+                         peer ({})",
+                        peer.peers()
+                    ),
+                });
+            }
+            let device = model
+                .devices()
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| batch.pixels.device());
+            (batch.rows(own.clone(), &device), own)
+        }
+        None => (batch, 0..total),
+    };
+    let rows = own.len();
+    let chunks = chunk_ranges(rows, micro_batch.unwrap_or(rows));
     let device = batch.pixels.device();
     let step_seed = draw_seed::<B>(&device);
-    let seed_pass = |chunk: usize, tower: Tower| {
+    let seeded = |chunk: usize, tower: Tower| {
+        let turn = SEEDED_PASS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         B::seed(&device, mix_seed(&[step_seed, chunk as u64, tower as u64]));
+        turn
     };
     let embed_images = |model: &ClipModel<B>, chunk: usize, rows: &Range<usize>| {
-        seed_pass(chunk, Tower::Vision);
+        let _turn = seeded(chunk, Tower::Vision);
         model.embed_images(batch.pixels.clone().narrow(0, rows.start, rows.len()))
     };
     let embed_texts = |model: &ClipModel<B>, chunk: usize, rows: &Range<usize>| {
-        seed_pass(chunk, Tower::Text);
+        let _turn = seeded(chunk, Tower::Text);
         let ids = batch.input_ids.clone().narrow(0, rows.start, rows.len());
         let mask = batch
             .attention_mask
@@ -77,23 +114,39 @@ pub fn chunked_contrastive_gradients<B: AutodiffBackend>(
         texts.push(embed_texts(&untracked, chunk, rows).inner());
     }
     drop(untracked);
+    let (mut image, mut text) = (Tensor::cat(images, 0), Tensor::cat(texts, 0));
+    if let Some(peer) = step.peer {
+        image = peer.all_gather_rows(image, total)?;
+        text = peer.all_gather_rows(text, total)?;
+    }
 
     // 2. The whole batch's loss and its gradient with respect to the embeddings (and the logit scale).
-    let image = Tensor::<B, 2>::from_inner(Tensor::cat(images, 0)).require_grad();
-    let text = Tensor::<B, 2>::from_inner(Tensor::cat(texts, 0)).require_grad();
+    let image = Tensor::<B, 2>::from_inner(image).require_grad();
+    let text = Tensor::<B, 2>::from_inner(text).require_grad();
     let loss = contrastive_loss(image.clone(), text.clone(), model.logit_multiplier());
     let value: f32 = loss.clone().into_scalar().elem();
     if !value.is_finite() {
-        return StepGradients::non_finite(value);
+        return Ok(StepGradients::non_finite(value));
     }
-    let scaled = if loss_scale == 1.0 {
+    let scaled = if step.loss_scale == 1.0 {
         loss
     } else {
-        loss.mul_scalar(loss_scale)
+        loss.mul_scalar(step.loss_scale)
     };
     let mut grads = scaled.backward();
-    let image_grad = image.grad_remove(&mut grads);
-    let text_grad = text.grad_remove(&mut grads);
+    // This peer's rows of the embeddings' gradient; times the number of peers, as the peers' gradients are averaged
+    // (the logit scale's, the same on every peer, is not).
+    let peers = step.peer.map_or(1, |peer| peer.peers());
+    let own_rows = |grad: Tensor<B::InnerBackend, 2>| {
+        let grad = grad.narrow(0, own.start, own.len());
+        if peers == 1 {
+            grad
+        } else {
+            grad.mul_scalar(peers as f64)
+        }
+    };
+    let image_grad = image.grad_remove(&mut grads).map(own_rows);
+    let text_grad = text.grad_remove(&mut grads).map(own_rows);
     let mut accumulated = GradientsAccumulator::new();
     accumulated.accumulate(model, GradientsParams::from_grads(grads, model));
 
@@ -120,11 +173,11 @@ pub fn chunked_contrastive_gradients<B: AutodiffBackend>(
             );
         }
     }
-    StepGradients {
+    Ok(StepGradients {
         loss: value,
         gradients: Some(accumulated.grads()),
         overflowed: false,
-    }
+    })
 }
 
 /// `[0, n), [n, 2n), …` up to `rows`, the last chunk shorter when `n` does not divide `rows`.

@@ -30,6 +30,16 @@ pub enum TrainError {
         value: String,
         reason: String,
     },
+    #[error("data-parallel peer {rank}: {reason}")]
+    Collective { rank: usize, reason: String },
+    #[error(
+        "data-parallel peer {rank}: stopped after step {step}, because another peer could not finish it (its error says why)"
+    )]
+    PeerStopped { rank: usize, step: usize },
+    #[error(
+        "data-parallel training: the replicas' weights differ after step {step}; their gradients were not the same (a bug: please report it)"
+    )]
+    ReplicasDiverged { step: usize },
     #[error(
         "{run_dir}: step {step}: the loss became {value}; lower the learning rate or check the data (nothing of this step was written)"
     )]

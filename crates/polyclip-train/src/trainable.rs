@@ -11,6 +11,8 @@ use polyclip_models::ClipModel;
 use polyclip_models::captioner::Captioner;
 
 use crate::chunked_step::chunked_contrastive_gradients;
+use crate::data_parallel::Peer;
+use crate::error::TrainError;
 use crate::loss::{contrastive_loss, sequence_cross_entropy};
 use crate::loss_scale::unscale_gradients;
 use crate::precision::{half_copy, widen_gradients};
@@ -39,6 +41,25 @@ impl StepGradients {
     }
 }
 
+/// What a step needs besides the model, the batch and the config.
+#[derive(Debug, Clone, Copy)]
+pub struct StepContext<'a> {
+    /// The backward pass differentiates the loss times this (f16's dynamic loss scale; 1 otherwise).
+    pub loss_scale: f32,
+    /// This replica's peer in data-parallel training: the batch is the whole batch, of which the step embeds its
+    /// peer's rows, and the gradients are averaged over the peers.
+    pub peer: Option<&'a Peer>,
+}
+
+impl Default for StepContext<'_> {
+    fn default() -> Self {
+        Self {
+            loss_scale: 1.0,
+            peer: None,
+        }
+    }
+}
+
 /// The step's loss and gradients at the config's precision: in f32 the model's own; in half precision those of a
 /// half-precision copy of its weights, widened to f32 for the master weights (`precision.rs`). With `loss_scale`
 /// (f16's dynamic loss scaling), the backward pass differentiates the loss times that scale, the gradients are
@@ -48,26 +69,36 @@ pub fn step_gradients<B: AutodiffBackend, M: TrainableModel<B>>(
     batch: M::Batch,
     config: &TrainConfig,
     loss_scale: Option<f32>,
-) -> StepGradients {
-    let scale = loss_scale.unwrap_or(1.0);
-    if config.precision.is_f32() {
-        let step = model.gradients(batch, config, scale);
-        return match loss_scale {
-            Some(scale) => unscale(step, model, scale),
-            None => step,
-        };
-    }
-    let dtype = config.precision.dtype();
-    let half = half_copy(model, dtype);
-    let step = half.gradients(M::cast_batch(batch, dtype), config, scale);
-    let step = StepGradients {
-        gradients: step.gradients.map(|grads| widen_gradients(grads, model)),
-        ..step
+    peer: Option<&Peer>,
+) -> Result<StepGradients, TrainError> {
+    let context = StepContext {
+        loss_scale: loss_scale.unwrap_or(1.0),
+        peer,
     };
-    match loss_scale {
+    let step = if config.precision.is_f32() {
+        model.gradients(batch, config, &context)?
+    } else {
+        let dtype = config.precision.dtype();
+        let half = half_copy(model, dtype);
+        let step = half.gradients(M::cast_batch(batch, dtype), config, &context)?;
+        StepGradients {
+            gradients: step.gradients.map(|grads| widen_gradients(grads, model)),
+            ..step
+        }
+    };
+    // The peers average their gradients before anything looks at them, so that every peer unscales, checks and
+    // applies the same ones.
+    let step = match (peer, step.gradients) {
+        (Some(peer), Some(grads)) => StepGradients {
+            gradients: Some(peer.all_reduce_mean::<B>(grads)?),
+            ..step
+        },
+        (_, gradients) => StepGradients { gradients, ..step },
+    };
+    Ok(match loss_scale {
         Some(scale) => unscale(step, model, scale),
         None => step,
-    }
+    })
 }
 
 /// The gradients of a step whose loss was multiplied by `scale`, divided by it; none when one of them overflowed.
@@ -142,15 +173,18 @@ pub trait TrainableModel<B: AutodiffBackend>: AutodiffModule<B> + Sized {
         batch
     }
 
-    /// The loss of a batch and the gradients of the step, those of the loss times `loss_scale` (the whole batch
-    /// in one graph unless overridden).
+    /// Whether [`gradients`](Self::gradients) takes part in data-parallel training (`step.peer`).
+    const DATA_PARALLEL: bool = false;
+
+    /// The loss of a batch and the gradients of the step, those of the loss times `step.loss_scale` (the whole
+    /// batch in one graph unless overridden).
     fn gradients(
         &self,
         batch: Self::Batch,
         config: &TrainConfig,
-        loss_scale: f32,
-    ) -> StepGradients {
-        whole_batch_gradients(self, batch, config, loss_scale)
+        step: &StepContext<'_>,
+    ) -> Result<StepGradients, TrainError> {
+        Ok(whole_batch_gradients(self, batch, config, step.loss_scale))
     }
 
     /// Turns off the gradients of what `freeze` names.
@@ -188,19 +222,20 @@ impl<B: AutodiffBackend> TrainableModel<B> for ClipModel<B> {
         batch
     }
 
-    /// With `micro_batch`, the exact gradient of the whole batch's loss computed chunk by chunk (gradient caching).
+    const DATA_PARALLEL: bool = true;
+
+    /// With `micro_batch`, the exact gradient of the whole batch's loss computed chunk by chunk (gradient caching);
+    /// with a peer, this peer's share of it (its rows, the others' embeddings gathered).
     fn gradients(
         &self,
         batch: ClipBatch<B>,
         config: &TrainConfig,
-        loss_scale: f32,
-    ) -> StepGradients {
-        match config.micro_batch {
-            Some(micro_batch) => {
-                chunked_contrastive_gradients(self, batch, micro_batch, config.freeze, loss_scale)
-            }
-            None => whole_batch_gradients(self, batch, config, loss_scale),
+        step: &StepContext<'_>,
+    ) -> Result<StepGradients, TrainError> {
+        if config.micro_batch.is_none() && step.peer.is_none() {
+            return Ok(whole_batch_gradients(self, batch, config, step.loss_scale));
         }
+        chunked_contrastive_gradients(self, batch, config.micro_batch, config.freeze, step)
     }
 
     /// `vision`: the vision tower (CAPIVARA, LiT); `text`: the text tower; `*_backbone`: the tower's

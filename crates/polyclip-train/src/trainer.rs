@@ -11,6 +11,7 @@ use polyclip_data::DataError;
 use polyclip_data::batching::loader::BatchSource;
 
 use crate::checkpoint::{CheckpointDir, CheckpointState, EarlyStoppingState};
+use crate::data_parallel::Peer;
 use crate::error::TrainError;
 use crate::failpoint::failpoint;
 use crate::finite::{all_finite, first_non_finite};
@@ -54,6 +55,9 @@ pub struct Trainer {
     /// Stop after this step even if the run is longer, as a crash would: no checkpoint is written at the stop,
     /// so a resumed run restarts from the last periodic checkpoint (the schedule is unchanged).
     pub stop_after: Option<usize>,
+    /// This replica's peer in data-parallel training ([`fit_data_parallel`](crate::data_parallel::fit_data_parallel)
+    /// sets it): each step embeds the peer's rows of the batch; only rank 0 writes the log and the checkpoints.
+    pub peer: Option<Peer>,
 }
 
 impl Trainer {
@@ -63,6 +67,7 @@ impl Trainer {
             run_dir: run_dir.to_owned(),
             progress: false,
             stop_after: None,
+            peer: None,
         }
     }
 
@@ -108,12 +113,33 @@ impl Trainer {
         if !M::HALF_PRECISION {
             self.config.refuse_half_precision()?;
         }
+        let peer = self.peer.as_ref();
+        if let Some(peer) = peer {
+            if !M::DATA_PARALLEL {
+                return Err(TrainError::Collective {
+                    rank: peer.rank(),
+                    reason: "only contrastive (CLIP) training runs on several devices; give it one"
+                        .into(),
+                });
+            }
+            if self.config.early_stopping.is_some() {
+                return Err(TrainError::Collective {
+                    rank: peer.rank(),
+                    reason: "early stopping is not supported on several devices yet; give the stage one device"
+                        .into(),
+                });
+            }
+        }
+        // Rank 0 (or the only trainer) writes the log and the checkpoints.
+        let writes = peer.is_none_or(|peer| peer.rank() == 0);
         let mut validation = Vec::new();
         // The lowest validation loss so far: (score, step, model).
         let mut best: Option<(f32, usize, M)> = None;
         let mut since_best = 0usize;
         let mut stopped_early_at = None;
-        std::fs::create_dir_all(&self.run_dir).map_err(|e| TrainError::io(&self.run_dir, e))?;
+        if writes {
+            std::fs::create_dir_all(&self.run_dir).map_err(|e| TrainError::io(&self.run_dir, e))?;
+        }
         let checkpoints = CheckpointDir::new(&self.run_dir);
         let mut model = model.freeze(self.config.freeze);
         let mut optimizer = ClipOptimizer::new(&self.config.optimizer);
@@ -148,8 +174,19 @@ impl Trainer {
         }
         let total = self.config.steps;
         let last = self.stop_after.map_or(total, |stop| stop.min(total));
-        let mut log = MetricsLog::open(&self.run_dir.join("metrics.jsonl"), first_step)?;
-        let bar = self.progress_bar(total, first_step);
+        let mut log = if writes {
+            Some(MetricsLog::open(
+                &self.run_dir.join("metrics.jsonl"),
+                first_step,
+            )?)
+        } else {
+            None
+        };
+        let bar = if writes {
+            self.progress_bar(total, first_step)
+        } else {
+            ProgressBar::hidden()
+        };
         let mut losses = Vec::with_capacity(last.saturating_sub(first_step));
         let mut batches = loader.batches_from(first_step);
         let started = Instant::now();
@@ -173,7 +210,7 @@ impl Trainer {
                 loss: loss_value,
                 gradients,
                 overflowed,
-            } = step_gradients(&model, batch, &self.config, loss_scale);
+            } = step_gradients(&model, batch, &self.config, loss_scale, peer)?;
             if let Some(scaler) = scaler.as_mut()
                 && (overflowed || gradients.is_some())
             {
@@ -246,15 +283,18 @@ impl Trainer {
             losses.push(loss_value);
             samples += rows;
             let samples_per_s = rows as f64 / step_started.elapsed().as_secs_f64().max(1e-9);
-            log.append(&StepMetrics {
-                step,
-                loss: loss_value,
-                lr,
-                logit_scale: model.monitor(),
-                samples_per_s,
-                loss_scale,
-                overflowed,
-            })?;
+            let logged = log.as_mut().map_or(Ok(()), |log| {
+                log.append(&StepMetrics {
+                    step,
+                    loss: loss_value,
+                    lr,
+                    logit_scale: model.monitor(),
+                    samples_per_s,
+                    loss_scale,
+                    overflowed,
+                })
+            });
+            self.all_went_through::<B>(logged, step, device)?;
             bar.set_message(format!(
                 "loss {loss_value:.4}  lr {lr:.2e}  {samples_per_s:.0} samples/s"
             ));
@@ -293,22 +333,33 @@ impl Trainer {
                     .as_ref()
                     .filter(|(_, best_step, _)| *best_step != done)
                     .map(|(_, _, model)| model);
-                checkpoints.save(
-                    &model,
-                    &optimizer,
-                    best_model,
-                    CheckpointState {
-                        step: done,
-                        total_steps: total,
-                        early_stopping,
-                        loss_scale: scaler.as_ref().map(LossScaler::state),
-                        checksums: Default::default(),
-                    },
-                    self.config.keep_checkpoints,
-                )?;
+                let saved = if !writes {
+                    Ok(())
+                } else {
+                    checkpoints
+                        .save(
+                            &model,
+                            &optimizer,
+                            best_model,
+                            CheckpointState {
+                                step: done,
+                                total_steps: total,
+                                early_stopping,
+                                loss_scale: scaler.as_ref().map(LossScaler::state),
+                                checksums: Default::default(),
+                            },
+                            self.config.keep_checkpoints,
+                        )
+                        .map(drop)
+                };
+                self.all_went_through::<B>(saved, step, device)?;
+                self.replicas_agree::<B, M>(&model, done, device)?;
             }
         }
         bar.finish_and_clear();
+        if peer.is_some() {
+            self.replicas_agree::<B, M>(&model, last, device)?;
+        }
         let samples_per_s = samples as f64 / started.elapsed().as_secs_f64().max(1e-9);
         Ok(TrainOutcome {
             model: best.map_or(model, |(_, _, model)| model),
@@ -321,6 +372,46 @@ impl Trainer {
             overflowed_steps,
             loss_scale: scaler.as_ref().map(LossScaler::state),
         })
+    }
+
+    /// This trainer's write `written` and, in data-parallel training, the other peers': every peer learns whether
+    /// all of them went through, so that a peer whose write failed returns its error and the others stop with
+    /// [`TrainError::PeerStopped`] instead of waiting for it at the next step.
+    fn all_went_through<B: AutodiffBackend>(
+        &self,
+        written: Result<(), TrainError>,
+        step: usize,
+        device: &B::Device,
+    ) -> Result<(), TrainError> {
+        let Some(peer) = &self.peer else {
+            return written;
+        };
+        let all = peer.all_agree::<B::InnerBackend>(written.is_ok(), device)?;
+        written?;
+        if all {
+            Ok(())
+        } else {
+            Err(TrainError::PeerStopped {
+                rank: peer.rank(),
+                step,
+            })
+        }
+    }
+
+    /// In data-parallel training, that every replica holds the same weights after step `done` (checked at every
+    /// checkpoint and at the end).
+    fn replicas_agree<B: AutodiffBackend, M: TrainableModel<B>>(
+        &self,
+        model: &M,
+        done: usize,
+        device: &B::Device,
+    ) -> Result<(), TrainError> {
+        match &self.peer {
+            Some(peer) if !peer.replicas_agree::<B::InnerBackend, _>(&model.valid(), device)? => {
+                Err(TrainError::ReplicasDiverged { step: done })
+            }
+            _ => Ok(()),
+        }
     }
 
     fn progress_bar(&self, total: usize, position: usize) -> ProgressBar {

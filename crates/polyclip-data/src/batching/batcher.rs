@@ -26,6 +26,31 @@ pub struct ClipBatch<B: Backend> {
     pub indices: Vec<usize>,
 }
 
+impl<B: Backend> ClipBatch<B> {
+    /// The rows `rows` of the batch on `device` (a data-parallel peer's slice of the batch).
+    pub fn rows(&self, rows: std::ops::Range<usize>, device: &B::Device) -> Self {
+        let (start, count) = (rows.start, rows.len());
+        Self {
+            pixels: self
+                .pixels
+                .clone()
+                .narrow(0, start, count)
+                .to_device(device),
+            input_ids: self
+                .input_ids
+                .clone()
+                .narrow(0, start, count)
+                .to_device(device),
+            attention_mask: self
+                .attention_mask
+                .clone()
+                .narrow(0, start, count)
+                .to_device(device),
+            indices: self.indices[rows].to_vec(),
+        }
+    }
+}
+
 /// Which captions of an example a draw may pick.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CaptionChoice {
