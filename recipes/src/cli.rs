@@ -19,6 +19,11 @@ pub struct CommonArgs {
     /// Compute backend. `cuda` and `tch` need the binary built with `--features cuda` / `--features tch`.
     #[arg(long, value_enum, default_value_t = BackendKind::Flex)]
     pub backend: BackendKind,
+    /// Train data-parallel on several devices of one backend, one peer (thread) per device, each with its slice of
+    /// every batch: `--devices cuda:0,cuda:1` (the backend is the devices'; `flex:0,flex:1` shares the CPU, for
+    /// tests). Contrastive stages only.
+    #[arg(long, value_name = "KIND:N,KIND:N")]
+    pub devices: Option<polyclip_backend::DeviceList>,
     /// Recipe TOML to run instead of the built-in one (see `--print-recipe` for the format).
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
@@ -230,6 +235,7 @@ impl RecipeArgs {
             policy: self.common.policy(),
             progress: !self.common.no_progress,
             pretrained: self.common.pretrained()?,
+            devices: self.common.devices.clone(),
         })
     }
 }
@@ -248,11 +254,12 @@ pub fn main_with(
     }
     let options = args.options(&recipe)?;
     let checkpointing = recipe.model.gradient_checkpointing;
-    let outcome = run_job_with(
-        args.common.backend,
-        checkpointing,
-        RecipeJob { recipe, options },
-    )??;
+    let backend = args
+        .common
+        .devices
+        .as_ref()
+        .map_or(args.common.backend, |devices| devices.kind);
+    let outcome = run_job_with(backend, checkpointing, RecipeJob { recipe, options })??;
     println!("{}", outcome.report.markdown());
     for stage in &outcome.stages {
         println!("{}", stage.line());

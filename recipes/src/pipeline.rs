@@ -63,6 +63,23 @@ pub fn run_recipe<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<RunOutcome, RecipeError> {
     let started = Instant::now();
+    let several = options
+        .devices
+        .as_ref()
+        .is_some_and(|d| d.ordinals.len() > 1);
+    if let Some(stage) = recipe
+        .stages
+        .iter()
+        .find(|stage| several && stage.distill.is_some())
+    {
+        return Err(RecipeError::NotSupported {
+            option: "--devices",
+            reason: format!(
+                "stage `{}` distils, and only contrastive stages train on several devices; give one device",
+                stage.name
+            ),
+        });
+    }
     B::seed(device, recipe.recipe.seed);
     // The checkpoint is loaded first: a folder the recipe cannot use fails before anything is written, even the
     // run folder.
@@ -292,7 +309,19 @@ fn run_stage<'p, B: AutodiffBackend>(
                 index,
                 device,
             )?;
-            stage_plan.run(start, device)?
+            let devices = options
+                .devices
+                .as_ref()
+                .map_or_else(Vec::new, |devices| devices.devices(device));
+            if devices.len() > 1 {
+                announce(&format!(
+                    "stage `{}`: data-parallel on {} devices, at most {} rows of each batch per device",
+                    stage.name,
+                    devices.len(),
+                    recipe.loader.batch_size.div_ceil(devices.len())
+                ));
+            }
+            stage_plan.run(start, device, &devices)?
         }
     };
     Ok((trained, summary, stage_plan))

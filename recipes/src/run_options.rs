@@ -19,4 +19,6 @@ pub struct RunOptions {
     /// A pretrained checkpoint folder replacing the base stage (CAPIVARA starts from open_clip's
     /// xlm-roberta-base-ViT-B-32, or continues from CAPIVARA's own checkpoint).
     pub pretrained: Option<Pretrained>,
+    /// `--devices`: contrastive stages train data-parallel on these (`None`: the backend's default device).
+    pub devices: Option<polyclip_backend::DeviceList>,
 }

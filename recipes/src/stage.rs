@@ -22,6 +22,7 @@ use polyclip_data::{
 };
 use polyclip_models::{ClipModel, ClipModelConfig};
 use polyclip_train::checkpoint::write_json;
+use polyclip_train::data_parallel::fit_data_parallel;
 use polyclip_train::metrics_log::{StepMetrics, read_metrics};
 use polyclip_train::record_file::write_record;
 use polyclip_train::{TrainConfig, Trainer};
@@ -150,10 +151,12 @@ impl StagePlan<'_> {
     }
 
     /// Trains `model` (resuming from the stage's newest checkpoint when asked) and saves the final weights.
+    /// With more than one device in `devices`, data-parallel: a peer per device, the first one's rank 0.
     pub fn run<B: AutodiffBackend>(
         &self,
         model: ClipModel<B>,
         device: &B::Device,
+        devices: &[B::Device],
     ) -> Result<(ClipModel<B>, StageSummary), RecipeError> {
         let started = Instant::now();
         self.prepare_dir()?;
@@ -165,7 +168,7 @@ impl StagePlan<'_> {
         ));
         let mut skipped = 0;
         let stream = self.stream.filter(|_| is_shard_spec(&self.data));
-        let loader: Box<dyn BatchSource<Result<ClipBatch<B>, DataError>>> = match stream {
+        let loader: Box<dyn BatchSource<Result<ClipBatch<B>, DataError>> + Sync> = match stream {
             Some(stream) => {
                 let config = self.loader_config();
                 Box::new(StreamLoader::new(
@@ -195,7 +198,11 @@ impl StagePlan<'_> {
         let resume = self.resumes();
         let mut trainer = Trainer::new(self.train.clone(), &self.dir);
         trainer.progress = self.progress;
-        let outcome = trainer.fit(model, loader.as_ref(), resume, device)?;
+        let outcome = if devices.len() > 1 {
+            fit_data_parallel(&trainer, model, loader.as_ref(), resume, devices)?
+        } else {
+            trainer.fit(model, loader.as_ref(), resume, device)?
+        };
         skipped += loader.take_skipped().len();
         skipped += batcher.images.take_skipped().len();
         self.save_model(&outcome.model)?;

@@ -597,10 +597,11 @@ fn logged_losses(stage: &std::path::Path) -> Vec<f64> {
 }
 
 /// `--set stage.NAME.train.micro_batch=N` reaches the trainer of every contrastive stage and trains as the whole
-/// batch does (f32 on the default backend: the same losses within 1e-5); a stage whose loss does not split
-/// (Themo's distillation) refuses it before any stage trains.
+/// batch does (f32 on the default backend: the same losses within 1e-5), and so does `--devices flex:0,flex:1`
+/// (two data-parallel peers, each with half of every batch); a stage whose loss does not split (Themo's
+/// distillation) refuses both before any stage trains, and the captioner refuses `--devices`.
 #[test]
-fn micro_batches_train_as_the_whole_batch_and_a_distillation_stage_refuses_them() {
+fn micro_batches_and_two_devices_train_as_the_whole_batch_and_a_distillation_stage_refuses_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let capivara = env!("CARGO_BIN_EXE_capivara");
     let steps = ["--base-steps", "4", "--steps", "3"];
@@ -629,6 +630,52 @@ fn micro_batches_train_as_the_whole_batch_and_a_distillation_stage_refuses_them(
         let key = read_json(&chunked.join(stage).join("stage.json"));
         assert!(key.to_string().contains("\"micro_batch\":5"), "{key}");
     }
+    let peers = dir.path().join("peers");
+    let mut args = steps.to_vec();
+    args.extend(["--devices", "flex:0,flex:1"]);
+    let (ok, _, stderr) = small_run(capivara, &peers, &args);
+    assert!(ok, "{stderr}");
+    for stage in ["base", "finetune"] {
+        let (a, b) = (
+            logged_losses(&peers.join(stage)),
+            logged_losses(&whole.join(stage)),
+        );
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "{stage}: rank 0 alone logs every step once"
+        );
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= 1e-5 * y.abs(), "{stage}: {a:?} vs {b:?}");
+        }
+    }
+    let (ok, _, stderr) = small_run(
+        env!("CARGO_BIN_EXE_themo"),
+        &dir.path().join("themo-peers"),
+        &["--devices", "flex:0,flex:1"],
+    );
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        "error: --devices is not supported yet: stage `distill` distils, and only contrastive stages train on \
+         several devices; give one device"
+    );
+    let captioner_run = dir.path().join("captioner-peers");
+    let (ok, _, stderr) = run_binary(
+        env!("CARGO_BIN_EXE_mbart-captioner"),
+        &[
+            "--devices",
+            "flex:0,flex:1",
+            "--run-dir",
+            captioner_run.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        "error: --devices is not supported yet: the captioner trains on one device; use --backend"
+    );
+    assert!(!captioner_run.exists());
 
     let run = dir.path().join("themo");
     let (ok, _, stderr) = small_run(

@@ -8,9 +8,11 @@
 //! something else (or learns nothing) fails a named test.
 
 mod cpu;
+mod devices;
 mod test_macro;
 
 pub use cpu::cpu_kernels;
+pub use devices::{DeviceList, DeviceListError};
 
 /// The backends by their burn types, for code (and [`every_backend_test!`]) that names one.
 pub mod backends {

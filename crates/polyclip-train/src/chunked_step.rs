@@ -12,7 +12,9 @@
 //! Randomness inside the towers (dropout) must be the same in both embeddings of a chunk, or step 3 would
 //! differentiate another function than the one step 2 scored: the backend's generator is reseeded before each
 //! tower's pass over each chunk, from a seed drawn once per step from that generator. The generator is the
-//! process's (burn's backends keep one): another thread drawing from it during a step would change the masks.
+//! process's (burn's backends keep one), so each reseeded pass takes a process-wide turn: data-parallel peers
+//! (threads) cannot draw each other's masks. Which peer draws its step's seed first is not fixed, so with dropout a
+//! data-parallel run is not bit-reproducible (without dropout it is).
 
 use std::ops::Range;
 use std::sync::Mutex;

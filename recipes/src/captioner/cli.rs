@@ -49,6 +49,12 @@ pub fn main_with(
         print!("{}", to_toml(&recipe)?);
         return Ok(());
     }
+    if common.devices.is_some() {
+        return Err(RecipeError::NotSupported {
+            option: "--devices",
+            reason: "the captioner trains on one device; use --backend".into(),
+        });
+    }
     let options = CaptionerOptions {
         run_dir: common.run_dir(&recipe.recipe.name, recipe.recipe.seed),
         resume: common.resume,
