@@ -1,6 +1,7 @@
 //! `polyclip-bench`: train-step and inference throughput of the tiny preset and of a ViT-B/32 + XLM-R-base
 //! shaped model with random weights, on the backend chosen with `--backend`. Prints figures; asserts nothing.
 
+mod collective;
 mod data;
 mod generation;
 mod index_search;
@@ -67,6 +68,11 @@ struct Args {
     /// --base-batch (prints one JSON line; run one configuration per process).
     #[arg(long, value_enum)]
     memory: Option<memory::Method>,
+    /// Instead of the presets: what data-parallel training adds to a step between this many peers (threads) on
+    /// --backend: the all-gather of --base-batch embeddings and the mean all-reduce of the real-size CAPIVARA
+    /// model's text-tower gradients (prints one JSON line).
+    #[arg(long, value_name = "PEERS")]
+    collective: Option<usize>,
     /// Gradient checkpointing (burn's BalancedCheckpointing) for the train steps.
     #[arg(long)]
     checkpointing: bool,
@@ -163,6 +169,9 @@ impl BackendJob for Bench {
         let args = self.0;
         if let Some(dir) = &args.checkpoint {
             return measure_checkpoint::<B::InnerBackend>(dir, &args, backend, &device);
+        }
+        if let Some(peers) = args.collective {
+            return collective::measure_collective::<B>(peers, args.base_batch, backend, &device);
         }
         if let Some(method) = args.memory {
             return memory::measure_memory::<B>(
