@@ -3,7 +3,7 @@
 //! CPU device), the losses, every parameter and Adam's state equal the one-device run's within 1e-5 relative —
 //! with everything training, with the vision tower frozen and LoRA on the text tower, composed with the chunked
 //! step (micro-batches of 2 within each peer's 5 rows), and stopped after step 2 and resumed. Only rank 0 writes
-//! the metrics log and the checkpoints.
+//! the metrics log and the checkpoints, and a peer started with another config refuses to start.
 
 // Tests and their helpers panic with the reason when something they need fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -85,5 +85,54 @@ fn two_peers_resumed_mid_run_train_as_one_uninterrupted_device() {
         three_steps(),
         None,
         Some(2),
+    );
+}
+
+/// Two peers started by hand with different step counts: both refuse before the first step, in one line.
+#[test]
+fn a_peer_with_another_config_refuses_to_start() {
+    use burn::collective::reset_collective;
+    use polyclip_tests::equivalence::BATCH;
+    use polyclip_tests::loader_on;
+    use polyclip_train::Trainer;
+    use polyclip_train::data_parallel::Peer;
+
+    type Inner = burn::backend::ndarray::NdArray<f64>;
+    let _turn = exclusive();
+    let (_dir, data) = check_data();
+    let batches = loader_on::<Train>(&data, "pt", BATCH, 0, 4, &DEVICE);
+    let runs = tempfile::tempdir().expect("run dirs");
+    reset_collective::<Inner>();
+    let errors: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = [3, 4]
+            .into_iter()
+            .enumerate()
+            .map(|(rank, steps)| {
+                let batches = &batches;
+                let run = runs.path().join(format!("peer{rank}"));
+                scope.spawn(move || {
+                    let peer = Peer::register::<Inner>(rank, 2, &DEVICE).expect("register");
+                    let mut trainer = Trainer::new(polyclip_tests::train_config(steps, 1e-3), &run);
+                    trainer.peer = Some(peer);
+                    let outcome = trainer.fit(tiny_model(), batches, false, &DEVICE);
+                    peer.finish::<Inner>().expect("finish");
+                    outcome
+                        .err()
+                        .map(|error| error.to_string())
+                        .unwrap_or_default()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("peer"))
+            .collect()
+    });
+    assert_eq!(
+        errors,
+        [0, 1].map(|rank| format!(
+            "data-parallel peer {rank}: the peers' training configs differ; start every peer with the same recipe \
+             and options"
+        ))
     );
 }

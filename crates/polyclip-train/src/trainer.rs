@@ -12,6 +12,7 @@ use polyclip_data::batching::loader::BatchSource;
 
 use crate::checkpoint::{CheckpointDir, CheckpointState, EarlyStoppingState};
 use crate::data_parallel::Peer;
+use crate::data_parallel::peer::bytes_hash;
 use crate::error::TrainError;
 use crate::failpoint::failpoint;
 use crate::finite::{all_finite, first_non_finite};
@@ -171,6 +172,9 @@ impl Trainer {
                 since_best = stopping.since_best;
                 validation = stopping.history;
             }
+        }
+        if let Some(peer) = peer {
+            self.peers_agree::<B, M>(peer, &model, first_step, device)?;
         }
         let total = self.config.steps;
         let last = self.stop_after.map_or(total, |stop| stop.min(total));
@@ -396,6 +400,29 @@ impl Trainer {
                 step,
             })
         }
+    }
+
+    /// Before the first step of data-parallel training: every peer has the same training config and starts from
+    /// the same weights (a peer of another config refuses to start, in one line).
+    fn peers_agree<B: AutodiffBackend, M: TrainableModel<B>>(
+        &self,
+        peer: &Peer,
+        model: &M,
+        first_step: usize,
+        device: &B::Device,
+    ) -> Result<(), TrainError> {
+        let config = serde_json::to_vec(&self.config).map_err(|e| TrainError::Collective {
+            rank: peer.rank(),
+            reason: format!("its training config cannot be written for comparison: {e}"),
+        })?;
+        if !peer.all_equal::<B::InnerBackend>(bytes_hash(&config), device)? {
+            return Err(TrainError::Collective {
+                rank: peer.rank(),
+                reason: "the peers' training configs differ; start every peer with the same recipe and options"
+                    .into(),
+            });
+        }
+        self.replicas_agree::<B, M>(model, first_step, device)
     }
 
     /// In data-parallel training, that every replica holds the same weights after step `done` (checked at every

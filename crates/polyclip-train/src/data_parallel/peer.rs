@@ -124,15 +124,20 @@ impl Peer {
         Ok(sum.round() as usize == self.peers)
     }
 
-    /// Whether every replica of `model` holds the same weights: each peer hashes its weights' bytes (FNV-1a 64),
-    /// and the peers sum the hash's eight bytes and their squares (exact in f32 for up to 256 peers): the bytes
-    /// agree on every peer exactly when `peers · Σx² = (Σx)²` for each. Every peer reaches the same answer.
+    /// Whether every replica of `model` holds the same weights (a hash of their bytes, compared by
+    /// [`all_equal`](Self::all_equal)).
     pub fn replicas_agree<B: Backend, M: Module<B>>(
         &self,
         model: &M,
         device: &B::Device,
     ) -> Result<bool, TrainError> {
-        let hash = weights_hash(model);
+        self.all_equal::<B>(weights_hash(model), device)
+    }
+
+    /// Whether every peer passed the same `hash`: the peers sum the hash's eight bytes and their squares (exact in
+    /// f32 for up to 256 peers); the bytes agree on every peer exactly when `peers · Σx² = (Σx)²` for each. Every
+    /// peer reaches the same answer.
+    pub fn all_equal<B: Backend>(&self, hash: u64, device: &B::Device) -> Result<bool, TrainError> {
         let bytes: Vec<f32> = hash.to_le_bytes().iter().map(|&b| f32::from(b)).collect();
         let squares: Vec<f32> = bytes.iter().map(|b| b * b).collect();
         let values = [bytes, squares].concat();
@@ -142,12 +147,12 @@ impl Peer {
             tensor.into_primitive().tensor(),
             ReduceOperation::Sum,
         )
-        .map_err(|e| self.failed("replica check", e))?;
+        .map_err(|e| self.failed("comparing hashes", e))?;
         let sums = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(summed))
             .into_data()
             .convert::<f64>()
             .to_vec::<f64>()
-            .map_err(|e| self.failed("replica check", e))?;
+            .map_err(|e| self.failed("comparing hashes", e))?;
         let (sum, square) = sums.split_at(8);
         Ok(sum
             .iter()
@@ -166,15 +171,26 @@ pub fn weights_hash<B: Backend, M: Module<B>>(model: &M) -> u64 {
     struct Hash(u64);
     impl<B: Backend> ModuleVisitor<B> for Hash {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            for byte in param.val().into_data().as_bytes() {
-                self.0 ^= u64::from(*byte);
-                self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-            }
+            self.0 = fnv1a(self.0, param.val().into_data().as_bytes());
         }
     }
-    let mut hash = Hash(0xcbf2_9ce4_8422_2325);
+    let mut hash = Hash(FNV_OFFSET);
     model.visit(&mut hash);
     hash.0
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a 64 of `bytes`, continuing from `hash`.
+pub fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// FNV-1a 64 of `bytes`.
+pub fn bytes_hash(bytes: &[u8]) -> u64 {
+    fnv1a(FNV_OFFSET, bytes)
 }
 
 #[cfg(test)]
