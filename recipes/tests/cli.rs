@@ -596,6 +596,15 @@ fn logged_losses(stage: &std::path::Path) -> Vec<f64> {
         .collect()
 }
 
+/// The same number of logged steps in two stage folders, and the same losses within 1e-5 relative.
+fn assert_same_losses(a: &std::path::Path, b: &std::path::Path) {
+    let (a, b) = (logged_losses(a), logged_losses(b));
+    assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-5 * y.abs(), "{a:?} vs {b:?}");
+    }
+}
+
 /// `--set stage.NAME.train.micro_batch=N` reaches the trainer of every contrastive stage and trains as the whole
 /// batch does (f32 on the default backend: the same losses within 1e-5), and so does `--devices flex:0,flex:1`
 /// (two data-parallel peers, each with half of every batch); a stage whose loss does not split (Themo's
@@ -619,14 +628,7 @@ fn micro_batches_and_two_devices_train_as_the_whole_batch_and_a_distillation_sta
     let (ok, _, stderr) = small_run(capivara, &chunked, &args);
     assert!(ok, "{stderr}");
     for stage in ["base", "finetune"] {
-        let (a, b) = (
-            logged_losses(&chunked.join(stage)),
-            logged_losses(&whole.join(stage)),
-        );
-        assert_eq!(a.len(), b.len(), "{stage}");
-        for (x, y) in a.iter().zip(&b) {
-            assert!((x - y).abs() <= 1e-5 * y.abs(), "{stage}: {a:?} vs {b:?}");
-        }
+        assert_same_losses(&chunked.join(stage), &whole.join(stage));
         let key = read_json(&chunked.join(stage).join("stage.json"));
         assert!(key.to_string().contains("\"micro_batch\":5"), "{key}");
     }
@@ -636,18 +638,8 @@ fn micro_batches_and_two_devices_train_as_the_whole_batch_and_a_distillation_sta
     let (ok, _, stderr) = small_run(capivara, &peers, &args);
     assert!(ok, "{stderr}");
     for stage in ["base", "finetune"] {
-        let (a, b) = (
-            logged_losses(&peers.join(stage)),
-            logged_losses(&whole.join(stage)),
-        );
-        assert_eq!(
-            a.len(),
-            b.len(),
-            "{stage}: rank 0 alone logs every step once"
-        );
-        for (x, y) in a.iter().zip(&b) {
-            assert!((x - y).abs() <= 1e-5 * y.abs(), "{stage}: {a:?} vs {b:?}");
-        }
+        // Rank 0 alone logs: every step once.
+        assert_same_losses(&peers.join(stage), &whole.join(stage));
     }
     let (ok, _, stderr) = small_run(
         env!("CARGO_BIN_EXE_themo"),

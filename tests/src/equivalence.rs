@@ -31,6 +31,14 @@ pub const DEVICE: NdArrayDevice = NdArrayDevice::Cpu;
 
 pub const BATCH: usize = 10;
 
+/// The backends' random generators and burn-collective's peers are process-wide: the equivalence tests of one
+/// binary (which reseed the generator, or register peers) take turns.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pub const STEPS: usize = 3;
 pub const TOLERANCE: f64 = 1e-5;
 

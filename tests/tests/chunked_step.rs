@@ -19,20 +19,10 @@ use polyclip_models::ClipModel;
 use polyclip_models::TextTowerConfig;
 use polyclip_models::lora::LoraConfig;
 use polyclip_tests::equivalence::{
-    BATCH, DEVICE, Train, assert_same_run, check_data, three_steps, tiny_model, train,
+    BATCH, DEVICE, Train, assert_same_run, check_data, exclusive, three_steps, tiny_model, train,
 };
 use polyclip_tests::{loader_on, model_config, model_on, small_dataset, tokenizer};
 use polyclip_train::{FreezeConfig, StepContext, TrainConfig, TrainableModel};
-
-/// The backends' random generators are process-wide and the chunked step reseeds them: the tests of this file,
-/// which share a process, take turns.
-static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn exclusive() -> std::sync::MutexGuard<'static, ()> {
-    GENERATOR
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// Whole batch, then micro-batches 1, 3 and the batch, from the same start (taking the generator's turn).
 fn check(setting: &str, start: ClipModel<Train>, config: TrainConfig, stop_at: Option<usize>) {

@@ -10,18 +10,9 @@
 
 use polyclip_models::lora::LoraConfig;
 use polyclip_tests::equivalence::{
-    DEVICE, STEPS, Train, assert_same_run, check_data, three_steps, tiny_model, train,
+    DEVICE, STEPS, Train, assert_same_run, check_data, exclusive, three_steps, tiny_model, train,
 };
 use polyclip_train::FreezeConfig;
-
-/// The collective is process-wide (one per backend): the tests of this file take turns.
-static COLLECTIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn exclusive() -> std::sync::MutexGuard<'static, ()> {
-    COLLECTIVE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// One device with the whole batch, against two peers with half of it each.
 fn check(

@@ -28,6 +28,7 @@ use polyclip_models::ClipModel;
 
 use crate::error::TrainError;
 use crate::loss::contrastive_loss;
+use crate::loss_scale::scaled_loss;
 use crate::train_config::FreezeConfig;
 use crate::trainable::{StepContext, StepGradients};
 
@@ -130,11 +131,7 @@ pub fn chunked_contrastive_gradients<B: AutodiffBackend>(
     if !value.is_finite() {
         return Ok(StepGradients::non_finite(value));
     }
-    let scaled = if step.loss_scale == 1.0 {
-        loss
-    } else {
-        loss.mul_scalar(step.loss_scale)
-    };
+    let scaled = scaled_loss(loss, step.loss_scale);
     let mut grads = scaled.backward();
     // This peer's rows of the embeddings' gradient; times the number of peers, as the peers' gradients are averaged
     // (the logit scale's, the same on every peer, is not).

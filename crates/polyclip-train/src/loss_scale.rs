@@ -147,6 +147,15 @@ impl LossScaler {
     }
 }
 
+/// `loss × scale`, what the backward pass of a loss-scaled step differentiates (`loss` itself at a scale of 1).
+pub fn scaled_loss<B: AutodiffBackend>(loss: Tensor<B, 1>, scale: f32) -> Tensor<B, 1> {
+    if scale == 1.0 {
+        loss
+    } else {
+        loss.mul_scalar(scale)
+    }
+}
+
 /// `model`'s gradients of a loss multiplied by `scale`, divided by it; `None` when one of them holds a NaN or an
 /// infinity (the f16 backward pass overflowed). One device round-trip: `Σ 0·g` over every gradient is 0 exactly
 /// when all of them are finite.

@@ -14,7 +14,7 @@ use crate::chunked_step::chunked_contrastive_gradients;
 use crate::data_parallel::Peer;
 use crate::error::TrainError;
 use crate::loss::{contrastive_loss, sequence_cross_entropy};
-use crate::loss_scale::unscale_gradients;
+use crate::loss_scale::{scaled_loss, unscale_gradients};
 use crate::precision::{half_copy, widen_gradients};
 use crate::train_config::{FreezeConfig, TrainConfig};
 
@@ -136,11 +136,7 @@ pub fn whole_batch_gradients<B: AutodiffBackend, M: TrainableModel<B>>(
     if !value.is_finite() {
         return StepGradients::non_finite(value);
     }
-    let scaled = if loss_scale == 1.0 {
-        loss
-    } else {
-        loss.mul_scalar(loss_scale)
-    };
+    let scaled = scaled_loss(loss, loss_scale);
     StepGradients {
         loss: value,
         gradients: Some(GradientsParams::from_grads(scaled.backward(), model)),
