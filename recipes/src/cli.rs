@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use polyclip_backend::{BackendKind, run_job_with};
 use polyclip_data::BadInputPolicy;
+use polyclip_train::data_parallel::Nodes;
 
 use crate::config::Recipe;
 use crate::error::RecipeError;
@@ -24,6 +25,22 @@ pub struct CommonArgs {
     /// tests). Contrastive stages only.
     #[arg(long, value_name = "KIND:N,KIND:N")]
     pub devices: Option<polyclip_backend::DeviceList>,
+    /// Train data-parallel across this many machines (nodes), each running this same command with its own
+    /// --node-rank and --node-address and the same --coordinator; each node trains on its --devices (or its one
+    /// --backend device), all nodes with as many. Contrastive stages only.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub num_nodes: usize,
+    /// This machine's rank among --num-nodes, from 0. Node 0 hosts the coordinator.
+    #[arg(long, default_value_t = 0, value_name = "I")]
+    pub node_rank: usize,
+    /// Where the nodes meet (node 0's address and a free port), the same on every node: burn-collective's
+    /// orchestrator, which node 0 starts.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub coordinator: Option<polyclip_train::data_parallel::HostPort>,
+    /// Where the other nodes reach this one: this machine's address and a free port of its own (its gradients are
+    /// served there).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub node_address: Option<polyclip_train::data_parallel::HostPort>,
     /// Recipe TOML to run instead of the built-in one (see `--print-recipe` for the format).
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
@@ -88,6 +105,32 @@ impl CommonArgs {
         self.run_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}-seed{seed:03}")))
+    }
+
+    /// `--num-nodes`, `--node-rank`, `--coordinator`, `--node-address`: this node's place in a job of several
+    /// machines (`None` for one machine).
+    pub fn nodes(&self) -> Result<Option<Nodes>, RecipeError> {
+        let missing = |option: &'static str| RecipeError::Missing {
+            option,
+            reason: format!(
+                "--num-nodes {} needs it on every node (see the README's \"Several GPUs and several machines\")",
+                self.num_nodes
+            ),
+        };
+        if self.num_nodes == 1 && self.node_rank == 0 && self.coordinator.is_none() && self.node_address.is_none() {
+            return Ok(None);
+        }
+        if self.num_nodes < 2 {
+            return Err(RecipeError::Missing {
+                option: "--num-nodes",
+                reason: "--node-rank, --coordinator and --node-address are for a job of several machines; give \
+                         --num-nodes N (N ≥ 2) with them"
+                    .into(),
+            });
+        }
+        let coordinator = self.coordinator.clone().ok_or_else(|| missing("--coordinator"))?;
+        let node_address = self.node_address.clone().ok_or_else(|| missing("--node-address"))?;
+        Ok(Some(Nodes::new(self.num_nodes, self.node_rank, coordinator, node_address)?))
     }
 
     /// `--model`, resolved (the Hub cache for `hf:` names).
@@ -236,6 +279,7 @@ impl RecipeArgs {
             progress: !self.common.no_progress,
             pretrained: self.common.pretrained()?,
             devices: self.common.devices.clone(),
+            nodes: self.common.nodes()?,
         })
     }
 }

@@ -27,11 +27,18 @@ pub enum RecipeError {
     #[error(transparent)]
     Train(#[from] polyclip_train::TrainError),
     #[error(transparent)]
+    Nodes(#[from] polyclip_train::data_parallel::NodesError),
+    #[error(transparent)]
     Eval(#[from] polyclip_eval::EvalError),
     #[error(transparent)]
     Backend(#[from] polyclip_backend::BackendError),
     #[error(transparent)]
     Checkpoint(#[from] polyclip_checkpoints::CheckpointError),
+    #[error("{option} is missing: {reason}")]
+    Missing {
+        option: &'static str,
+        reason: String,
+    },
     #[error("{option} is not supported yet: {reason}")]
     NotSupported {
         option: &'static str,

@@ -63,17 +63,22 @@ pub fn run_recipe<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<RunOutcome, RecipeError> {
     let started = Instant::now();
-    let several = options
-        .devices
-        .as_ref()
-        .is_some_and(|d| d.ordinals.len() > 1);
+    let several = options.nodes.is_some()
+        || options
+            .devices
+            .as_ref()
+            .is_some_and(|d| d.ordinals.len() > 1);
     if let Some(stage) = recipe
         .stages
         .iter()
         .find(|stage| several && stage.distill.is_some())
     {
         return Err(RecipeError::NotSupported {
-            option: "--devices",
+            option: if options.nodes.is_some() {
+                "--num-nodes"
+            } else {
+                "--devices"
+            },
             reason: format!(
                 "stage `{}` distils, and only contrastive stages train on several devices; give one device",
                 stage.name
@@ -309,19 +314,28 @@ fn run_stage<'p, B: AutodiffBackend>(
                 index,
                 device,
             )?;
-            let devices = options
+            let mut devices = options
                 .devices
                 .as_ref()
                 .map_or_else(Vec::new, |devices| devices.devices(device));
-            if devices.len() > 1 {
+            if devices.is_empty() && options.nodes.is_some() {
+                devices.push(device.clone());
+            }
+            let nodes = options.nodes.as_ref();
+            let peers = devices.len() * nodes.map_or(1, |nodes| nodes.num_nodes);
+            if peers > 1 {
                 announce(&format!(
-                    "stage `{}`: data-parallel on {} devices, at most {} rows of each batch per device",
+                    "stage `{}`: data-parallel on {} devices{}, at most {} rows of each batch per device",
                     stage.name,
-                    devices.len(),
-                    recipe.loader.batch_size.div_ceil(devices.len())
+                    peers,
+                    nodes.map_or_else(String::new, |nodes| format!(
+                        " of {} machines (this one is node {})",
+                        nodes.num_nodes, nodes.node_rank
+                    )),
+                    recipe.loader.batch_size.div_ceil(peers)
                 ));
             }
-            stage_plan.run(start, device, &devices)?
+            stage_plan.run(start, device, &devices, nodes)?
         }
     };
     Ok((trained, summary, stage_plan))

@@ -21,4 +21,6 @@ pub struct RunOptions {
     pub pretrained: Option<Pretrained>,
     /// `--devices`: contrastive stages train data-parallel on these (`None`: the backend's default device).
     pub devices: Option<polyclip_backend::DeviceList>,
+    /// `--num-nodes` and the rest: this machine's place in a job of several (`None`: one machine).
+    pub nodes: Option<polyclip_train::data_parallel::Nodes>,
 }

@@ -22,7 +22,7 @@ use polyclip_data::{
 };
 use polyclip_models::{ClipModel, ClipModelConfig};
 use polyclip_train::checkpoint::write_json;
-use polyclip_train::data_parallel::fit_data_parallel;
+use polyclip_train::data_parallel::{Nodes, fit_data_parallel};
 use polyclip_train::metrics_log::{StepMetrics, read_metrics};
 use polyclip_train::record_file::write_record;
 use polyclip_train::{TrainConfig, Trainer};
@@ -151,12 +151,13 @@ impl StagePlan<'_> {
     }
 
     /// Trains `model` (resuming from the stage's newest checkpoint when asked) and saves the final weights.
-    /// With more than one device in `devices`, data-parallel: a peer per device, the first one's rank 0.
+    /// With more than one device in `devices`, or `nodes`, data-parallel: a peer per device, the first one's rank 0.
     pub fn run<B: AutodiffBackend>(
         &self,
         model: ClipModel<B>,
         device: &B::Device,
         devices: &[B::Device],
+        nodes: Option<&Nodes>,
     ) -> Result<(ClipModel<B>, StageSummary), RecipeError> {
         let started = Instant::now();
         self.prepare_dir()?;
@@ -198,8 +199,8 @@ impl StagePlan<'_> {
         let resume = self.resumes();
         let mut trainer = Trainer::new(self.train.clone(), &self.dir);
         trainer.progress = self.progress;
-        let outcome = if devices.len() > 1 {
-            fit_data_parallel(&trainer, model, loader.as_ref(), resume, devices)?
+        let outcome = if devices.len() > 1 || nodes.is_some() {
+            fit_data_parallel(&trainer, model, loader.as_ref(), resume, devices, nodes)?
         } else {
             trainer.fit(model, loader.as_ref(), resume, device)?
         };

@@ -684,6 +684,128 @@ fn micro_batches_and_two_devices_train_as_the_whole_batch_and_a_distillation_sta
     assert!(!run.join("teacher").exists());
 }
 
+/// `n` ports of the loopback free at the time of asking (the system hands out a fresh one each time).
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|listener| listener.local_addr().expect("address").port())
+        .collect()
+}
+
+/// Starts node `rank` of a two-node capivara job on the loopback (one device each), small sizes, into `run`.
+fn start_node(rank: usize, ports: &[u16], run: &std::path::Path, args: &[&str]) -> std::process::Child {
+    let coordinator = format!("127.0.0.1:{}", ports[0]);
+    let node_address = format!("127.0.0.1:{}", ports[1 + rank]);
+    let rank = rank.to_string();
+    let mut all = SMALL.to_vec();
+    all.extend([
+        "--run-dir",
+        run.to_str().expect("utf-8"),
+        "--num-nodes",
+        "2",
+        "--node-rank",
+        &rank,
+        "--coordinator",
+        &coordinator,
+        "--node-address",
+        &node_address,
+    ]);
+    all.extend_from_slice(args);
+    Command::new(env!("CARGO_BIN_EXE_capivara"))
+        .args(&all)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start a node")
+}
+
+fn finished(node: std::process::Child) -> (bool, String, String) {
+    let output = node.wait_with_output().expect("wait for a node");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Every figure of the rows (models and their held-out evaluations) of a run's report.json.
+fn report_figures(run: &std::path::Path) -> Vec<f64> {
+    fn numbers(value: &serde_json::Value, into: &mut Vec<f64>) {
+        match value {
+            serde_json::Value::Number(n) => into.extend(n.as_f64()),
+            serde_json::Value::Array(items) => items.iter().for_each(|v| numbers(v, into)),
+            serde_json::Value::Object(map) => map
+                .iter()
+                .filter(|(key, _)| !key.contains("seconds") && !key.contains("per_second"))
+                .for_each(|(_, v)| numbers(v, into)),
+            _ => {}
+        }
+    }
+    let mut figures = Vec::new();
+    numbers(&read_json(&run.join("report.json"))["rows"], &mut figures);
+    figures
+}
+
+/// Two processes on the loopback, one device each (`--num-nodes 2`: burn-collective's global level, node 0 hosting
+/// its orchestrator), train the embedded capivara recipe as one process with the whole batch: the same losses in
+/// both stages within 1e-5 (each node logs into its own run folder) and the same report. A node started with
+/// another training config refuses, and so does the node it was paired with, each in one line.
+#[test]
+fn two_nodes_on_the_loopback_train_as_one_device_and_a_node_of_another_config_refuses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let steps = ["--base-steps", "4", "--steps", "3"];
+    let whole = dir.path().join("whole");
+    let (ok, _, stderr) = small_run(env!("CARGO_BIN_EXE_capivara"), &whole, &steps);
+    assert!(ok, "{stderr}");
+    let ports = free_ports(3);
+    let runs = [dir.path().join("node0"), dir.path().join("node1")];
+    let nodes: Vec<_> = (0..2)
+        .map(|rank| start_node(rank, &ports, &runs[rank], &steps))
+        .collect();
+    for (rank, node) in nodes.into_iter().enumerate() {
+        let (ok, stdout, stderr) = finished(node);
+        assert!(ok, "node {rank}: {stderr}");
+        assert!(
+            stderr.contains("data-parallel on 2 devices of 2 machines"),
+            "{stdout}{stderr}"
+        );
+    }
+    for run in &runs {
+        for stage in ["base", "finetune"] {
+            assert_same_losses(&run.join(stage), &whole.join(stage));
+        }
+        let (nodes, one) = (report_figures(run), report_figures(&whole));
+        assert_eq!(nodes.len(), one.len());
+        assert!(!one.is_empty());
+        for (a, b) in nodes.iter().zip(&one) {
+            assert!((a - b).abs() <= 1e-3 * b.abs().max(1.0), "{nodes:?} vs {one:?}");
+        }
+    }
+
+    let ports = free_ports(3);
+    let other = ["--set", "stage.base.train.label_smoothing=0.1"];
+    let nodes = [
+        start_node(0, &ports, &dir.path().join("same"), &steps),
+        start_node(1, &ports, &dir.path().join("other"), &[&steps[..], &other[..]].concat()),
+    ];
+    for (rank, node) in nodes.into_iter().enumerate() {
+        let (ok, _, stderr) = finished(node);
+        assert!(!ok, "node {rank} went on");
+        let last = stderr.trim().lines().last().unwrap_or_default().to_string();
+        assert_eq!(
+            last,
+            format!(
+                "error: stage `base`: data-parallel peer {rank}: the peers' training configs differ; start every peer with \
+                 the same recipe and options"
+            ),
+            "{stderr}"
+        );
+    }
+}
+
 /// `--resume` used to continue a checkpoint made with other settings silently (`--seed 5` on a seed-0 folder
 /// rewrote stage.json to say seed 5 over seed-0 weights; more `--steps` continued). Now it refuses, saying what
 /// differs, unless `--resume-anyway`.

@@ -142,13 +142,13 @@ pub fn train(
     if let Some(stop) = stop_at {
         trainer.config.checkpoint_every = 1;
         trainer.stop_after = Some(stop);
-        let outcome = fit_data_parallel(&trainer, model.clone(), &batches, false, devices)
+        let outcome = fit_data_parallel(&trainer, model.clone(), &batches, false, devices, None)
             .expect("training up to the stop");
         losses.extend(outcome.losses);
         trainer.stop_after = None;
     }
     let outcome =
-        fit_data_parallel(&trainer, model, &batches, stop_at.is_some(), devices).expect("training");
+        fit_data_parallel(&trainer, model, &batches, stop_at.is_some(), devices, None).expect("training");
     losses.extend(outcome.losses);
     model = outcome.model;
     let logged_steps = std::fs::read_to_string(run.path().join("metrics.jsonl"))

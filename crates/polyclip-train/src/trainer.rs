@@ -57,7 +57,8 @@ pub struct Trainer {
     /// so a resumed run restarts from the last periodic checkpoint (the schedule is unchanged).
     pub stop_after: Option<usize>,
     /// This replica's peer in data-parallel training ([`fit_data_parallel`](crate::data_parallel::fit_data_parallel)
-    /// sets it): each step embeds the peer's rows of the batch; only rank 0 writes the log and the checkpoints.
+    /// sets it): each step embeds the peer's rows of the batch; only the first peer of each machine writes the log and
+    /// the checkpoints.
     pub peer: Option<Peer>,
 }
 
@@ -131,8 +132,8 @@ impl Trainer {
                 });
             }
         }
-        // Rank 0 (or the only trainer) writes the log and the checkpoints.
-        let writes = peer.is_none_or(|peer| peer.rank() == 0);
+        // The first peer of each machine (or the only trainer) writes the log and the checkpoints.
+        let writes = peer.is_none_or(Peer::writes);
         let mut validation = Vec::new();
         // The lowest validation loss so far: (score, step, model).
         let mut best: Option<(f32, usize, M)> = None;

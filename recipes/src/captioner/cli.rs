@@ -55,6 +55,12 @@ pub fn main_with(
             reason: "the captioner trains on one device; use --backend".into(),
         });
     }
+    if common.nodes()?.is_some() {
+        return Err(RecipeError::NotSupported {
+            option: "--num-nodes",
+            reason: "the captioner trains on one machine".into(),
+        });
+    }
     let options = CaptionerOptions {
         run_dir: common.run_dir(&recipe.recipe.name, recipe.recipe.seed),
         resume: common.resume,

@@ -5,7 +5,8 @@ use burn::tensor::backend::AutodiffBackend;
 use polyclip_data::DataError;
 use polyclip_data::batching::loader::BatchSource;
 
-use crate::data_parallel::Peer;
+use crate::data_parallel::peer::with_shared_param_ids;
+use crate::data_parallel::{Nodes, Peer, nodes};
 use crate::error::TrainError;
 use crate::trainable::TrainableModel;
 use crate::trainer::{TrainOutcome, Trainer};
@@ -15,6 +16,11 @@ use crate::trainer::{TrainOutcome, Trainer};
 /// train as one device with the whole batch does. Rank 0 (the first device) writes the log and the checkpoints
 /// and its outcome is returned; with `resume`, every peer starts from the newest checkpoint.
 ///
+/// With `nodes`, this is one node of a job of several machines: its devices are peers
+/// `node_rank · devices … node_rank · devices + devices − 1` of the job (every node runs as many devices), the
+/// first device of each node writes the log and checkpoints into that node's run folder, and node 0 hosts the
+/// coordinator. Every node must be started with the same recipe, options and data.
+///
 /// Every peer reads the whole batch from `loader` and keeps its rows (the loading is not split between peers).
 pub fn fit_data_parallel<B, M>(
     trainer: &Trainer,
@@ -22,12 +28,16 @@ pub fn fit_data_parallel<B, M>(
     loader: &(dyn BatchSource<Result<M::Batch, DataError>> + Sync),
     resume: bool,
     devices: &[B::Device],
+    nodes: Option<&Nodes>,
 ) -> Result<TrainOutcome<M>, TrainError>
 where
     B: AutodiffBackend,
     M: TrainableModel<B> + Send,
     M::Batch: Send + 'static,
 {
+    if let Some(nodes) = nodes {
+        return fit_on_nodes(trainer, model, loader, resume, devices, nodes);
+    }
     if devices.len() < 2 {
         return match devices.first() {
             Some(device) => trainer.fit(model, loader, resume, device),
@@ -40,14 +50,63 @@ where
     // A fresh collective: peers of an earlier run in this process are forgotten.
     reset_collective::<B::InnerBackend>();
     let peers = devices.len();
+    run_peers(trainer, model, loader, resume, devices, |rank, device| {
+        Ok((Peer::register::<B::InnerBackend>(rank, peers, device)?, true))
+    })
+}
+
+/// One node of a job of several machines: joins the others once per process (node 0 starting the coordinator
+/// first), and stays joined after the stage (see [`nodes::first_join`]).
+fn fit_on_nodes<B, M>(
+    trainer: &Trainer,
+    model: M,
+    loader: &(dyn BatchSource<Result<M::Batch, DataError>> + Sync),
+    resume: bool,
+    devices: &[B::Device],
+    nodes: &Nodes,
+) -> Result<TrainOutcome<M>, TrainError>
+where
+    B: AutodiffBackend,
+    M: TrainableModel<B> + Send,
+    M::Batch: Send + 'static,
+{
+    let local_devices = devices.len();
+    let first = nodes::first_join(nodes, local_devices)?;
+    if first && nodes.node_rank == 0 {
+        nodes::start_coordinator(nodes.coordinator.port)?;
+    }
+    let model = with_shared_param_ids(model);
+    run_peers(trainer, model, loader, resume, devices, |local, device| {
+        let peer = Peer::join::<B::InnerBackend>(local, local_devices, nodes, first, device)?;
+        Ok((peer, false))
+    })
+}
+
+/// Runs `trainer` on a replica of `model` per device, each in its thread with the peer `join` gives it (and
+/// whether to leave the collective after the stage); returns rank 0's outcome, or the error that stopped the
+/// peers.
+fn run_peers<B, M>(
+    trainer: &Trainer,
+    model: M,
+    loader: &(dyn BatchSource<Result<M::Batch, DataError>> + Sync),
+    resume: bool,
+    devices: &[B::Device],
+    join: impl Fn(usize, &B::Device) -> Result<(Peer, bool), TrainError> + Sync,
+) -> Result<TrainOutcome<M>, TrainError>
+where
+    B: AutodiffBackend,
+    M: TrainableModel<B> + Send,
+    M::Batch: Send + 'static,
+{
+    let join = &join;
     let outcomes: Vec<Result<TrainOutcome<M>, TrainError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = devices
             .iter()
             .enumerate()
-            .map(|(rank, device)| {
+            .map(|(local, device)| {
                 let replica = model.clone().fork(device);
                 scope.spawn(move || {
-                    let peer = Peer::register::<B::InnerBackend>(rank, peers, device)?;
+                    let (peer, leave) = join(local, device)?;
                     let peer_trainer = Trainer {
                         config: trainer.config.clone(),
                         run_dir: trainer.run_dir.clone(),
@@ -56,7 +115,9 @@ where
                         peer: Some(peer),
                     };
                     let outcome = peer_trainer.fit(replica, loader, resume, device);
-                    peer.finish::<B::InnerBackend>()?;
+                    if leave {
+                        peer.finish::<B::InnerBackend>()?;
+                    }
                     outcome
                 })
             })
@@ -64,17 +125,17 @@ where
         handles
             .into_iter()
             .enumerate()
-            .map(|(rank, handle)| {
+            .map(|(local, handle)| {
                 handle.join().unwrap_or_else(|_| {
                     Err(TrainError::Collective {
-                        rank,
+                        rank: local,
                         reason: "the peer's thread panicked".into(),
                     })
                 })
             })
             .collect()
     });
-    // Rank 0's outcome; otherwise the first error that is not another peer's having stopped because of it.
+    // The node's first peer's outcome; otherwise the first error that is not another peer's having stopped because of it.
     let mut outcomes = outcomes.into_iter();
     let first = outcomes.next().unwrap_or_else(|| {
         Err(TrainError::Collective {

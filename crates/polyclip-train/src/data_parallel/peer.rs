@@ -3,13 +3,14 @@
 use std::ops::Range;
 
 use burn::collective::{
-    CollectiveConfig, PeerId, ReduceOperation, all_reduce, finish_collective, register,
+    CollectiveConfig, CollectiveError, PeerId, ReduceOperation, all_reduce, finish_collective, register,
 };
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Tensor, TensorPrimitive};
+use burn::tensor::{Bool, ElementConversion, Int, Tensor, TensorPrimitive};
 
+use crate::data_parallel::Nodes;
 use crate::error::TrainError;
 
 /// A peer: rank `rank` of `peers`, registered with burn-collective on the backend `B` (the inner backend of the
@@ -18,18 +19,51 @@ use crate::error::TrainError;
 pub struct Peer {
     rank: usize,
     peers: usize,
+    /// Whether this peer writes the log and checkpoints: the first device of each node (every node keeps its own
+    /// copy in its own run folder, so that each can resume).
+    writes: bool,
 }
 
 impl Peer {
-    /// Registers rank `rank` of `peers` on `device`; returns when every peer has registered.
+    /// Registers rank `rank` of `peers` on `device`, every peer on this machine; returns when every peer has
+    /// registered.
     pub fn register<B: Backend>(
         rank: usize,
         peers: usize,
         device: &B::Device,
     ) -> Result<Self, TrainError> {
-        let peer = Self { rank, peers };
+        let peer = Self {
+            rank,
+            peers,
+            writes: rank == 0,
+        };
         let config = CollectiveConfig::default().with_num_devices(peers);
-        register::<B>(peer.id(), device.clone(), config).map_err(|e| peer.failed("register", e))?;
+        register::<B>(peer.id(), device.clone(), config).map_err(|e| peer.lost("register", e))?;
+        Ok(peer)
+    }
+
+    /// Device `local` of this node's `local_devices`, in a job of `nodes`: global rank
+    /// `node_rank · local_devices + local` (every node has as many devices). Registers with burn-collective's
+    /// global level when `register` (once per process: see [`nodes::first_join`](crate::data_parallel::nodes)).
+    pub fn join<B: Backend>(
+        local: usize,
+        local_devices: usize,
+        nodes: &Nodes,
+        register_now: bool,
+        device: &B::Device,
+    ) -> Result<Self, TrainError> {
+        let peer = Self {
+            rank: nodes.node_rank * local_devices + local,
+            peers: nodes.num_nodes * local_devices,
+            writes: local == 0,
+        };
+        if register_now {
+            let config = nodes
+                .collective_config(local_devices)
+                .map_err(|e| peer.failed("register", e))?;
+            register::<B>(peer.id(), device.clone(), config)
+                .map_err(|e| peer.lost("joining the other nodes", e))?;
+        }
         Ok(peer)
     }
 
@@ -41,6 +75,11 @@ impl Peer {
         self.peers
     }
 
+    /// Whether this peer writes the log and the checkpoints (the first device of its node).
+    pub fn writes(&self) -> bool {
+        self.writes
+    }
+
     fn id(&self) -> PeerId {
         PeerId(self.rank as u32)
     }
@@ -49,6 +88,24 @@ impl Peer {
         TrainError::Collective {
             rank: self.rank,
             reason: format!("{operation}: {error:?}"),
+        }
+    }
+
+    /// A collective operation that failed. burn-collective reports a peer or node that stopped (its process died,
+    /// its connection broke) as its local server gone or a global error; say so in words.
+    fn lost(&self, operation: &str, error: CollectiveError) -> TrainError {
+        let reason = match error {
+            CollectiveError::LocalServerMissing => format!(
+                "{operation}: the collective stopped: another peer or node stopped or cannot be reached (its own error says why); once every node is back, start them again with --resume"
+            ),
+            CollectiveError::Global(error) => format!(
+                "{operation}: the other nodes: {error:?}: a node stopped or cannot be reached, or was started with another --num-nodes; once every node is back, start them again with --resume"
+            ),
+            error => format!("{operation}: {error:?}"),
+        };
+        TrainError::Collective {
+            rank: self.rank,
+            reason,
         }
     }
 
@@ -95,7 +152,7 @@ impl Peer {
             placed.into_primitive().tensor(),
             ReduceOperation::Sum,
         )
-        .map_err(|e| self.failed("all-gather", e))?;
+        .map_err(|e| self.lost("all-gather", e))?;
         Ok(Tensor::from_primitive(TensorPrimitive::Float(summed)))
     }
 
@@ -106,7 +163,7 @@ impl Peer {
     ) -> Result<GradientsParams, TrainError> {
         grads
             .all_reduce::<B::InnerBackend>(self.id(), ReduceOperation::Mean)
-            .map_err(|e| self.failed("all-reduce", e))
+            .map_err(|e| self.lost("all-reduce", e))
     }
 
     /// Whether every peer's `ok` is true (a peer that failed to write tells the others to stop).
@@ -117,7 +174,7 @@ impl Peer {
             flag.into_primitive().tensor(),
             ReduceOperation::Sum,
         )
-        .map_err(|e| self.failed("agree", e))?;
+        .map_err(|e| self.lost("agree", e))?;
         let sum: f32 = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(sum))
             .into_scalar()
             .elem();
@@ -147,7 +204,7 @@ impl Peer {
             tensor.into_primitive().tensor(),
             ReduceOperation::Sum,
         )
-        .map_err(|e| self.failed("comparing hashes", e))?;
+        .map_err(|e| self.lost("comparing hashes", e))?;
         let sums = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(summed))
             .into_data()
             .convert::<f64>()
@@ -162,9 +219,47 @@ impl Peer {
 
     /// Leaves the collective.
     pub fn finish<B: Backend>(&self) -> Result<(), TrainError> {
-        finish_collective::<B>(self.id()).map_err(|e| self.failed("finish", e))
+        finish_collective::<B>(self.id()).map_err(|e| self.lost("finish", e))
     }
 }
+
+/// `model` with its parameters numbered in visiting order (float, int and bool alike), the same in every process
+/// that builds the same model. burn's gradient all-reduce goes through the parameters in the order of their ids,
+/// which are drawn at random when a model is built: replicas forked in one process share them, but the processes of
+/// a job of several machines each drew their own, and summed one parameter's gradient with another's.
+pub fn with_shared_param_ids<B: Backend, M: Module<B>>(model: M) -> M {
+    struct Numbering(u64);
+    impl Numbering {
+        fn next(&mut self) -> ParamId {
+            self.0 += 1;
+            ParamId::from(SHARED_IDS + self.0)
+        }
+    }
+    impl<B: Backend> ModuleMapper<B> for Numbering {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let (_, tensor, mapper) = param.consume();
+            Param::from_mapped_value(self.next(), tensor, mapper)
+        }
+        fn map_int<const D: usize>(
+            &mut self,
+            param: Param<Tensor<B, D, Int>>,
+        ) -> Param<Tensor<B, D, Int>> {
+            let (_, tensor, mapper) = param.consume();
+            Param::from_mapped_value(self.next(), tensor, mapper)
+        }
+        fn map_bool<const D: usize>(
+            &mut self,
+            param: Param<Tensor<B, D, Bool>>,
+        ) -> Param<Tensor<B, D, Bool>> {
+            let (_, tensor, mapper) = param.consume();
+            Param::from_mapped_value(self.next(), tensor, mapper)
+        }
+    }
+    model.map(&mut Numbering(0))
+}
+
+/// The first of the ids [`with_shared_param_ids`] gives ("poly" in its high bytes, away from small numbers).
+const SHARED_IDS: u64 = 0x706f_6c79_0000_0000;
 
 /// FNV-1a 64 of every float parameter's bytes, in visiting order.
 pub fn weights_hash<B: Backend, M: Module<B>>(model: &M) -> u64 {
@@ -201,7 +296,14 @@ mod tests {
     fn the_rows_of_a_batch_are_split_in_rank_order_the_first_peers_one_more() {
         let rows = |peers| {
             (0..peers)
-                .map(|rank| Peer { rank, peers }.rows(10))
+                .map(|rank| {
+                    Peer {
+                        rank,
+                        peers,
+                        writes: rank == 0,
+                    }
+                    .rows(10)
+                })
                 .collect::<Vec<_>>()
         };
         assert_eq!(rows(2), vec![0..5, 5..10]);
