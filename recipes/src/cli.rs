@@ -117,7 +117,11 @@ impl CommonArgs {
                 self.num_nodes
             ),
         };
-        if self.num_nodes == 1 && self.node_rank == 0 && self.coordinator.is_none() && self.node_address.is_none() {
+        if self.num_nodes == 1
+            && self.node_rank == 0
+            && self.coordinator.is_none()
+            && self.node_address.is_none()
+        {
             return Ok(None);
         }
         if self.num_nodes < 2 {
@@ -128,9 +132,20 @@ impl CommonArgs {
                     .into(),
             });
         }
-        let coordinator = self.coordinator.clone().ok_or_else(|| missing("--coordinator"))?;
-        let node_address = self.node_address.clone().ok_or_else(|| missing("--node-address"))?;
-        Ok(Some(Nodes::new(self.num_nodes, self.node_rank, coordinator, node_address)?))
+        let coordinator = self
+            .coordinator
+            .clone()
+            .ok_or_else(|| missing("--coordinator"))?;
+        let node_address = self
+            .node_address
+            .clone()
+            .ok_or_else(|| missing("--node-address"))?;
+        Ok(Some(Nodes::new(
+            self.num_nodes,
+            self.node_rank,
+            coordinator,
+            node_address,
+        )?))
     }
 
     /// `--model`, resolved (the Hub cache for `hf:` names).

@@ -696,7 +696,14 @@ fn free_ports(n: usize) -> Vec<u16> {
 }
 
 /// Starts node `rank` of a two-node capivara job on the loopback (one device each), small sizes, into `run`.
-fn start_node(rank: usize, ports: &[u16], run: &std::path::Path, args: &[&str]) -> std::process::Child {
+/// With `failpoint`, the node aborts there (`POLYCLIP_FAILPOINT`).
+fn start_node(
+    rank: usize,
+    ports: &[u16],
+    run: &std::path::Path,
+    args: &[&str],
+    failpoint: Option<&str>,
+) -> std::process::Child {
     let coordinator = format!("127.0.0.1:{}", ports[0]);
     let node_address = format!("127.0.0.1:{}", ports[1 + rank]);
     let rank = rank.to_string();
@@ -714,7 +721,11 @@ fn start_node(rank: usize, ports: &[u16], run: &std::path::Path, args: &[&str]) 
         &node_address,
     ]);
     all.extend_from_slice(args);
-    Command::new(env!("CARGO_BIN_EXE_capivara"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_capivara"));
+    if let Some(failpoint) = failpoint {
+        command.env("POLYCLIP_FAILPOINT", failpoint);
+    }
+    command
         .args(&all)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -751,19 +762,46 @@ fn report_figures(run: &std::path::Path) -> Vec<f64> {
 
 /// Two processes on the loopback, one device each (`--num-nodes 2`: burn-collective's global level, node 0 hosting
 /// its orchestrator), train the embedded capivara recipe as one process with the whole batch: the same losses in
-/// both stages within 1e-5 (each node logs into its own run folder) and the same report. A node started with
+/// both stages within 1e-5 (each node logs into its own run folder) and the same report. Node 1 is made to die
+/// after its 12th step (a failpoint: `abort`, as a SIGKILL leaves things): node 0 stops with a message instead of
+/// waiting, and both restarted with `--resume` finish the job from step 10's checkpoint. A node started with
 /// another training config refuses, and so does the node it was paired with, each in one line.
 #[test]
-fn two_nodes_on_the_loopback_train_as_one_device_and_a_node_of_another_config_refuses() {
+fn two_nodes_on_the_loopback_train_as_one_device_survive_a_dead_node_and_refuse_another_config() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let steps = ["--base-steps", "4", "--steps", "3"];
+    let steps = [
+        "--base-steps",
+        "20",
+        "--steps",
+        "3",
+        "--set",
+        "stage.base.train.checkpoint_every=5",
+    ];
     let whole = dir.path().join("whole");
     let (ok, _, stderr) = small_run(env!("CARGO_BIN_EXE_capivara"), &whole, &steps);
     assert!(ok, "{stderr}");
+
     let ports = free_ports(3);
     let runs = [dir.path().join("node0"), dir.path().join("node1")];
+    let node0 = start_node(0, &ports, &runs[0], &steps, None);
+    let node1 = start_node(1, &ports, &runs[1], &steps, Some("step:12"));
+    let (ok, _, stderr) = finished(node1);
+    assert!(
+        !ok && stderr.contains("POLYCLIP_FAILPOINT=step:12: aborting here"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = finished(node0);
+    assert!(!ok, "node 0 went on without node 1");
+    let last = stderr.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: data-parallel peer 0: ")
+            && last.contains("start them again with --resume"),
+        "{stderr}"
+    );
+
+    let resumed = [&steps[..], &["--resume"]].concat();
     let nodes: Vec<_> = (0..2)
-        .map(|rank| start_node(rank, &ports, &runs[rank], &steps))
+        .map(|rank| start_node(rank, &ports, &runs[rank], &resumed, None))
         .collect();
     for (rank, node) in nodes.into_iter().enumerate() {
         let (ok, stdout, stderr) = finished(node);
@@ -781,15 +819,22 @@ fn two_nodes_on_the_loopback_train_as_one_device_and_a_node_of_another_config_re
         assert_eq!(nodes.len(), one.len());
         assert!(!one.is_empty());
         for (a, b) in nodes.iter().zip(&one) {
-            assert!((a - b).abs() <= 1e-3 * b.abs().max(1.0), "{nodes:?} vs {one:?}");
+            assert!(
+                (a - b).abs() <= 1e-3 * b.abs().max(1.0),
+                "{nodes:?} vs {one:?}"
+            );
         }
     }
 
     let ports = free_ports(3);
-    let other = ["--set", "stage.base.train.label_smoothing=0.1"];
+    let other = [
+        &steps[..],
+        &["--set", "stage.base.train.label_smoothing=0.1"],
+    ]
+    .concat();
     let nodes = [
-        start_node(0, &ports, &dir.path().join("same"), &steps),
-        start_node(1, &ports, &dir.path().join("other"), &[&steps[..], &other[..]].concat()),
+        start_node(0, &ports, &dir.path().join("same"), &steps, None),
+        start_node(1, &ports, &dir.path().join("other"), &other, None),
     ];
     for (rank, node) in nodes.into_iter().enumerate() {
         let (ok, _, stderr) = finished(node);
@@ -798,8 +843,8 @@ fn two_nodes_on_the_loopback_train_as_one_device_and_a_node_of_another_config_re
         assert_eq!(
             last,
             format!(
-                "error: stage `base`: data-parallel peer {rank}: the peers' training configs differ; start every peer with \
-                 the same recipe and options"
+                "error: data-parallel peer {rank}: the peers' training configs differ; start every peer with the same \
+                 recipe and options"
             ),
             "{stderr}"
         );

@@ -147,8 +147,8 @@ pub fn train(
         losses.extend(outcome.losses);
         trainer.stop_after = None;
     }
-    let outcome =
-        fit_data_parallel(&trainer, model, &batches, stop_at.is_some(), devices, None).expect("training");
+    let outcome = fit_data_parallel(&trainer, model, &batches, stop_at.is_some(), devices, None)
+        .expect("training");
     losses.extend(outcome.losses);
     model = outcome.model;
     let logged_steps = std::fs::read_to_string(run.path().join("metrics.jsonl"))

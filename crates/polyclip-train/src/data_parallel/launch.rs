@@ -51,7 +51,10 @@ where
     reset_collective::<B::InnerBackend>();
     let peers = devices.len();
     run_peers(trainer, model, loader, resume, devices, |rank, device| {
-        Ok((Peer::register::<B::InnerBackend>(rank, peers, device)?, true))
+        Ok((
+            Peer::register::<B::InnerBackend>(rank, peers, device)?,
+            true,
+        ))
     })
 }
 

@@ -71,7 +71,8 @@ impl fmt::Display for HostPort {
 impl HostPort {
     /// The WebSocket address burn-communication connects to.
     fn ws(&self) -> Result<Address, NodesError> {
-        Address::from_str(&format!("ws://{self}")).map_err(|_| NodesError::NotHostPort(self.to_string()))
+        Address::from_str(&format!("ws://{self}"))
+            .map_err(|_| NodesError::NotHostPort(self.to_string()))
     }
 }
 
@@ -167,7 +168,9 @@ static JOINED: Mutex<Option<(Nodes, usize)>> = Mutex::new(None);
 /// Whether this process still has to register its `local_devices` peers with `nodes` (true the first time);
 /// refuses another layout than the one it joined with.
 pub(crate) fn first_join(nodes: &Nodes, local_devices: usize) -> Result<bool, TrainError> {
-    let mut joined = JOINED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut joined = JOINED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     match &*joined {
         None => {
             *joined = Some((nodes.clone(), local_devices));
@@ -196,11 +199,16 @@ mod tests {
         let v6: HostPort = "[::1]:9000".parse().expect("parses");
         assert_eq!(v6.host, "::1");
         assert_eq!(v6.to_string(), "[::1]:9000");
-        for bad in ["29500", "host:", ":29500", "host:0", "host:70000", "ws://host:1"] {
+        for bad in [
+            "29500",
+            "host:",
+            ":29500",
+            "host:0",
+            "host:70000",
+            "ws://host:1",
+        ] {
             assert_eq!(
-                bad.parse::<HostPort>()
-                    .expect_err("refused")
-                    .to_string(),
+                bad.parse::<HostPort>().expect_err("refused").to_string(),
                 format!("`{bad}` is not HOST:PORT (for example 10.0.0.1:29500)"),
                 "{bad}"
             );

@@ -3,7 +3,8 @@
 use std::ops::Range;
 
 use burn::collective::{
-    CollectiveConfig, CollectiveError, PeerId, ReduceOperation, all_reduce, finish_collective, register,
+    CollectiveConfig, CollectiveError, PeerId, ReduceOperation, all_reduce, finish_collective,
+    register,
 };
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
