@@ -27,6 +27,8 @@ pub struct IndexRequest<'a> {
     pub out: &'a Path,
     pub policy: BadInputPolicy,
     pub search: SearchMode,
+    /// `--shard-index`/`--num-shards`: this machine's part of the pictures.
+    pub part: crate::parts::PartArgs,
 }
 
 /// A picture to index: where it is and its caption.
@@ -85,7 +87,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), CliError> {
 }
 
 /// How the index names a picture: relative to the index folder.
-fn picture_ref(source: &ImageSource, out: &Path) -> Result<PictureRef, CliError> {
+pub fn picture_ref(source: &ImageSource, out: &Path) -> Result<PictureRef, CliError> {
     let anchor = out.join(ITEMS_FILE);
     let relative = |path: &Path| -> Result<String, CliError> {
         Ok(image_reference(&anchor, path)?
@@ -167,7 +169,10 @@ pub fn index<B: Backend>(
     } else {
         None
     };
-    let pictures = list_pictures(request.images, request.policy)?;
+    let mut pictures = list_pictures(request.images, request.policy)?;
+    let part = request.part.range(pictures.len())?;
+    pictures.truncate(part.end);
+    pictures.drain(..part.start);
     if pictures.is_empty() {
         return Err(CliError::Usage(format!(
             "{}: no pictures (a folder is searched for .png, .jpg and .jpeg files)",

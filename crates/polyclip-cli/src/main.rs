@@ -7,8 +7,10 @@
 mod error;
 mod evaluate;
 mod index_pictures;
+mod merge;
 mod model;
 mod npy;
+mod parts;
 mod prepare;
 mod run;
 mod seq2seq;
@@ -247,6 +249,8 @@ pub enum Command {
         /// Count and skip bad samples instead of stopping.
         #[arg(long)]
         skip_bad: bool,
+        #[command(flatten)]
+        part: parts::PartArgs,
     },
     /// Embed a folder of pictures (searched recursively for .png/.jpg/.jpeg), a manifest or WebDataset shards
     /// into an index folder for `polyclip serve`. Running it again on the same --out continues an interrupted
@@ -263,6 +267,30 @@ pub enum Command {
         /// Count and skip pictures that cannot be decoded instead of stopping.
         #[arg(long)]
         skip_bad: bool,
+        /// `auto` builds an HNSW graph from 500 000 pictures on; `approximate` always, `exact` never.
+        #[arg(long, value_enum, default_value_t = SearchChoice::Auto)]
+        search: SearchChoice,
+        #[command(flatten)]
+        part: parts::PartArgs,
+    },
+    /// Number the shards of several `prepare --shard-index I --num-shards N` outputs, part after part, into one
+    /// folder (`00000.tar, 00001.tar, …`; hard links where possible).
+    MergeShards {
+        /// The parts' --out folders, in part order.
+        #[arg(required = true, value_name = "PART")]
+        parts: Vec<PathBuf>,
+        /// The merged folder (new or empty).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put several `index --shard-index I --num-shards N` folders (one model) into one index folder.
+    MergeIndex {
+        /// The parts' index folders, in part order.
+        #[arg(required = true, value_name = "PART")]
+        parts: Vec<PathBuf>,
+        /// The merged index folder (new).
+        #[arg(long)]
+        out: PathBuf,
         /// `auto` builds an HNSW graph from 500 000 pictures on; `approximate` always, `exact` never.
         #[arg(long, value_enum, default_value_t = SearchChoice::Auto)]
         search: SearchChoice,
@@ -320,6 +348,8 @@ impl Command {
             | Command::Index { model, .. } => model.backend,
             Command::Serve(args) => args.backend,
             Command::Prepare { backend, .. } => *backend,
+            // No model: the default backend is started and not used.
+            Command::MergeShards { .. } | Command::MergeIndex { .. } => BackendKind::Flex,
         }
     }
 }

@@ -39,6 +39,9 @@ pub struct PrepareRequest<'a> {
     pub per_shard: usize,
     pub policy: BadInputPolicy,
     pub num_workers: usize,
+    /// `--shard-index`/`--num-shards`: this machine's part of the input (its samples keep their numbers in the
+    /// whole input, so the parts' keys never collide).
+    pub part: crate::parts::PartArgs,
 }
 
 fn progress(total: usize, what: &str) -> ProgressBar {
@@ -56,12 +59,18 @@ pub fn prepare<B: Backend>(request: &PrepareRequest, device: &B::Device) -> Resu
         request.input,
         &ReadOptions::new(request.policy, Some(request.src)),
     )?;
+    let part = request.part.range(manifest.entries.len())?;
     // Shard members are indexed without being read: check every image decodes before hours of generation.
     let mut skipped = std::mem::take(&mut manifest.skipped);
-    let mut entries = Vec::with_capacity(manifest.entries.len());
-    for entry in std::mem::take(&mut manifest.entries) {
+    let mut entries = Vec::with_capacity(part.len());
+    let mut numbers = Vec::with_capacity(part.len());
+    let all = std::mem::take(&mut manifest.entries);
+    for (number, entry) in all.into_iter().enumerate().take(part.end).skip(part.start) {
         match entry.image.decode() {
-            Ok(_) => entries.push(entry),
+            Ok(_) => {
+                entries.push(entry);
+                numbers.push(number);
+            }
             Err(source) => {
                 let error = polyclip_data::DataError::CorruptImage {
                     path: manifest.path.clone(),
@@ -207,7 +216,7 @@ pub fn prepare<B: Backend>(request: &PrepareRequest, device: &B::Device) -> Resu
             CliError::Usage(format!("prepare: cannot serialise sample {index}: {e}"))
         })?;
         writer.write(
-            &format!("sample{index:09}"),
+            &format!("sample{:09}", numbers[index]),
             &[(extension, &bytes), ("json", &json)],
         )?;
     }

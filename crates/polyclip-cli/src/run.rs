@@ -279,6 +279,7 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
             batch_size,
             num_workers,
             skip_bad,
+            part,
         } => {
             let _lock = RunLock::acquire(&out)?;
             let args = |model: String, tokenizer: Option<PathBuf>| crate::ModelArgs {
@@ -302,6 +303,7 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
                     per_shard,
                     policy: policy(skip_bad),
                     num_workers,
+                    part,
                 },
                 device,
             )
@@ -312,6 +314,7 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
             out,
             skip_bad,
             search,
+            part,
         } => {
             let _lock = RunLock::acquire(&out)?;
             let count = crate::index_pictures::index::<B>(
@@ -321,10 +324,26 @@ fn run<B: Backend>(command: Command, device: &B::Device) -> Result<(), CliError>
                     out: &out,
                     policy: policy(skip_bad),
                     search: search.into(),
+                    part,
                 },
                 device,
             )?;
             eprintln!("polyclip: {} holds {count} pictures", out.display());
+            Ok(())
+        }
+        Command::MergeShards { parts, out } => {
+            let pattern = crate::merge::merge_shards(&parts, &out)?;
+            eprintln!("polyclip: merged {} parts into {pattern}", parts.len());
+            Ok(())
+        }
+        Command::MergeIndex { parts, out, search } => {
+            let _lock = RunLock::acquire(&out)?;
+            let count = crate::merge::merge_index(&parts, &out, search.into())?;
+            eprintln!(
+                "polyclip: merged {} parts into {}: {count} pictures",
+                parts.len(),
+                out.display()
+            );
             Ok(())
         }
         Command::Serve(args) => crate::serve::serve::<B>(args, device),

@@ -589,6 +589,97 @@ fn prepare_writes_translated_captioned_and_scored_shards() {
     let en =
         Manifest::open(&spec, &ReadOptions::new(BadInputPolicy::Fail, Some("en"))).expect("en");
     assert_eq!(en.entries[1].captions, english[1]);
+
+    // Two machines each prepare half (`--shard-index I --num-shards 2`, their own --out); `merge-shards` numbers
+    // their shards into one folder, which holds what the one-machine run wrote, in the input's order.
+    let mut parts = Vec::new();
+    for index in ["0", "1"] {
+        let part = dir
+            .path()
+            .join(format!("part{index}"))
+            .display()
+            .to_string();
+        let (ok, _, stderr) = polyclip(&[
+            "prepare",
+            "--input",
+            &input_arg,
+            "--src",
+            "en",
+            "--tgt",
+            "pt",
+            "--out",
+            &part,
+            "--translator",
+            &translator,
+            "--translator-tokenizer",
+            &mbart,
+            "--max-length",
+            "12",
+            "--per-shard",
+            "1",
+            "--batch-size",
+            "2",
+            "--shard-index",
+            index,
+            "--num-shards",
+            "2",
+        ]);
+        assert!(ok, "{stderr}");
+        assert!(
+            stderr.contains("wrote 1 samples into 1 shard(s)"),
+            "{stderr}"
+        );
+        parts.push(part);
+    }
+    let merged = dir.path().join("merged").display().to_string();
+    let mut args = vec!["merge-shards", "--out", &merged];
+    args.extend(parts.iter().map(String::as_str));
+    let (ok, _, stderr) = polyclip(&args);
+    assert!(ok, "{stderr}");
+    let pattern = dir.path().join("merged").join("{00000..00001}.tar");
+    assert!(
+        stderr.contains(&format!(
+            "polyclip: merged 2 parts into {}",
+            pattern.display()
+        )),
+        "{stderr}"
+    );
+    let merged = Manifest::open(
+        &pattern.display().to_string(),
+        &ReadOptions::new(BadInputPolicy::Fail, Some("pt")),
+    )
+    .expect("merged shards");
+    assert_eq!(merged.entries.len(), 2);
+    for (part, whole) in merged.entries.iter().zip(&prepared.entries) {
+        assert_eq!(part.captions, whole.captions);
+        assert_eq!(
+            &*part.image.read().expect("bytes"),
+            &*whole.image.read().expect("bytes")
+        );
+    }
+    // Part 2 of 2 does not exist.
+    let (ok, _, stderr) = polyclip(&[
+        "prepare",
+        "--input",
+        &input_arg,
+        "--src",
+        "en",
+        "--tgt",
+        "pt",
+        "--out",
+        &parts[0],
+        "--translator",
+        &translator,
+        "--shard-index",
+        "2",
+        "--num-shards",
+        "2",
+    ]);
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        "error: --shard-index 2 --num-shards 2: the index counts from 0 and stays below the number of parts"
+    );
 }
 
 #[test]

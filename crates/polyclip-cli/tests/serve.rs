@@ -96,6 +96,76 @@ fn indexed_folder() -> tempfile::TempDir {
     dir
 }
 
+/// Three machines each index a third of the pictures (`--shard-index I --num-shards 3`); `merge-index` puts the
+/// parts together into the index one machine makes: the same pictures in the same order, the same captions, the
+/// same embeddings (within 1e-5: the parts embed in other batches), and pictures named relative to the new folder.
+#[test]
+fn an_index_made_in_parts_and_merged_is_the_index_made_at_once() {
+    let dir = indexed_folder();
+    let mut parts = Vec::new();
+    for index in ["0", "1", "2"] {
+        let part = format!("part{index}");
+        let (ok, _, stderr) = polyclip_in(
+            dir.path(),
+            &[
+                "index",
+                "--model",
+                &model(),
+                "--images",
+                "pictures.jsonl",
+                "--out",
+                &part,
+                "--shard-index",
+                index,
+                "--num-shards",
+                "3",
+            ],
+            &[],
+        );
+        assert!(ok, "{stderr}");
+        assert!(
+            stderr.contains(&format!("polyclip: {part} holds 4 pictures")),
+            "{stderr}"
+        );
+        parts.push(part);
+    }
+    let mut args = vec!["merge-index", "--out", "merged"];
+    args.extend(parts.iter().map(String::as_str));
+    let (ok, _, stderr) = polyclip_in(dir.path(), &args, &[]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("polyclip: merged 3 parts into merged: 12 pictures"),
+        "{stderr}"
+    );
+    let read = |index: &str| {
+        let items = std::fs::read_to_string(dir.path().join(index).join("items.jsonl")).unwrap();
+        let bytes = std::fs::read(dir.path().join(index).join("embeddings.f32")).unwrap();
+        let values: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        (items, values)
+    };
+    let (merged_items, merged_values) = read("merged");
+    let (whole_items, whole_values) = read("index");
+    assert_eq!(merged_items, whole_items);
+    assert_eq!(merged_values.len(), whole_values.len());
+    for (a, b) in merged_values.iter().zip(&whole_values) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    // Merging into an existing index is refused.
+    let (ok, _, stderr) = polyclip_in(
+        dir.path(),
+        &["merge-index", "--out", "merged", "part0"],
+        &[],
+    );
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        "error: merged: already an index; merge into a new folder"
+    );
+}
+
 /// A running server, stopped when dropped.
 struct Server {
     child: Child,

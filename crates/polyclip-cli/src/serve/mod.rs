@@ -162,6 +162,7 @@ fn main_job_index<B: Backend>(
             out: &out,
             policy: BadInputPolicy::Fail,
             search: request.search_mode(),
+            part: crate::parts::PartArgs::default(),
         },
         device,
     )?;
