@@ -2,6 +2,8 @@
 //! backend: the all-gather of the batch's image and text embeddings (`[batch, 512]` each, built from
 //! burn-collective's all-reduce) and the mean all-reduce of the gradients of the real-size CAPIVARA model's trained
 //! part (the text tower and the temperature; vision frozen). One JSON line; the last of three rounds is timed.
+//! With `--num-nodes`, this process is one node of several (processes, here or on other machines, each started with
+//! its `--node-rank`), its `N` peers joined through burn-collective's global level.
 
 use std::time::Instant;
 
@@ -12,7 +14,9 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use polyclip_backend::BackendKind;
 use polyclip_models::{BuildModel, ClipModel, presets};
-use polyclip_train::data_parallel::Peer;
+use polyclip_train::data_parallel::nodes::start_coordinator;
+use polyclip_train::data_parallel::peer::with_shared_param_ids;
+use polyclip_train::data_parallel::{Nodes, Peer};
 
 use crate::BenchResult;
 
@@ -22,9 +26,12 @@ type Round = (f64, f64);
 pub fn measure_collective<B: AutodiffBackend>(
     peers: usize,
     batch: usize,
+    nodes: Option<&Nodes>,
     backend: BackendKind,
     device: &B::Device,
 ) -> BenchResult {
+    let local = peers;
+    let peers = peers * nodes.map_or(1, |nodes| nodes.num_nodes);
     if peers < 2 || batch < peers {
         return Err(format!(
             "--collective {peers} with a batch of {batch}: needs at least 2 peers and a row each"
@@ -33,7 +40,8 @@ pub fn measure_collective<B: AutodiffBackend>(
     }
     let config = presets::vit_b32_xlm_roberta_base();
     let model: ClipModel<B> = config.init(0, device)?;
-    let model = model.valid();
+    // Every process numbers the parameters alike (the gradients are all-reduced in the order of their ids).
+    let model = with_shared_param_ids(model.valid());
     // The gradients of what CAPIVARA trains, the shape of the parameters (their values do not matter).
     let trained = |model: &ClipModel<B::InnerBackend>| {
         let mut gradients = Gradients(GradientsParams::new(), 0);
@@ -43,14 +51,23 @@ pub fn measure_collective<B: AutodiffBackend>(
     };
     let parameters = trained(&model).1;
     let model = &model;
-    reset_collective::<B::InnerBackend>();
+    match nodes {
+        Some(nodes) if nodes.node_rank == 0 => start_coordinator(nodes.coordinator.port)?,
+        Some(_) => {}
+        None => reset_collective::<B::InnerBackend>(),
+    }
     let rounds: Vec<Result<Round, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..peers)
+        let handles: Vec<_> = (0..local)
             .map(|rank| {
                 scope.spawn(move || -> Result<Round, String> {
                     let mut grads = trained(model).0;
-                    let peer = Peer::register::<B::InnerBackend>(rank, peers, device)
-                        .map_err(|e| e.to_string())?;
+                    let peer = match nodes {
+                        Some(nodes) => {
+                            Peer::join::<B::InnerBackend>(rank, local, nodes, true, device)
+                        }
+                        None => Peer::register::<B::InnerBackend>(rank, peers, device),
+                    }
+                    .map_err(|e| e.to_string())?;
                     let rows = peer.rows(batch).len();
                     let mut last = (0.0, 0.0);
                     for _ in 0..3 {
@@ -70,8 +87,11 @@ pub fn measure_collective<B: AutodiffBackend>(
                         let _ = B::InnerBackend::sync(device);
                         last = (gather, started.elapsed().as_secs_f64());
                     }
-                    peer.finish::<B::InnerBackend>()
-                        .map_err(|e| e.to_string())?;
+                    // Nodes stay registered until the process ends (as in training: see data_parallel::nodes).
+                    if nodes.is_none() {
+                        peer.finish::<B::InnerBackend>()
+                            .map_err(|e| e.to_string())?;
+                    }
                     Ok(last)
                 })
             })
@@ -94,6 +114,7 @@ pub fn measure_collective<B: AutodiffBackend>(
     let json = serde_json::json!({
         "backend": backend.to_string(),
         "peers": peers,
+        "nodes": nodes.map_or(1, |nodes| nodes.num_nodes),
         "batch": batch,
         "gradient_parameters": parameters,
         "gradient_mib": parameters as f64 * 4.0 / (1024.0 * 1024.0),

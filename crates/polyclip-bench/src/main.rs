@@ -73,6 +73,19 @@ struct Args {
     /// model's text-tower gradients (prints one JSON line).
     #[arg(long, value_name = "PEERS")]
     collective: Option<usize>,
+    /// With --collective: this process is one node of this many (each its own process, started with its
+    /// --node-rank; the peers are --collective per node), joined through burn-collective's global level.
+    #[arg(long, default_value_t = 1, requires = "collective")]
+    num_nodes: usize,
+    /// With --num-nodes: this node's rank, from 0 (node 0 hosts the coordinator).
+    #[arg(long, default_value_t = 0)]
+    node_rank: usize,
+    /// With --num-nodes: where the nodes meet (node 0's address and a free port).
+    #[arg(long, value_name = "HOST:PORT")]
+    coordinator: Option<polyclip_train::data_parallel::HostPort>,
+    /// With --num-nodes: this node's address and a free port of its own.
+    #[arg(long, value_name = "HOST:PORT")]
+    node_address: Option<polyclip_train::data_parallel::HostPort>,
     /// Gradient checkpointing (burn's BalancedCheckpointing) for the train steps.
     #[arg(long)]
     checkpointing: bool,
@@ -171,7 +184,29 @@ impl BackendJob for Bench {
             return measure_checkpoint::<B::InnerBackend>(dir, &args, backend, &device);
         }
         if let Some(peers) = args.collective {
-            return collective::measure_collective::<B>(peers, args.base_batch, backend, &device);
+            let nodes = match (args.num_nodes, args.coordinator, args.node_address) {
+                (1, None, None) => None,
+                (num_nodes, Some(coordinator), Some(node_address)) => {
+                    Some(polyclip_train::data_parallel::Nodes::new(
+                        num_nodes,
+                        args.node_rank,
+                        coordinator,
+                        node_address,
+                    )?)
+                }
+                _ => {
+                    return Err(
+                        "--num-nodes N needs --coordinator and --node-address (and N ≥ 2)".into(),
+                    );
+                }
+            };
+            return collective::measure_collective::<B>(
+                peers,
+                args.base_batch,
+                nodes.as_ref(),
+                backend,
+                &device,
+            );
         }
         if let Some(method) = args.memory {
             return memory::measure_memory::<B>(
