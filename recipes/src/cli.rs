@@ -41,6 +41,10 @@ pub struct CommonArgs {
     /// served there).
     #[arg(long, value_name = "HOST:PORT")]
     pub node_address: Option<polyclip_train::data_parallel::HostPort>,
+    /// With --num-nodes: how long an operation between nodes waits for the others before this node gives up with
+    /// a message (a machine that froze or dropped off the network closes no connection).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub collective_timeout: u64,
     /// Recipe TOML to run instead of the built-in one (see `--print-recipe` for the format).
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
@@ -140,12 +144,10 @@ impl CommonArgs {
             .node_address
             .clone()
             .ok_or_else(|| missing("--node-address"))?;
-        Ok(Some(Nodes::new(
-            self.num_nodes,
-            self.node_rank,
-            coordinator,
-            node_address,
-        )?))
+        Ok(Some(
+            Nodes::new(self.num_nodes, self.node_rank, coordinator, node_address)?
+                .with_timeout(std::time::Duration::from_secs(self.collective_timeout)),
+        ))
     }
 
     /// `--model`, resolved (the Hub cache for `hf:` names).

@@ -764,10 +764,13 @@ fn report_figures(run: &std::path::Path) -> Vec<f64> {
 /// its orchestrator), train the embedded capivara recipe as one process with the whole batch: the same losses in
 /// both stages within 1e-5 (each node logs into its own run folder) and the same report. Node 1 is made to die
 /// after its 12th step (a failpoint: `abort`, as a SIGKILL leaves things): node 0 stops with a message instead of
-/// waiting, and both restarted with `--resume` finish the job from step 10's checkpoint. A node started with
-/// another training config refuses, and so does the node it was paired with, each in one line.
+/// waiting, and both restarted with `--resume` finish the job from step 10's checkpoint. A node that freezes
+/// instead (a failpoint that sleeps with its connections open) makes the other give up after
+/// `--collective-timeout`. A node started with another training config refuses, and so does the node it was
+/// paired with, each in one line.
 #[test]
-fn two_nodes_on_the_loopback_train_as_one_device_survive_a_dead_node_and_refuse_another_config() {
+fn two_nodes_on_the_loopback_train_as_one_device_survive_a_dead_or_frozen_node_and_refuse_another_config()
+ {
     let dir = tempfile::tempdir().expect("tempdir");
     let steps = [
         "--base-steps",
@@ -825,6 +828,31 @@ fn two_nodes_on_the_loopback_train_as_one_device_survive_a_dead_node_and_refuse_
             );
         }
     }
+
+    // A node that freezes (its process stopped, its connections open, as a machine that hangs) closes nothing: the
+    // other gives up after --collective-timeout with a message.
+    let ports = free_ports(3);
+    let patient = [&steps[..], &["--collective-timeout", "20"]].concat();
+    let frozen_runs = [dir.path().join("frozen0"), dir.path().join("frozen1")];
+    let node0 = start_node(0, &ports, &frozen_runs[0], &patient, None);
+    let mut node1 = start_node(1, &ports, &frozen_runs[1], &patient, Some("step:3:freeze"));
+    let (ok, _, stderr) = finished(node0);
+    node1.kill().expect("stop the frozen node");
+    let (_, _, frozen) = finished(node1);
+    assert!(
+        frozen.contains("POLYCLIP_FAILPOINT=step:3:freeze: frozen here"),
+        "{frozen}"
+    );
+    assert!(!ok, "node 0 went on without node 1");
+    let last = stderr.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: data-parallel peer 0: ")
+            && last.contains(
+                "no answer from the other nodes in 20 s (--collective-timeout): a node stopped, froze or cannot be \
+                 reached; once every node is back, start them again with --resume"
+            ),
+        "{stderr}"
+    );
 
     let ports = free_ports(3);
     let other = [

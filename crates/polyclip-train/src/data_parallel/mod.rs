@@ -8,6 +8,7 @@
 //! - [`launch`]: starts a peer per device on the [`Trainer`](crate::Trainer) and returns rank 0's outcome.
 //! - [`nodes`]: several machines: each node's place, its address and the coordinator's (burn-collective's global
 //!   orchestrator, hosted by node 0).
+//! - [`watchdog`]: a deadline on every operation between nodes (a frozen machine closes no connection).
 //!
 //! The step itself is the chunked contrastive step ([`crate::chunked_step`]) with its embeddings gathered: every
 //! peer embeds its rows, the embeddings of the whole batch are gathered, every peer takes the loss of the whole
@@ -20,6 +21,7 @@
 pub mod launch;
 pub mod nodes;
 pub mod peer;
+pub mod watchdog;
 
 pub use launch::fit_data_parallel;
 pub use nodes::{HostPort, Nodes, NodesError};

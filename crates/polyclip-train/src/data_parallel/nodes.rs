@@ -87,7 +87,13 @@ pub struct Nodes {
     pub coordinator: HostPort,
     /// Where the other nodes reach this one (`--node-address`); its port serves this node's tensors.
     pub node_address: HostPort,
+    /// How long an operation between nodes may wait for the others before this node gives up
+    /// (`--collective-timeout`; [`DEFAULT_TIMEOUT`] unless [`with_timeout`](Self::with_timeout)).
+    pub timeout: std::time::Duration,
 }
+
+/// The default `--collective-timeout`: 30 minutes, PyTorch's default for its process groups.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 impl Nodes {
     pub fn new(
@@ -113,7 +119,14 @@ impl Nodes {
             node_rank,
             coordinator,
             node_address,
+            timeout: DEFAULT_TIMEOUT,
         })
+    }
+
+    /// The same layout with another deadline for the operations between nodes.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// burn-collective's config for this node's `local_devices` peers: its local level (threads) and the global

@@ -1,6 +1,7 @@
 //! One peer of a data-parallel run: its place in the collective and the collective operations the step needs.
 
 use std::ops::Range;
+use std::time::Duration;
 
 use burn::collective::{
     CollectiveConfig, CollectiveError, PeerId, ReduceOperation, all_reduce, finish_collective,
@@ -12,6 +13,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Bool, ElementConversion, Int, Tensor, TensorPrimitive};
 
 use crate::data_parallel::Nodes;
+use crate::data_parallel::watchdog::{self, Armed};
 use crate::error::TrainError;
 
 /// A peer: rank `rank` of `peers`, registered with burn-collective on the backend `B` (the inner backend of the
@@ -23,6 +25,8 @@ pub struct Peer {
     /// Whether this peer writes the log and checkpoints: the first device of each node (every node keeps its own
     /// copy in its own run folder, so that each can resume).
     writes: bool,
+    /// Between nodes: how long an operation may wait for the others ([`watchdog`]).
+    timeout: Option<Duration>,
 }
 
 impl Peer {
@@ -37,6 +41,7 @@ impl Peer {
             rank,
             peers,
             writes: rank == 0,
+            timeout: None,
         };
         let config = CollectiveConfig::default().with_num_devices(peers);
         register::<B>(peer.id(), device.clone(), config).map_err(|e| peer.lost("register", e))?;
@@ -57,6 +62,7 @@ impl Peer {
             rank: nodes.node_rank * local_devices + local,
             peers: nodes.num_nodes * local_devices,
             writes: local == 0,
+            timeout: Some(nodes.timeout),
         };
         if register_now {
             let config = nodes
@@ -90,6 +96,13 @@ impl Peer {
             rank: self.rank,
             reason: format!("{operation}: {error:?}"),
         }
+    }
+
+    /// Between nodes, a deadline for the operation `what` (disarmed when the result is dropped).
+    fn watch(&self, what: &str) -> Option<Armed> {
+        self.timeout.map(|within| {
+            watchdog::arm(format!("data-parallel peer {}: {what}", self.rank), within)
+        })
     }
 
     /// A collective operation that failed. burn-collective reports a peer or node that stopped (its process died,
@@ -148,6 +161,7 @@ impl Peer {
             parts.push(zeros(total - rows.end));
         }
         let placed = Tensor::cat(parts, 0);
+        let _deadline = self.watch("all-gather");
         let summed = all_reduce::<B>(
             self.id(),
             placed.into_primitive().tensor(),
@@ -162,6 +176,7 @@ impl Peer {
         &self,
         grads: GradientsParams,
     ) -> Result<GradientsParams, TrainError> {
+        let _deadline = self.watch("all-reduce");
         grads
             .all_reduce::<B::InnerBackend>(self.id(), ReduceOperation::Mean)
             .map_err(|e| self.lost("all-reduce", e))
@@ -170,6 +185,7 @@ impl Peer {
     /// Whether every peer's `ok` is true (a peer that failed to write tells the others to stop).
     pub fn all_agree<B: Backend>(&self, ok: bool, device: &B::Device) -> Result<bool, TrainError> {
         let flag = Tensor::<B, 1>::from_floats([if ok { 1.0 } else { 0.0 }], device);
+        let _deadline = self.watch("agree");
         let sum = all_reduce::<B>(
             self.id(),
             flag.into_primitive().tensor(),
@@ -200,6 +216,7 @@ impl Peer {
         let squares: Vec<f32> = bytes.iter().map(|b| b * b).collect();
         let values = [bytes, squares].concat();
         let tensor = Tensor::<B, 1>::from_floats(values.as_slice(), device);
+        let _deadline = self.watch("comparing hashes");
         let summed = all_reduce::<B>(
             self.id(),
             tensor.into_primitive().tensor(),
@@ -302,6 +319,7 @@ mod tests {
                         rank,
                         peers,
                         writes: rank == 0,
+                        timeout: None,
                     }
                     .rows(10)
                 })
