@@ -30,9 +30,9 @@ pub struct CommonArgs {
     /// --backend device), all nodes with as many. Contrastive stages only.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub num_nodes: usize,
-    /// This machine's rank among --num-nodes, from 0. Node 0 hosts the coordinator.
-    #[arg(long, default_value_t = 0, value_name = "I")]
-    pub node_rank: usize,
+    /// This machine's rank among --num-nodes, from 0 (each node its own). Node 0 hosts the coordinator.
+    #[arg(long, value_name = "I")]
+    pub node_rank: Option<usize>,
     /// Where the nodes meet (node 0's address and a free port), the same on every node: burn-collective's
     /// orchestrator, which node 0 starts.
     #[arg(long, value_name = "HOST:PORT")]
@@ -122,7 +122,7 @@ impl CommonArgs {
             ),
         };
         if self.num_nodes == 1
-            && self.node_rank == 0
+            && self.node_rank.is_none()
             && self.coordinator.is_none()
             && self.node_address.is_none()
         {
@@ -136,6 +136,7 @@ impl CommonArgs {
                     .into(),
             });
         }
+        let node_rank = self.node_rank.ok_or_else(|| missing("--node-rank"))?;
         let coordinator = self
             .coordinator
             .clone()
@@ -145,8 +146,8 @@ impl CommonArgs {
             .clone()
             .ok_or_else(|| missing("--node-address"))?;
         Ok(Some(
-            Nodes::new(self.num_nodes, self.node_rank, coordinator, node_address)?
-                .with_timeout(std::time::Duration::from_secs(self.collective_timeout)),
+            Nodes::new(self.num_nodes, node_rank, coordinator, node_address)?
+                .with_timeout(std::time::Duration::from_secs(self.collective_timeout))?,
         ))
     }
 

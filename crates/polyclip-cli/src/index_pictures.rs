@@ -188,8 +188,13 @@ pub fn index<B: Backend>(
         let dropped = store.retain(|item| present.contains(&item.picture.key()))?;
         if dropped > 0 {
             eprintln!(
-                "polyclip: {dropped} pictures are gone from {} and were removed from the index",
-                request.images
+                "polyclip: {dropped} pictures are gone from {}{} and were removed from the index",
+                request.images,
+                if request.part.num_shards.is_some() {
+                    " (or are not in this part)"
+                } else {
+                    ""
+                }
             );
         }
     }

@@ -80,8 +80,37 @@ pub fn merge_index(parts: &[PathBuf], out: &Path, search: SearchMode) -> Result<
         )));
     }
     let first = IndexStore::open(first)?;
-    let mut model = first.meta.model.clone();
     std::fs::create_dir_all(out).map_err(io(out))?;
+    // Every part is checked, and its rows renamed, before anything is written: a refused merge leaves no index.
+    let mut seen = std::collections::HashSet::new();
+    let mut rows = Vec::with_capacity(parts.len());
+    for part in parts {
+        let store = IndexStore::open(part)?;
+        if let Some(reason) = store.meta.model.differs_from(&first.meta.model) {
+            return Err(CliError::Usage(format!(
+                "{}: made with another model than {} ({reason}); every part must be indexed with the same model",
+                part.display(),
+                first.dir().display()
+            )));
+        }
+        let mut items = Vec::with_capacity(store.len());
+        for item in store.items() {
+            let source = picture_source(&item.picture, store.dir());
+            let picture = picture_ref(&source, out)?;
+            if !seen.insert(picture.key()) {
+                return Err(CliError::Usage(format!(
+                    "{}: {source} is also in an earlier part; the parts of one index are disjoint",
+                    part.display()
+                )));
+            }
+            items.push(IndexItem {
+                picture,
+                caption: item.caption.clone(),
+            });
+        }
+        rows.push((items, store));
+    }
+    let mut model = first.meta.model.clone();
     // A model folder the index names relative to itself is named relative to the merged index.
     if let Some(folder) = &model.folder {
         let located = first.dir().join(folder);
@@ -96,31 +125,8 @@ pub fn merge_index(parts: &[PathBuf], out: &Path, search: SearchMode) -> Result<
         out,
         IndexMeta::new(first.meta.dim, model, &sources.join(" + ")),
     )?;
-    for part in parts {
-        let store = IndexStore::open(part)?;
-        if let Some(reason) = store.meta.model.differs_from(&first.meta.model) {
-            return Err(CliError::Usage(format!(
-                "{}: made with another model than {} ({reason}); every part must be indexed with the same model",
-                part.display(),
-                first.dir().display()
-            )));
-        }
-        let mut items = Vec::with_capacity(store.len());
-        for item in store.items() {
-            let source = picture_source(&item.picture, store.dir());
-            let picture = picture_ref(&source, out)?;
-            if merged.contains(&picture.key()) {
-                return Err(CliError::Usage(format!(
-                    "{}: {source} is also in an earlier part; the parts of one index are disjoint",
-                    part.display()
-                )));
-            }
-            items.push(IndexItem {
-                picture,
-                caption: item.caption.clone(),
-            });
-        }
-        merged.append(&items, store.embeddings())?;
+    for (items, store) in &rows {
+        merged.append(items, store.embeddings())?;
     }
     if search.wants_graph(merged.len()) {
         let graph = AnnIndex::build(merged.embeddings(), merged.meta.dim, AnnParams::default());

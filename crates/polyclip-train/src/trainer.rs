@@ -403,8 +403,8 @@ impl Trainer {
         }
     }
 
-    /// Before the first step of data-parallel training: every peer has the same training config and starts from
-    /// the same weights (a peer of another config refuses to start, in one line).
+    /// Before the first step of data-parallel training: every peer has its own rank, starts from the same step, has
+    /// the same training config and the same weights (a peer that differs refuses to start, in one line).
     fn peers_agree<B: AutodiffBackend, M: TrainableModel<B>>(
         &self,
         peer: &Peer,
@@ -412,16 +412,37 @@ impl Trainer {
         first_step: usize,
         device: &B::Device,
     ) -> Result<(), TrainError> {
-        let config = serde_json::to_vec(&self.config).map_err(|e| TrainError::Collective {
+        let refuse = |reason: String| TrainError::Collective {
             rank: peer.rank(),
-            reason: format!("its training config cannot be written for comparison: {e}"),
+            reason,
+        };
+        // Every peer in its own place: as many peers everywhere, each rank once (a node started with another's
+        // --node-rank would embed another's rows, and the gathered batch would hold them twice).
+        if !peer.all_equal::<B::InnerBackend>(peer.peers() as u64, device)? {
+            return Err(refuse(format!(
+                "the nodes run different numbers of devices (this one makes {} peers in all); give every node as many --devices",
+                peer.peers()
+            )));
+        }
+        if !peer.ranks_are_distinct::<B::InnerBackend>(device)? {
+            return Err(refuse(
+                "two peers have the same rank: give every node its own --node-rank, 0 to --num-nodes − 1".into(),
+            ));
+        }
+        if !peer.all_equal::<B::InnerBackend>(first_step as u64, device)? {
+            return Err(refuse(format!(
+                "the peers start from different steps (this one from step {first_step}): a node stopped while it wrote a checkpoint, or a stage ended on one node only; remove the newer checkpoints (or stage folder) so that every node resumes from the same step"
+            )));
+        }
+        let config = serde_json::to_vec(&self.config).map_err(|e| {
+            refuse(format!(
+                "its training config cannot be written for comparison: {e}"
+            ))
         })?;
         if !peer.all_equal::<B::InnerBackend>(bytes_hash(&config), device)? {
-            return Err(TrainError::Collective {
-                rank: peer.rank(),
-                reason: "the peers' training configs differ; start every peer with the same recipe and options"
-                    .into(),
-            });
+            return Err(refuse(
+                "the peers' training configs differ; start every peer with the same recipe and options".into(),
+            ));
         }
         self.replicas_agree::<B, M>(model, first_step, device)
     }

@@ -3,7 +3,8 @@
 //! burn-collective's global level does the talking: every node registers its local peers with a global
 //! orchestrator (burn-collective's, reached over WebSocket at `--coordinator`), which tells each node where the
 //! others are; all-reduces then go node to node (a ring) over each node's tensor data service at
-//! `--node-address`. Node 0 hosts the orchestrator ([`start_coordinator`]) unless one is already listening there.
+//! `--node-address`. Node 0 hosts the orchestrator ([`start_coordinator`]), and refuses to start when its port is
+//! taken.
 
 use std::fmt;
 use std::net::TcpListener;
@@ -32,9 +33,13 @@ pub enum NodesError {
     #[error("--num-nodes {0}: a job has at least one node")]
     NoNodes(usize),
     #[error(
-        "--coordinator and --node-address are both {0}: the node's own address needs a port of its own (the coordinator listens on the other)"
+        "--coordinator and --node-address both use port {0} on node 0, which hosts the coordinator: give the node's address a port of its own"
     )]
-    SamePort(HostPort),
+    SamePort(u16),
+    #[error(
+        "--collective-timeout 0: every operation between nodes would time out at once; give it seconds (default 1800)"
+    )]
+    NoTimeout,
 }
 
 impl FromStr for HostPort {
@@ -111,8 +116,9 @@ impl Nodes {
                 num_nodes,
             });
         }
-        if coordinator == node_address {
-            return Err(NodesError::SamePort(coordinator));
+        // Node 0 listens on both ports (every interface), whatever names the two addresses use.
+        if node_rank == 0 && coordinator.port == node_address.port {
+            return Err(NodesError::SamePort(coordinator.port));
         }
         Ok(Self {
             num_nodes,
@@ -124,9 +130,12 @@ impl Nodes {
     }
 
     /// The same layout with another deadline for the operations between nodes.
-    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Result<Self, NodesError> {
+        if timeout.is_zero() {
+            return Err(NodesError::NoTimeout);
+        }
         self.timeout = timeout;
-        self
+        Ok(self)
     }
 
     /// burn-collective's config for this node's `local_devices` peers: its local level (threads) and the global
@@ -236,11 +245,18 @@ mod tests {
             error.to_string(),
             "--node-rank 2 is not below --num-nodes 2 (ranks count from 0)"
         );
-        let error = Nodes::new(2, 0, at("h:1"), at("h:1")).expect_err("refused");
+        let error = Nodes::new(2, 0, at("localhost:1"), at("127.0.0.1:1")).expect_err("refused");
         assert_eq!(
             error.to_string(),
-            "--coordinator and --node-address are both h:1: the node's own address needs a port of its own (the coordinator listens on the other)"
+            "--coordinator and --node-address both use port 1 on node 0, which hosts the coordinator: give the node's address a port of its own"
         );
-        assert!(Nodes::new(2, 1, at("h:1"), at("g:1")).is_ok());
+        // Another machine may use the coordinator's port number for itself.
+        let node = Nodes::new(2, 1, at("h:1"), at("g:1")).expect("node 1");
+        assert_eq!(
+            node.with_timeout(std::time::Duration::ZERO)
+                .expect_err("refused")
+                .to_string(),
+            "--collective-timeout 0: every operation between nodes would time out at once; give it seconds (default 1800)"
+        );
     }
 }

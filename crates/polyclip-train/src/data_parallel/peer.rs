@@ -65,6 +65,7 @@ impl Peer {
             timeout: Some(nodes.timeout),
         };
         if register_now {
+            let _deadline = peer.watch("joining the other nodes");
             let config = nodes
                 .collective_config(local_devices)
                 .map_err(|e| peer.failed("register", e))?;
@@ -233,6 +234,29 @@ impl Peer {
             .iter()
             .zip(square)
             .all(|(sum, square)| (self.peers as f64 * square - sum * sum).abs() < 0.5))
+    }
+
+    /// Whether every rank `0..peers` belongs to exactly one peer: the peers sum their one-hot rank vectors (every
+    /// peer must pass the same number of peers: check that with [`all_equal`](Self::all_equal) first).
+    pub fn ranks_are_distinct<B: Backend>(&self, device: &B::Device) -> Result<bool, TrainError> {
+        let mut one_hot = vec![0.0_f32; self.peers];
+        if let Some(mine) = one_hot.get_mut(self.rank) {
+            *mine = 1.0;
+        }
+        let tensor = Tensor::<B, 1>::from_floats(one_hot.as_slice(), device);
+        let _deadline = self.watch("comparing ranks");
+        let summed = all_reduce::<B>(
+            self.id(),
+            tensor.into_primitive().tensor(),
+            ReduceOperation::Sum,
+        )
+        .map_err(|e| self.lost("comparing ranks", e))?;
+        let counts = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(summed))
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .map_err(|e| self.failed("comparing ranks", e))?;
+        Ok(counts.iter().all(|&count| count.round() as i64 == 1))
     }
 
     /// Leaves the collective.

@@ -1,4 +1,5 @@
 use std::{
+    collections::{HashMap, hash_map::Entry}, // polyclip
     marker::PhantomData,
     sync::{Arc, Mutex},
     vec,
@@ -18,6 +19,10 @@ pub(crate) struct SyncService<P: Protocol> {
     syncing_peers: Mutex<Vec<NodeId>>,
     /// Notification on each incoming sync request
     sync_notif: Notify,
+    /// polyclip: one connection to each other node, kept open. A new connection per barrier (one barrier per
+    /// all-reduce, one all-reduce per parameter tensor) left hundreds of sockets in TIME_WAIT per training step,
+    /// enough to run a fast job out of ports.
+    connections: tokio::sync::Mutex<HashMap<NodeId, <P::Client as ProtocolClient>::Channel>>,
 
     _p: PhantomData<P>,
 }
@@ -31,6 +36,7 @@ impl<P: Protocol> SyncService<P> {
             node_state,
             syncing_peers: Mutex::new(vec![]),
             sync_notif: Notify::new(),
+            connections: tokio::sync::Mutex::new(HashMap::new()), // polyclip
             _p: PhantomData,
         }
     }
@@ -55,9 +61,16 @@ impl<P: Protocol> SyncService<P> {
                 continue;
             }
 
-            let mut connection = P::Client::connect(addr.clone(), "sync")
-                .await
-                .expect("Couldn't connect to peer for sync");
+            // polyclip: the node's open connection, or a new one the first time.
+            let mut connections = self.connections.lock().await;
+            let connection = match connections.entry(*id) {
+                Entry::Occupied(open) => open.into_mut(),
+                Entry::Vacant(none) => none.insert(
+                    P::Client::connect(addr.clone(), "sync")
+                        .await
+                        .expect("Couldn't connect to peer for sync"),
+                ),
+            };
             let msg = SyncRequest(node_state.node_id);
             let sync_bytes = rmp_serde::to_vec(&msg).unwrap();
             connection
@@ -95,15 +108,15 @@ impl<P: Protocol> SyncService<P> {
     }
 
     pub async fn handle_sync_connection<C: CommunicationChannel>(&self, mut channel: C) {
-        let msg = channel.recv().await.unwrap();
-        let Some(msg) = msg else {
-            return;
-        };
+        // polyclip: every sync of the connection's node, until it closes (one sync per connection before).
+        while let Ok(Some(msg)) = channel.recv().await {
+            let Ok(msg) = rmp_serde::from_slice::<SyncRequest>(&msg.data) else {
+                return;
+            };
 
-        let msg = rmp_serde::from_slice::<SyncRequest>(&msg.data).unwrap();
+            self.add_syncing_peer(msg.0);
 
-        self.add_syncing_peer(msg.0);
-
-        self.sync_notif.notify_waiters();
+            self.sync_notif.notify_waiters();
+        }
     }
 }
