@@ -240,3 +240,56 @@ fn pretrained_text_encoders_alone<B: Backend>(device: &B::Device) {
     }
 }
 every_backend_test!(pretrained_text_encoders_alone);
+
+/// The exact GELU (`hidden_act = "gelu"`: open_clip's ViTs, BERT, XLM-R) and its derivative Φ(x) + x·φ(x), on 4001
+/// points of [-8, 8], against f64: GELU from burn-ndarray in f64 (libm's `erf`), Φ(x) = GELU(x)/x from it, φ
+/// computed here. burn-flex's erf is a vectorizable rational approximation, and burn-backend's default derivative
+/// (burn-ndarray's, CUDA's) was the tanh approximation's; both are patched (vendor/README.md). The approximate
+/// derivative is off by 2.9e-4 here, a wrong erf coefficient by 1e-3 or more.
+fn exact_gelu_and_its_derivative<B: Backend>(device: &B::Device) {
+    use burn::backend::Autodiff;
+    use burn::backend::ndarray::{NdArray, NdArrayDevice};
+    use burn::tensor::{Tensor, TensorData, activation::gelu};
+
+    let xs: Vec<f64> = (0..=4000).map(|i| -8.0 + f64::from(i) * 0.004).collect();
+    let read = |data: TensorData| data.convert::<f64>().to_vec::<f64>().expect("floats");
+    let x = Tensor::<Autodiff<B>, 1>::from_data(TensorData::new(xs.clone(), [xs.len()]), device)
+        .require_grad();
+    let y = gelu(x.clone());
+    let grads = y.clone().sum().backward();
+    let (values, slopes) = (
+        read(y.into_data()),
+        read(x.grad(&grads).expect("grad").into_data()),
+    );
+
+    let exact = read(
+        gelu(Tensor::<NdArray<f64>, 1>::from_data(
+            TensorData::new(xs.clone(), [xs.len()]),
+            &NdArrayDevice::Cpu,
+        ))
+        .into_data(),
+    );
+    let exact_slopes: Vec<f64> = xs
+        .iter()
+        .zip(&exact)
+        .map(|(&x, &gelu)| {
+            let cdf = if x == 0.0 { 0.5 } else { gelu / x };
+            cdf + x * (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt()
+        })
+        .collect();
+    let worst = |got: &[f64], want: &[f64]| {
+        got.iter()
+            .zip(want)
+            .zip(&xs)
+            .map(|((g, w), x)| (g - w).abs() / (1.0 + x.abs()))
+            .fold(0.0_f64, f64::max)
+    };
+    let (value_error, slope_error) = (worst(&values, &exact), worst(&slopes, &exact_slopes));
+    eprintln!("gelu: max |Δ|/(1+|x|) value {value_error:.2e}, derivative {slope_error:.2e}");
+    assert!(value_error <= 5e-7, "gelu values differ by {value_error}");
+    assert!(
+        slope_error <= 5e-7,
+        "gelu derivatives differ by {slope_error}"
+    );
+}
+every_backend_test!(exact_gelu_and_its_derivative);
