@@ -7,6 +7,8 @@
 //! [`every_backend_test!`] instantiates a generic test once per backend compiled in, so a backend that computes
 //! something else (or learns nothing) fails a named test.
 
+#[cfg(feature = "mimalloc")]
+mod allocator;
 mod cpu;
 mod devices;
 mod test_macro;
@@ -109,6 +111,8 @@ fn run_with_strategy<J: BackendJob, C: CheckpointStrategy>(
     kind: BackendKind,
     job: J,
 ) -> Result<J::Output, BackendError> {
+    #[cfg(feature = "mimalloc")]
+    allocator::keep_freed_pages();
     match kind {
         BackendKind::Ndarray => Ok(job.run::<Autodiff<NdArray<f32>, C>>(NdArrayDevice::Cpu, kind)),
         BackendKind::Flex => Ok(job.run::<Autodiff<Flex<f32>, C>>(FlexDevice, kind)),
