@@ -27,12 +27,42 @@ fn clip_vit_b32_mbart_large() -> CaptionerConfig {
     }
 }
 
-/// Measures one captioner: prints tokens/s for each search and cache setting.
+/// A search and whether it keeps the key/value cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Search {
+    GreedyCache,
+    Greedy,
+    BeamCache,
+    Beam,
+}
+
+impl Search {
+    pub const ALL: [Search; 4] = [
+        Search::GreedyCache,
+        Search::Greedy,
+        Search::BeamCache,
+        Search::Beam,
+    ];
+
+    fn num_beams(self) -> usize {
+        match self {
+            Search::GreedyCache | Search::Greedy => 1,
+            Search::BeamCache | Search::Beam => 4,
+        }
+    }
+
+    fn use_cache(self) -> bool {
+        matches!(self, Search::GreedyCache | Search::BeamCache)
+    }
+}
+
+/// Measures one captioner: prints tokens/s for each of `searches`.
 pub fn measure_generation<B: Backend>(
     name: &str,
     config: &CaptionerConfig,
     batch: usize,
     length: usize,
+    searches: &[Search],
     device: &B::Device,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
@@ -51,43 +81,42 @@ pub fn measure_generation<B: Backend>(
         device,
     );
     let memory = model.encode(pixels);
-    for num_beams in [1, 4] {
-        for use_cache in [true, false] {
-            let generation = GenerationConfig {
-                max_length: length + 1,
-                num_beams,
-                length_penalty: 1.0,
-                early_stopping: EarlyStopping::Flag(false),
-                no_repeat_ngram_size: 0,
-                decoder_start_token_id: config.decoder.decoder_start_token_id,
-                forced_bos_token_id: None,
-                forced_eos_token_id: None,
-                // Never generated: every hypothesis runs to max_length.
-                eos_token_id: config.decoder.vocab_size,
-                pad_token_id: config.decoder.pad_token_id,
-                use_cache,
-            };
-            // Warm-up (kernels, allocations), then one timed run.
-            let _ = generate(
-                &model,
-                &memory,
-                &GenerationConfig {
-                    max_length: 3,
-                    ..generation.clone()
-                },
-            );
-            let started = Instant::now();
-            let generated = generate(&model, &memory, &generation);
-            let seconds = started.elapsed().as_secs_f64();
-            let tokens: usize = generated.sequences.iter().map(|s| s.len() - 1).sum();
-            println!(
-                "  {:<7} {:<9} {:>9.1} tokens/s ({:.2}s, {tokens} tokens)",
-                if num_beams == 1 { "greedy" } else { "beam-4" },
-                if use_cache { "cache" } else { "no cache" },
-                tokens as f64 / seconds,
-                seconds
-            );
-        }
+    for &search in searches {
+        let (num_beams, use_cache) = (search.num_beams(), search.use_cache());
+        let generation = GenerationConfig {
+            max_length: length + 1,
+            num_beams,
+            length_penalty: 1.0,
+            early_stopping: EarlyStopping::Flag(false),
+            no_repeat_ngram_size: 0,
+            decoder_start_token_id: config.decoder.decoder_start_token_id,
+            forced_bos_token_id: None,
+            forced_eos_token_id: None,
+            // Never generated: every hypothesis runs to max_length.
+            eos_token_id: config.decoder.vocab_size,
+            pad_token_id: config.decoder.pad_token_id,
+            use_cache,
+        };
+        // Warm-up (kernels, allocations), then one timed run.
+        let _ = generate(
+            &model,
+            &memory,
+            &GenerationConfig {
+                max_length: 3,
+                ..generation.clone()
+            },
+        );
+        let started = Instant::now();
+        let generated = generate(&model, &memory, &generation);
+        let seconds = started.elapsed().as_secs_f64();
+        let tokens: usize = generated.sequences.iter().map(|s| s.len() - 1).sum();
+        println!(
+            "  {:<7} {:<9} {:>9.1} tokens/s ({:.2}s, {tokens} tokens)",
+            if num_beams == 1 { "greedy" } else { "beam-4" },
+            if use_cache { "cache" } else { "no cache" },
+            tokens as f64 / seconds,
+            seconds
+        );
     }
     Ok(())
 }

@@ -64,6 +64,9 @@ struct Args {
     /// With --generation: also the real size (CLIP ViT-B/32 + mBART-large-50's decoder, 0.5 B parameters).
     #[arg(long)]
     large: bool,
+    /// With --generation: which searches to time (bench_vs_pytorch.py times only `greedy-cache`).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = generation::Search::ALL)]
+    generation_searches: Vec<generation::Search>,
     /// Instead of the presets: peak memory of two train steps of the real-size model with this method at
     /// --base-batch (prints one JSON line; run one configuration per process).
     #[arg(long, value_enum)]
@@ -230,6 +233,7 @@ impl BackendJob for Bench {
                     &config,
                     args.generation_batch,
                     args.generation_length,
+                    &args.generation_searches,
                     &device,
                 )?;
             }
