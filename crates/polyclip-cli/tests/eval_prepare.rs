@@ -31,6 +31,30 @@ fn polyclip(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// `polyclip prepare` from English to Portuguese with `translator`, then `extra`.
+fn prepare_args<'a>(
+    input: &'a str,
+    out: &'a str,
+    translator: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "prepare",
+        "--input",
+        input,
+        "--src",
+        "en",
+        "--tgt",
+        "pt",
+        "--out",
+        out,
+        "--translator",
+        translator,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 fn model() -> String {
     fixtures().join("models/clip_italian").display().to_string()
 }
@@ -477,35 +501,29 @@ fn prepare_writes_translated_captioned_and_scored_shards() {
     let (scorer, scorer_tokenizer) = (model(), tokenizer());
     let out = dir.path().join("shards");
     let (input_arg, out_arg) = (input.display().to_string(), out.display().to_string());
-    let (ok, _, stderr) = polyclip(&[
-        "prepare",
-        "--input",
+    let (ok, _, stderr) = polyclip(&prepare_args(
         &input_arg,
-        "--src",
-        "en",
-        "--tgt",
-        "pt",
-        "--out",
         &out_arg,
-        "--translator",
         &translator,
-        "--translator-tokenizer",
-        &mbart,
-        "--captioner",
-        &captioner,
-        "--captioner-tokenizer",
-        &mbart,
-        "--scorer",
-        &scorer,
-        "--scorer-tokenizer",
-        &scorer_tokenizer,
-        "--max-length",
-        "12",
-        "--per-shard",
-        "1",
-        "--batch-size",
-        "2",
-    ]);
+        &[
+            "--translator-tokenizer",
+            &mbart,
+            "--captioner",
+            &captioner,
+            "--captioner-tokenizer",
+            &mbart,
+            "--scorer",
+            &scorer,
+            "--scorer-tokenizer",
+            &scorer_tokenizer,
+            "--max-length",
+            "12",
+            "--per-shard",
+            "1",
+            "--batch-size",
+            "2",
+        ],
+    ));
     assert!(ok, "{stderr}");
     assert!(
         stderr.contains("wrote 2 samples into 2 shard(s)"),
@@ -599,31 +617,25 @@ fn prepare_writes_translated_captioned_and_scored_shards() {
             .join(format!("part{index}"))
             .display()
             .to_string();
-        let (ok, _, stderr) = polyclip(&[
-            "prepare",
-            "--input",
+        let (ok, _, stderr) = polyclip(&prepare_args(
             &input_arg,
-            "--src",
-            "en",
-            "--tgt",
-            "pt",
-            "--out",
             &part,
-            "--translator",
             &translator,
-            "--translator-tokenizer",
-            &mbart,
-            "--max-length",
-            "12",
-            "--per-shard",
-            "1",
-            "--batch-size",
-            "2",
-            "--shard-index",
-            index,
-            "--num-shards",
-            "2",
-        ]);
+            &[
+                "--translator-tokenizer",
+                &mbart,
+                "--max-length",
+                "12",
+                "--per-shard",
+                "1",
+                "--batch-size",
+                "2",
+                "--shard-index",
+                index,
+                "--num-shards",
+                "2",
+            ],
+        ));
         assert!(ok, "{stderr}");
         assert!(
             stderr.contains("wrote 1 samples into 1 shard(s)"),
@@ -658,23 +670,12 @@ fn prepare_writes_translated_captioned_and_scored_shards() {
         );
     }
     // Part 2 of 2 does not exist.
-    let (ok, _, stderr) = polyclip(&[
-        "prepare",
-        "--input",
+    let (ok, _, stderr) = polyclip(&prepare_args(
         &input_arg,
-        "--src",
-        "en",
-        "--tgt",
-        "pt",
-        "--out",
         &parts[0],
-        "--translator",
         &translator,
-        "--shard-index",
-        "2",
-        "--num-shards",
-        "2",
-    ]);
+        &["--shard-index", "2", "--num-shards", "2"],
+    ));
     assert!(!ok);
     assert_eq!(
         stderr.trim(),

@@ -72,22 +72,26 @@ fn captions() -> Vec<(String, String)> {
 
 /// A folder with the fixture's pictures and manifest, indexed into `index` with relative paths, as a user
 /// types them.
+/// `polyclip index` of the fixture's `pictures.jsonl` with the fixture model into `out` (in `dir`), then `extra`.
+fn index_pictures(dir: &Path, out: &str, extra: &[&str]) -> (bool, String, String) {
+    let model = model();
+    let mut args = vec![
+        "index",
+        "--model",
+        &model,
+        "--images",
+        "pictures.jsonl",
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    polyclip_in(dir, &args, &[])
+}
+
 fn indexed_folder() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixtures().join("serve"), dir.path());
-    let (ok, _, stderr) = polyclip_in(
-        dir.path(),
-        &[
-            "index",
-            "--model",
-            &model(),
-            "--images",
-            "pictures.jsonl",
-            "--out",
-            "index",
-        ],
-        &[],
-    );
+    let (ok, _, stderr) = index_pictures(dir.path(), "index", &[]);
     assert!(ok, "{stderr}");
     assert!(
         stderr.contains("polyclip: index holds 12 pictures"),
@@ -105,22 +109,10 @@ fn an_index_made_in_parts_and_merged_is_the_index_made_at_once() {
     let mut parts = Vec::new();
     for index in ["0", "1", "2"] {
         let part = format!("part{index}");
-        let (ok, _, stderr) = polyclip_in(
+        let (ok, _, stderr) = index_pictures(
             dir.path(),
-            &[
-                "index",
-                "--model",
-                &model(),
-                "--images",
-                "pictures.jsonl",
-                "--out",
-                &part,
-                "--shard-index",
-                index,
-                "--num-shards",
-                "3",
-            ],
-            &[],
+            &part,
+            &["--shard-index", index, "--num-shards", "3"],
         );
         assert!(ok, "{stderr}");
         assert!(

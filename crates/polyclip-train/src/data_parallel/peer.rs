@@ -10,7 +10,7 @@ use burn::collective::{
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Bool, ElementConversion, Int, Tensor, TensorPrimitive};
+use burn::tensor::{Bool, Int, Tensor, TensorPrimitive};
 
 use crate::data_parallel::Nodes;
 use crate::data_parallel::watchdog::{self, Armed};
@@ -185,18 +185,8 @@ impl Peer {
 
     /// Whether every peer's `ok` is true (a peer that failed to write tells the others to stop).
     pub fn all_agree<B: Backend>(&self, ok: bool, device: &B::Device) -> Result<bool, TrainError> {
-        let flag = Tensor::<B, 1>::from_floats([if ok { 1.0 } else { 0.0 }], device);
-        let _deadline = self.watch("agree");
-        let sum = all_reduce::<B>(
-            self.id(),
-            flag.into_primitive().tensor(),
-            ReduceOperation::Sum,
-        )
-        .map_err(|e| self.lost("agree", e))?;
-        let sum: f32 = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(sum))
-            .into_scalar()
-            .elem();
-        Ok(sum.round() as usize == self.peers)
+        let sum = self.sum_over_peers::<B>(&[if ok { 1.0 } else { 0.0 }], "agree", device)?;
+        Ok(sum.iter().all(|&sum| sum.round() as usize == self.peers))
     }
 
     /// Whether every replica of `model` holds the same weights (a hash of their bytes, compared by
@@ -215,25 +205,12 @@ impl Peer {
     pub fn all_equal<B: Backend>(&self, hash: u64, device: &B::Device) -> Result<bool, TrainError> {
         let bytes: Vec<f32> = hash.to_le_bytes().iter().map(|&b| f32::from(b)).collect();
         let squares: Vec<f32> = bytes.iter().map(|b| b * b).collect();
-        let values = [bytes, squares].concat();
-        let tensor = Tensor::<B, 1>::from_floats(values.as_slice(), device);
-        let _deadline = self.watch("comparing hashes");
-        let summed = all_reduce::<B>(
-            self.id(),
-            tensor.into_primitive().tensor(),
-            ReduceOperation::Sum,
-        )
-        .map_err(|e| self.lost("comparing hashes", e))?;
-        let sums = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(summed))
-            .into_data()
-            .convert::<f64>()
-            .to_vec::<f64>()
-            .map_err(|e| self.failed("comparing hashes", e))?;
+        let sums =
+            self.sum_over_peers::<B>(&[bytes, squares].concat(), "comparing hashes", device)?;
         let (sum, square) = sums.split_at(8);
-        Ok(sum
-            .iter()
-            .zip(square)
-            .all(|(sum, square)| (self.peers as f64 * square - sum * sum).abs() < 0.5))
+        Ok(sum.iter().zip(square).all(|(&sum, &square)| {
+            (self.peers as f64 * f64::from(square) - f64::from(sum) * f64::from(sum)).abs() < 0.5
+        }))
     }
 
     /// Whether every rank `0..peers` belongs to exactly one peer: the peers sum their one-hot rank vectors (every
@@ -243,20 +220,31 @@ impl Peer {
         if let Some(mine) = one_hot.get_mut(self.rank) {
             *mine = 1.0;
         }
-        let tensor = Tensor::<B, 1>::from_floats(one_hot.as_slice(), device);
-        let _deadline = self.watch("comparing ranks");
+        let counts = self.sum_over_peers::<B>(&one_hot, "comparing ranks", device)?;
+        Ok(counts.iter().all(|&count| count.round() as i64 == 1))
+    }
+
+    /// The element-wise sum of every peer's `values` (the same length on every peer), under the deadline; `what`
+    /// names the operation in errors.
+    fn sum_over_peers<B: Backend>(
+        &self,
+        values: &[f32],
+        what: &str,
+        device: &B::Device,
+    ) -> Result<Vec<f32>, TrainError> {
+        let tensor = Tensor::<B, 1>::from_floats(values, device);
+        let _deadline = self.watch(what);
         let summed = all_reduce::<B>(
             self.id(),
             tensor.into_primitive().tensor(),
             ReduceOperation::Sum,
         )
-        .map_err(|e| self.lost("comparing ranks", e))?;
-        let counts = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(summed))
+        .map_err(|e| self.lost(what, e))?;
+        Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(summed))
             .into_data()
             .convert::<f32>()
             .to_vec::<f32>()
-            .map_err(|e| self.failed("comparing ranks", e))?;
-        Ok(counts.iter().all(|&count| count.round() as i64 == 1))
+            .map_err(|e| self.failed(what, e))
     }
 
     /// Leaves the collective.
