@@ -245,7 +245,8 @@ every_backend_test!(pretrained_text_encoders_alone);
 /// points of [-8, 8], against f64: GELU from burn-ndarray in f64 (libm's `erf`), Φ(x) = GELU(x)/x from it, φ
 /// computed here. burn-flex's erf is a vectorizable rational approximation, and burn-backend's default derivative
 /// (burn-ndarray's, CUDA's) was the tanh approximation's; both are patched (vendor/README.md). The approximate
-/// derivative is off by 2.9e-4 here, a wrong erf coefficient by 1e-3 or more.
+/// derivative is off by 2.9e-4 here, a wrong erf coefficient by 1e-3 or more; a slightly wrong one fails the
+/// saturation checks at the end.
 fn exact_gelu_and_its_derivative<B: Backend>(device: &B::Device) {
     use burn::backend::Autodiff;
     use burn::backend::ndarray::{NdArray, NdArrayDevice};
@@ -291,5 +292,13 @@ fn exact_gelu_and_its_derivative<B: Backend>(device: &B::Device) {
         slope_error <= 5e-7,
         "gelu derivatives differ by {slope_error}"
     );
+    // Saturation: Φ(x) is 1 in f32 from x = 6 on (1 - 1e-9), so GELU must give x back exactly there, and erf must
+    // reach ±1 (a rational erf whose constants are one f32 step off stops at 0.99999988).
+    for (x, value) in xs.iter().zip(&values).filter(|(x, _)| **x >= 6.0) {
+        assert_eq!(*value, f64::from(*x as f32), "gelu({x})");
+    }
+    let infinities =
+        Tensor::<B, 1>::from_floats([f32::NEG_INFINITY, f32::INFINITY, -6.0, 6.0], device);
+    assert_eq!(read(infinities.erf().into_data()), [-1.0, 1.0, -1.0, 1.0]);
 }
 every_backend_test!(exact_gelu_and_its_derivative);
