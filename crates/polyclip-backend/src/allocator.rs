@@ -19,15 +19,22 @@ const PURGE_DELAY: libmimalloc_sys::mi_option_t = libmimalloc_sys::mi_option_use
 /// Keeps freed pages in the process instead of handing them back to the kernel (`purge_delay = -1`), unless the
 /// environment sets `MIMALLOC_PURGE_DELAY` (then that value holds).
 ///
-/// By default mimalloc returns a freed block of tens of MiB to the kernel 10 ms later, so at real size every
+/// By default mimalloc returns a freed block of tens of MiB to the kernel after its purge delay (1000 ms in the
+/// mimalloc 3 that libmimalloc-sys 0.1.49 builds; setting 1000 explicitly measured the same 9.08 s step), so at
+/// real size every
 /// gradient and Adam temporary of the 250 002 × 768 embedding matrix (733 MiB each) came back as fresh pages that
 /// the kernel zeroed: `clear_page_erms` was the largest entry of the profile of a CAPIVARA train step. Keeping them
 /// took the step from 8.50 to 7.37 s at batch 16 (peak RSS 5 621 → 5 980 MiB). The price: a process holds the
 /// largest working set it has had until it exits (as PyTorch's CUDA caching allocator does on the GPU).
+///
+/// Runs once per process: `mi_option_set` is not synchronised, and later calls (one per `run_job`) do nothing.
 pub fn keep_freed_pages() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets one of mimalloc's process-wide options, which it reads whenever it considers purging; any
-        // value is valid for this option.
-        unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) }
-    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            // SAFETY: sets one of mimalloc's process-wide options, which it reads whenever it considers purging;
+            // any value is valid for this option, and `ONCE` keeps two threads from writing it at once.
+            unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) }
+        }
+    });
 }
