@@ -108,7 +108,8 @@ pub trait ActivationOps<B: Backend> {
         let square = B::float_mul(x.clone(), x.clone());
         let pdf = B::float_mul_scalar(
             B::float_exp(B::float_mul_scalar(square, (-0.5f32).into())),
-            (1.0 / (2.0 * core::f64::consts::PI).sqrt()).into(),
+            // 1/√(2π) as a literal: `f64::sqrt` is not in `core` (no_std).
+            0.398_942_280_401_432_7_f64.into(),
         );
         let slope = B::float_add(cdf, B::float_mul(x, pdf));
         B::float_mul(slope, grad)
