@@ -31,6 +31,16 @@ fn polyclip(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// The tail both `prepare` runs of the prepare test share: one sample per shard, short captions, batches of two.
+const SMALL_SHARDS: [&str; 6] = [
+    "--max-length",
+    "12",
+    "--per-shard",
+    "1",
+    "--batch-size",
+    "2",
+];
+
 /// `polyclip prepare` from English to Portuguese with `translator`, then `extra`.
 fn prepare_args<'a>(
     input: &'a str,
@@ -501,28 +511,23 @@ fn prepare_writes_translated_captioned_and_scored_shards() {
     let (scorer, scorer_tokenizer) = (model(), tokenizer());
     let out = dir.path().join("shards");
     let (input_arg, out_arg) = (input.display().to_string(), out.display().to_string());
+    let with_scores: &[&str] = &[
+        "--translator-tokenizer",
+        &mbart,
+        "--captioner",
+        &captioner,
+        "--captioner-tokenizer",
+        &mbart,
+        "--scorer",
+        &scorer,
+        "--scorer-tokenizer",
+        &scorer_tokenizer,
+    ];
     let (ok, _, stderr) = polyclip(&prepare_args(
         &input_arg,
         &out_arg,
         &translator,
-        &[
-            "--translator-tokenizer",
-            &mbart,
-            "--captioner",
-            &captioner,
-            "--captioner-tokenizer",
-            &mbart,
-            "--scorer",
-            &scorer,
-            "--scorer-tokenizer",
-            &scorer_tokenizer,
-            "--max-length",
-            "12",
-            "--per-shard",
-            "1",
-            "--batch-size",
-            "2",
-        ],
+        &[with_scores, &SMALL_SHARDS].concat(),
     ));
     assert!(ok, "{stderr}");
     assert!(
@@ -622,19 +627,17 @@ fn prepare_writes_translated_captioned_and_scored_shards() {
             &part,
             &translator,
             &[
-                "--translator-tokenizer",
-                &mbart,
-                "--max-length",
-                "12",
-                "--per-shard",
-                "1",
-                "--batch-size",
-                "2",
-                "--shard-index",
-                index,
-                "--num-shards",
-                "2",
-            ],
+                &[
+                    "--translator-tokenizer",
+                    &mbart,
+                    "--shard-index",
+                    index,
+                    "--num-shards",
+                    "2",
+                ][..],
+                &SMALL_SHARDS,
+            ]
+            .concat(),
         ));
         assert!(ok, "{stderr}");
         assert!(
