@@ -125,3 +125,84 @@ fn invalid_config_is_reported_by_key() {
         "{error}"
     );
 }
+
+/// The patch embedding computes the stride-P convolution as a patch reshape and a matmul (vision.rs): its
+/// output and its gradients (weight and pixels) are burn's `conv2d`'s, so training learns the filters a real
+/// convolution would (checked while finding out why the embedded default's ViT learns colour but not shape).
+#[test]
+fn patch_embedding_and_its_gradients_equal_a_strided_convolution() {
+    use burn::backend::Autodiff;
+    use burn::module::Param;
+    use burn::nn::EmbeddingConfig;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    use polyclip_models::clip::vision::ClipVisionEmbeddings;
+
+    type A = Autodiff<B>;
+    let device = NdArrayDevice::Cpu;
+    let (batch, channels, side, p, hidden) = (2, 3, 24, 8, 5);
+    let patches = (side / p) * (side / p);
+    let normal = Distribution::Normal(0.0, 1.0);
+    let pixels = Tensor::<A, 4>::random([batch, channels, side, side], normal, &device);
+    let weight = Tensor::<A, 4>::random([hidden, channels, p, p], normal, &device);
+    let weights = Tensor::<A, 3>::random([batch, patches, hidden], normal, &device);
+
+    let mut conv = Conv2dConfig::new([channels, hidden], [p, p])
+        .with_stride([p, p])
+        .with_bias(false)
+        .init(&device);
+    conv.weight = Param::from_tensor(weight.clone().require_grad());
+    let embeddings = ClipVisionEmbeddings {
+        class_embedding: Param::from_tensor(Tensor::zeros([hidden], &device)),
+        patch_embedding: conv,
+        position_embedding: EmbeddingConfig::new(patches + 1, hidden).init(&device),
+        patch_size: p,
+    };
+    let ours_pixels = pixels.clone().require_grad();
+    let positions = embeddings
+        .position_embedding
+        .weight
+        .val()
+        .slice([1..patches + 1]);
+    let ours = embeddings
+        .forward(ours_pixels.clone())
+        .slice([0..batch, 1..patches + 1, 0..hidden])
+        - positions.unsqueeze_dim(0);
+    let ours_grads = (ours.clone() * weights.clone()).sum().backward();
+
+    let (conv_pixels, conv_weight) = (pixels.require_grad(), weight.require_grad());
+    let theirs = conv2d(
+        conv_pixels.clone(),
+        conv_weight.clone(),
+        None,
+        ConvOptions::new([p, p], [0, 0], [1, 1], 1),
+    )
+    .reshape([batch, hidden, patches])
+    .swap_dims(1, 2);
+    let theirs_grads = (theirs.clone() * weights).sum().backward();
+
+    let close = |a: Tensor<B, 4>, b: Tensor<B, 4>, what: &str| {
+        let (diff, scale) = (
+            (a - b.clone()).abs().max().into_scalar(),
+            b.abs().max().into_scalar(),
+        );
+        assert!(diff <= 1e-5 * scale, "{what}: {diff} of {scale}");
+    };
+    let flat = |t: Tensor<A, 3>| t.inner().reshape([batch, patches, hidden, 1]);
+    close(flat(ours), flat(theirs), "output");
+    close(
+        embeddings
+            .patch_embedding
+            .weight
+            .grad(&ours_grads)
+            .expect("weight grad"),
+        conv_weight.grad(&theirs_grads).expect("weight grad"),
+        "weight gradient",
+    );
+    close(
+        ours_pixels.grad(&ours_grads).expect("pixel grad"),
+        conv_pixels.grad(&theirs_grads).expect("pixel grad"),
+        "pixel gradient",
+    );
+}
