@@ -302,3 +302,50 @@ fn exact_gelu_and_its_derivative<B: Backend>(device: &B::Device) {
     assert_eq!(read(infinities.erf().into_data()), [-1.0, 1.0, -1.0, 1.0]);
 }
 every_backend_test!(exact_gelu_and_its_derivative);
+
+/// Inference takes burn's fused `attention` op and training the composed path (`scaled_dot_product`, attention.rs);
+/// both must block the keys where the mask is `true`. burn-tch 0.21.0 handed burn's mask to PyTorch's
+/// `scaled_dot_product_attention`, whose boolean mask means the opposite (`true` = attend): every padded text
+/// encoder evaluated on `--backend tch` attended to its padding only (vendor/README.md).
+fn fused_attention_blocks_the_keys_the_mask_blocks<B: Backend>(device: &B::Device) {
+    use burn::backend::Autodiff;
+    use burn::tensor::{Bool, Distribution, ElementConversion, Tensor, TensorData};
+    use polyclip_models::attention::scaled_dot_product;
+
+    let shape = [2, 2, 5, 4];
+    let normal = Distribution::Normal(0.0, 1.0);
+    let (q, k, v) = (
+        Tensor::<B, 4>::random(shape, normal, device),
+        Tensor::<B, 4>::random(shape, normal, device),
+        Tensor::<B, 4>::random(shape, normal, device),
+    );
+    // The first sequence has no padding, the second its last two keys.
+    let padding = [
+        false, false, false, false, false, false, false, false, true, true,
+    ];
+    let blocked =
+        || Tensor::<B, 4, Bool>::from_data(TensorData::new(padding.to_vec(), [2, 1, 1, 5]), device);
+    let fused = scaled_dot_product(q.clone(), k.clone(), v.clone(), Some(blocked()), None);
+    let lift = |t: &Tensor<B, 4>| Tensor::<Autodiff<B>, 4>::from_inner(t.clone());
+    let composed = scaled_dot_product(
+        lift(&q),
+        lift(&k),
+        lift(&v),
+        Some(Tensor::from_inner(blocked())),
+        None,
+    )
+    .inner();
+    let diff = (fused.clone() - composed)
+        .abs()
+        .max()
+        .into_scalar()
+        .elem::<f32>();
+    assert!(diff < 1e-5, "fused and composed attention differ by {diff}");
+    // What a blocked key holds does not matter.
+    let noise = Tensor::<B, 4>::random([1, 2, 2, 4], normal, device) * 100.0;
+    let v_changed = v.slice_assign([1..2, 0..2, 3..5, 0..4], noise);
+    let again = scaled_dot_product(q, k, v_changed, Some(blocked()), None);
+    let diff = (fused - again).abs().max().into_scalar().elem::<f32>();
+    assert!(diff < 1e-5, "a blocked key moved the output by {diff}");
+}
+every_backend_test!(fused_attention_blocks_the_keys_the_mask_blocks);

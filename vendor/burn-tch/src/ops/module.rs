@@ -466,11 +466,14 @@ impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
             return attention_fallback::<Self>(query, key, value, mask, attn_bias, options);
         }
 
+        // polyclip: burn's mask is `true` where a key is blocked (`attention_fallback` fills those scores with -inf);
+        // PyTorch's boolean `attn_mask` is `true` where a key takes part. Passing burn's mask as it was made every
+        // masked query attend to exactly the keys it should not (padding only, or the future only).
         TchTensor::new(tch::Tensor::scaled_dot_product_attention(
             &query.tensor,
             &key.tensor,
             &value.tensor,
-            mask.map(|m| m.tensor),
+            mask.map(|m| m.tensor.logical_not()),
             0.,
             options.is_causal,
             options.scale,
