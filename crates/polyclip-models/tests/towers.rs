@@ -164,7 +164,7 @@ fn patch_embedding_and_its_gradients_equal_a_strided_convolution() {
         .position_embedding
         .weight
         .val()
-        .slice([1..patches + 1]);
+        .narrow(0, 1, patches);
     let ours = embeddings
         .forward(ours_pixels.clone())
         .slice([0..batch, 1..patches + 1, 0..hidden])
