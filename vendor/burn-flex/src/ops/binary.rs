@@ -119,16 +119,11 @@ where
     // `pos` of shape `[1, L, D]`, scores plus a `[B, 1, 1, L]` mask): one
     // copy of it in the output's shape (`to_contiguous` copies innermost
     // runs) lets the SIMD paths above take over, where `binary_op_typed`
-    // would walk both operands with the scalar `StridedIter`. Only when
-    // the in-place path can then run: a strided lhs is copied into a
-    // unique buffer at offset 0; a contiguous lhs must already be one,
-    // or the copy of rhs would be wasted on `binary_op_typed` anyway.
+    // would walk both operands with the scalar `StridedIter`.
     if simd_hint.is_some() {
         let lhs_strided = lhs.layout().contiguous_offsets().is_none();
         let rhs_strided = rhs.layout().contiguous_offsets().is_none();
-        let lhs_in_place = lhs_strided
-            || (lhs.is_unique() && matches!(lhs.layout().contiguous_offsets(), Some((0, _))));
-        if (lhs_strided || rhs_strided) && lhs_in_place {
+        if lhs_strided || rhs_strided {
             let lhs = if lhs_strided { lhs.to_contiguous() } else { lhs };
             let rhs = if rhs_strided { rhs.to_contiguous() } else { rhs.clone() };
             return binary_op_f32(lhs, &rhs, op, simd_hint);
