@@ -22,8 +22,9 @@ const PURGE_DELAY: libmimalloc_sys::mi_option_t = libmimalloc_sys::mi_option_use
 /// By default mimalloc returns a freed block of tens of MiB to the kernel after its purge delay (1000 ms in the
 /// mimalloc 3 that libmimalloc-sys 0.1.49 builds; setting 1000 explicitly did not make the step faster, 9.08 s in
 /// that run), so at real size every gradient and Adam temporary of the 250 002 × 768 embedding matrix (733 MiB
-/// each) came back as fresh pages that the kernel zeroed: `clear_page_erms` was the largest entry of the profile of a CAPIVARA train step. Keeping them
-/// took the step from 8.50 to 7.37 s at batch 16 (peak RSS 5 621 → 5 980 MiB). The price: a process holds the
+/// each) came back as fresh pages that the kernel zeroed: `clear_page_erms` was the largest entry of the profile
+/// of a CAPIVARA train step. Keeping them took the step from 8.50 to 7.37 s at batch 16 (peak RSS 5 621 → 5 980
+/// MiB). The price: a process holds the
 /// largest working set it has had until it exits (as PyTorch's CUDA caching allocator does on the GPU).
 ///
 /// Runs once per process: `mi_option_set` is not synchronised, and later calls (one per `run_job`) do nothing.
