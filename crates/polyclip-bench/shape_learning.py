@@ -101,6 +101,7 @@ def main():
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--pre-steps", type=int, default=600)
     parser.add_argument("--image-size", type=int, default=48)
+    parser.add_argument("--width", type=int, default=64, help="the vision tower's width (its MLP is 4x)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -115,7 +116,9 @@ def main():
         longest = max(len(i) for i in ids)
         return torch.tensor([i + [pad] * (longest - len(i)) for i in ids])
 
-    vision = VisionTransformer(image_size=size, patch_size=8, width=64, layers=2, heads=4, mlp_ratio=4.0, output_dim=64)
+    vision = VisionTransformer(
+        image_size=size, patch_size=8, width=args.width, layers=2, heads=4, mlp_ratio=4.0, output_dim=64
+    )
     text = TextTower(tokenizer.get_vocab_size(), pad)
     labelled = [json.loads(line) for line in open(f"{data}/train.labels.jsonl")]
     test = [json.loads(line) for line in open(f"{data}/test.labels.jsonl")]
