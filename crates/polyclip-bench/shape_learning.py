@@ -9,12 +9,14 @@ on 2 CPU threads, on the pictures and English captions a polyclip run folder alr
   (datasets/shapes/tokenizer.json), mean pooling over the non-pad tokens, a bias-free 2-layer MLP head (the
   tiny XLM-R tower's shape);
 - AdamW (betas 0.9/0.98, eps 1e-6, weight decay 0.1), lr 2e-3 with 50 warm-up steps and a cosine decay, batch 128,
-  logit scale learned from 1/0.07 (the built-in recipe's base stage); a random shift of up to 3 px per picture.
+  logit scale learned from 1/0.07, as the built-in recipe's base stage (whose warm-up starts and decay ends at
+  1e-5, here at 0); and, unlike it, a random circular shift (`torch.roll`) of up to 3 px per picture.
 
 Modes (`--mode`):
     clip        contrastive training on the captions (one of the five phrasings per picture and step);
     fixed       contrastive training against a fixed random 64-d vector per shape kind of the picture's first
-                group instead of a caption embedding (a text side that cannot drop shape);
+                group instead of a caption embedding (a text side that cannot drop shape); about 21 pictures of a
+                batch share each target, so its loss has a floor near ln 21 and is not comparable with the others;
     supervised  softmax classifiers on the image embedding for the attributes in `--heads`, on the one-group
                 training pictures (`train.labels.jsonl`);
     lit         `supervised` for `--pre-steps`, then `clip` with the vision tower locked (LiT);
