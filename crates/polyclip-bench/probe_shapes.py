@@ -27,11 +27,11 @@ HELD_OUT = {(3, 3), (0, 1), (2, 2), (1, 0), (4, 5), (5, 4)}
 TRAIN = 1500
 
 
-def main():
-    data, embeddings = sys.argv[1], np.load(sys.argv[2])
+def probe(data, x_train, x_test):
+    """Fits the probe on the embeddings of the first TRAIN one-group training pictures (`x_train`) and prints its
+    accuracy on those of the one-group test pictures (`x_test`), in `data`'s labels order."""
     train = [json.loads(line) for line in open(data + "/train.labels.jsonl")][:TRAIN]
     test = [json.loads(line) for line in open(data + "/test.labels.jsonl")]
-    x_train, x_test = embeddings[:TRAIN], embeddings[TRAIN:]
     mean, std = x_train.mean(0), x_train.std(0) + 1e-6
     a = np.c_[(x_train - mean) / std, np.ones(len(x_train))]
     b = np.c_[(x_test - mean) / std, np.ones(len(x_test))]
@@ -45,8 +45,13 @@ def main():
         def accuracy(mask):
             return 100 * (predicted[mask] == y_test[mask]).mean()
 
-        print(f"{key}: all {accuracy(np.ones(len(test), bool)):.1f} seen {accuracy(seen):.1f} "
+        print(f"probe {key}: all {accuracy(np.ones(len(test), bool)):.1f} seen {accuracy(seen):.1f} "
               f"held-out {accuracy(~seen):.1f}")
+
+
+def main():
+    data, embeddings = sys.argv[1], np.load(sys.argv[2])
+    probe(data, embeddings[:TRAIN], embeddings[TRAIN:])
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ Modes (`--mode`):
     curriculum  `supervised` for `--pre-steps`, then `clip` with the vision tower trained on.
 
 Each mode prints zero-shot accuracy with the class names and templates of the built-in evaluation (English) and a
-ridge probe on the image embeddings (fitted on 1 500 one-group training pictures), on all 321 one-group test
-pictures and apart on colour-shape pairs seen in training and held out of it.
+ridge probe on the image embeddings (`probe_shapes.probe`, fitted on 1 500 one-group training pictures), on all 321
+one-group test pictures and apart on colour-shape pairs seen in training and held out of it.
 
     cargo run --release -p recipes --bin capivara -- --run-dir RUN --base-steps 1 --steps 1   # writes RUN/data
     python shape_learning.py RUN/data --mode clip
@@ -46,8 +46,8 @@ from open_clip.transformer import VisionTransformer
 from PIL import Image
 from tokenizers import Tokenizer
 
-# SceneSampler::default_held_out() as (colour, shape) indices.
-HELD_OUT = {(3, 3), (0, 1), (2, 2), (1, 0), (4, 5), (5, 4)}
+from probe_shapes import HELD_OUT, TRAIN, probe
+
 SHAPES = ["circle", "square", "triangle", "star", "diamond", "cross"]
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]
 CLASSES = {"shape": 6, "color": 8, "count": 3}
@@ -181,25 +181,16 @@ def main():
     vision.eval()
     with torch.no_grad():
         test_embeddings = F.normalize(vision(torch.stack([picture(f"{data}/{r['image']}", size) for r in test])), dim=-1)
-        train_embeddings = F.normalize(vision(torch.stack([picture(f"{data}/{r['image']}", size) for r in labelled[:1500]])), dim=-1)
-        for key, names in CLASS_NAMES.items():
-            if args.mode in ("fixed", "supervised"):
-                break  # the text tower was not trained
+        train_embeddings = F.normalize(vision(torch.stack([picture(f"{data}/{r['image']}", size) for r in labelled[:TRAIN]])), dim=-1)
+        # The text tower is trained only in the caption modes.
+        for key, names in CLASS_NAMES.items() if args.mode in ("clip", "lit", "curriculum") else ():
             weights = torch.stack([
                 F.normalize(F.normalize(text(tokens([t.format(n) for t in TEMPLATES])), dim=-1).mean(0), dim=0)
                 for n in names
             ])
             right = ((test_embeddings @ weights.T).argmax(1).numpy() == np.array([r[key] for r in test]))
             print(f"zero-shot {key}: {right.mean() * 100:.1f} (seen {right[seen].mean() * 100:.1f}, held-out {right[~seen].mean() * 100:.1f})")
-    a, b = train_embeddings.numpy(), test_embeddings.numpy()
-    mean, std = a.mean(0), a.std(0) + 1e-6
-    a, b = np.c_[(a - mean) / std, np.ones(len(a))], np.c_[(b - mean) / std, np.ones(len(b))]
-    for key, classes in CLASSES.items():
-        y = np.eye(classes)[[r[key] for r in labelled[:1500]]] * 2 - 1
-        w = np.linalg.solve(a.T @ a + np.eye(a.shape[1]), a.T @ y)
-        right = (b @ w).argmax(1) == np.array([r[key] for r in test])
-        print(f"probe {key}: {right.mean() * 100:.1f} (seen {right[seen].mean() * 100:.1f}, held-out {right[~seen].mean() * 100:.1f})")
-
+    probe(data, train_embeddings.numpy(), test_embeddings.numpy())
 
 if __name__ == "__main__":
     main()
