@@ -32,6 +32,11 @@ def probe(data, x_train, x_test):
     accuracy on those of the one-group test pictures (`x_test`), in `data`'s labels order."""
     train = [json.loads(line) for line in open(data + "/train.labels.jsonl")][:TRAIN]
     test = [json.loads(line) for line in open(data + "/test.labels.jsonl")]
+    probe_labels(x_train, train, x_test, test)
+
+
+def probe_labels(x_train, train, x_test, test):
+    """The probe on embeddings whose labels are given as rows of `labels.jsonl` (`shape`, `color`, `count`)."""
     mean, std = x_train.mean(0), x_train.std(0) + 1e-6
     a = np.c_[(x_train - mean) / std, np.ones(len(x_train))]
     b = np.c_[(x_test - mean) / std, np.ones(len(x_test))]
