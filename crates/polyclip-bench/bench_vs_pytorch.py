@@ -174,6 +174,8 @@ def main():
     parser.add_argument("--tokens", type=int, default=24)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--backends", default="ndarray,flex", help="comma-separated polyclip backends")
+    parser.add_argument("--gemm-kernels", help="what to print as burn-flex's gemm kernels instead of what the binary "
+                        "reports (the CPU's best): for a binary built without burn-flex's x86-v4 (bench_avx2.sh)")
     parser.add_argument("--parts", default="embed,train,generate", help="comma-separated: embed, train, generate")
     parser.add_argument("--train-batch", type=int, default=16)
     parser.add_argument("--train-tokens", type=int, default=32)
@@ -185,8 +187,12 @@ def main():
     torch.set_num_threads(args.threads)
     backends = [b for b in args.backends.split(",") if b]
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
-    flags = sorted({f for f in Path("/proc/cpuinfo").read_text().split() if f.startswith("avx512")})
-    print(f"{args.threads} threads; CPU flags: {' '.join(flags) or 'no avx512'}", flush=True)
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    flags = sorted({f for f in cpuinfo.split() if f.startswith("avx512")})
+    model = re.search(r"^model name\s*:\s*(.*)$", cpuinfo, re.M)
+    print(f"CPU: {model.group(1) if model else '?'}")
+    print(f"{args.threads} threads; CPU flags: {' '.join(flags) or 'no avx512'}; PyTorch's kernels: "
+          f"{torch.backends.cpu.get_cpu_capability()}", flush=True)
     if "embed" in parts:
         embed(args, backends, env)
     if "train" in parts:
@@ -227,7 +233,7 @@ def embed(args, backends, env):
     theirs = bench_torch(directory, args.image_batch, args.text_batch, args.tokens, args.iterations, device)
     theirs["framework"] += f" ({device.type})"
     print(f"\nembedding: images batch {args.image_batch} at 224 px, texts batch {args.text_batch} x {args.tokens} tokens; "
-          f"gemm kernels: {ours[0].get('cpu_kernels', '?')}")
+          f"gemm kernels: {args.gemm_kernels or ours[0].get('cpu_kernels', '?')}")
     print(f"{'':28s} {'load s':>8s} {'images/s':>10s} {'texts/s':>10s} {'img ×pt':>8s} {'txt ×pt':>8s}")
     print(f"{theirs['framework']:28s} {theirs['load_s']:8.2f} {theirs['images_per_s']:10.2f} {theirs['texts_per_s']:10.2f}")
     for row in ours:
