@@ -17,7 +17,9 @@
 #   PYTHON=/path/to/venv/bin/python bash crates/polyclip-bench/bench_avx2.sh [bench_vs_pytorch.py options]
 #
 # Extra options (e.g. --train-repeats 3) go to both runs. Needs what bench_vs_pytorch.py needs, git and cargo.
-# The AVX2 build goes to target/avx2 (AVX2_TARGET_DIR), a full release build the first time.
+# The AVX2 build goes to target/avx2 (AVX2_TARGET_DIR), from a worktree of HEAD kept in target/avx2/src: a full
+# release build the first time, then only what changed. Both binaries are HEAD's: the script refuses to build
+# with uncommitted changes to the sources.
 set -euo pipefail
 root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 python=${PYTHON:-python3}
@@ -28,21 +30,34 @@ if [ "$(uname -m)" != x86_64 ] || ! grep -qw avx512f /proc/cpuinfo; then
     exit 77
 fi
 
+target=${AVX2_TARGET_DIR:-$root/target/avx2}
+if [ -z "${POLYCLIP_AVX2:-}" ] || [ -z "${POLYCLIP:-}" ]; then
+    # Both binaries are built from HEAD's sources: the AVX2 one from a worktree of HEAD, the other from this tree.
+    if ! git -C "$root" diff --quiet HEAD -- '*.rs' '*Cargo.toml' Cargo.lock vendor; then
+        echo "bench_avx2.sh: this tree has uncommitted changes to what cargo builds; commit them, or give both POLYCLIP_AVX2 and POLYCLIP" >&2
+        exit 1
+    fi
+fi
 if [ -z "${POLYCLIP_AVX2:-}" ]; then
-    scratch=$(mktemp -d)
-    trap 'git -C "$root" worktree remove --force "$scratch/tree" 2>/dev/null || true; rm -rf "$scratch"' EXIT
-    git -C "$root" worktree add -q --detach "$scratch/tree" HEAD
-    sed -i 's/"rayon", "x86-v4"\]/"rayon"]/' "$scratch/tree/Cargo.toml"
-    if grep -q '"x86-v4"' "$scratch/tree/Cargo.toml"; then
+    # A worktree at a fixed path (target/avx2/src), so that cargo rebuilds only what changed since the last run.
+    tree="$target/src"
+    git -C "$root" worktree prune
+    if [ ! -e "$tree/.git" ]; then
+        mkdir -p "$target"
+        git -C "$root" worktree add -q --detach "$tree" HEAD
+    fi
+    git -C "$tree" checkout -q --force --detach "$(git -C "$root" rev-parse HEAD)"
+    sed -i 's/"rayon", "x86-v4"\]/"rayon"]/' "$tree/Cargo.toml"
+    if grep -q '"x86-v4"' "$tree/Cargo.toml"; then
         echo "bench_avx2.sh: could not drop burn-flex's x86-v4 feature from Cargo.toml" >&2
         exit 1
     fi
-    (cd "$scratch/tree" && CARGO_TARGET_DIR="${AVX2_TARGET_DIR:-$root/target/avx2}" \
-        cargo build --release -q -p polyclip-bench)
-    POLYCLIP_AVX2="${AVX2_TARGET_DIR:-$root/target/avx2}/release/polyclip-bench"
+    (cd "$tree" && CARGO_TARGET_DIR="$target" cargo build --release -q -p polyclip-bench)
+    POLYCLIP_AVX2="$target/release/polyclip-bench"
 fi
 if [ -z "${POLYCLIP:-}" ]; then
     # Built here even when a binary is there: it may be one with other features (ci/tch.sh's needs libtorch).
+    echo "bench_avx2.sh: cargo build --release -p polyclip-bench (replaces target/release/polyclip-bench)" >&2
     (cd "$root" && cargo build --release -q -p polyclip-bench)
     POLYCLIP="$root/target/release/polyclip-bench"
 fi
