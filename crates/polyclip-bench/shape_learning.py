@@ -77,6 +77,30 @@ def lr_at(step, steps, peak=2e-3, warmup=50):
     return peak * min(1.0, (step + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * progress))
 
 
+class ShippedTokenizer:
+    """The shipped tokenizer (datasets/shapes/tokenizer.json); called on texts, a batch of ids padded to the longest,
+    at most 32 tokens each."""
+
+    def __init__(self):
+        self.tokenizer = Tokenizer.from_file(str(Path(__file__).resolve().parents[2] / "datasets/shapes/tokenizer.json"))
+        self.pad = self.tokenizer.token_to_id("<pad>")
+        self.vocab_size = self.tokenizer.get_vocab_size()
+
+    def __call__(self, texts):
+        ids = [self.tokenizer.encode(t).ids[:32] for t in texts]
+        longest = max(len(i) for i in ids)
+        return torch.tensor([i + [self.pad] * (longest - len(i)) for i in ids])
+
+
+def class_weights(text, tokens, names):
+    """The zero-shot classifier of the built-in evaluation: per class name, the normalised text embeddings of the
+    templates averaged and normalised again."""
+    return torch.stack([
+        F.normalize(F.normalize(text(tokens([t.format(n) for t in TEMPLATES])), dim=-1).mean(0), dim=0)
+        for n in names
+    ])
+
+
 class TextTower(nn.Module):
     def __init__(self, vocab, pad):
         super().__init__()
@@ -110,18 +134,12 @@ def main():
     torch.manual_seed(args.seed), random.seed(args.seed), np.random.seed(args.seed)
     data, size = args.data, args.image_size
 
-    tokenizer = Tokenizer.from_file(str(Path(__file__).resolve().parents[2] / "datasets/shapes/tokenizer.json"))
-    pad = tokenizer.token_to_id("<pad>")
-
-    def tokens(texts):
-        ids = [tokenizer.encode(t).ids[:32] for t in texts]
-        longest = max(len(i) for i in ids)
-        return torch.tensor([i + [pad] * (longest - len(i)) for i in ids])
+    tokens = ShippedTokenizer()
 
     vision = VisionTransformer(
         image_size=size, patch_size=8, width=args.width, layers=2, heads=4, mlp_ratio=4.0, output_dim=64
     )
-    text = TextTower(tokenizer.get_vocab_size(), pad)
+    text = TextTower(tokens.vocab_size, tokens.pad)
     labelled = [json.loads(line) for line in open(f"{data}/train.labels.jsonl")]
     test = [json.loads(line) for line in open(f"{data}/test.labels.jsonl")]
     seen = np.array([(r["color"], r["shape"]) not in HELD_OUT for r in test])
@@ -184,10 +202,7 @@ def main():
         train_embeddings = F.normalize(vision(torch.stack([picture(f"{data}/{r['image']}", size) for r in labelled[:TRAIN]])), dim=-1)
         # The text tower is trained only in the caption modes.
         for key, names in CLASS_NAMES.items() if args.mode in ("clip", "lit", "curriculum") else ():
-            weights = torch.stack([
-                F.normalize(F.normalize(text(tokens([t.format(n) for t in TEMPLATES])), dim=-1).mean(0), dim=0)
-                for n in names
-            ])
+            weights = class_weights(text, tokens, names)
             right = ((test_embeddings @ weights.T).argmax(1).numpy() == np.array([r[key] for r in test]))
             print(f"zero-shot {key}: {right.mean() * 100:.1f} (seen {right[seen].mean() * 100:.1f}, held-out {right[~seen].mean() * 100:.1f})")
     probe(data, train_embeddings.numpy(), test_embeddings.numpy())

@@ -37,7 +37,6 @@ import argparse
 import math
 import random
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -45,10 +44,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from open_clip.transformer import VisionTransformer
 from PIL import Image
-from tokenizers import Tokenizer
 
 from probe_shapes import HELD_OUT, TRAIN, probe_labels
-from shape_learning import CLASS_NAMES, TEMPLATES, TextTower
+from shape_learning import CLASS_NAMES, ShippedTokenizer, TextTower, class_weights
 
 # scene.rs, in the order of ShapeKind::ALL, Color::ALL, Background::ALL, Region::ALL.
 SHAPES = ["circle", "square", "triangle", "star", "diamond", "cross"]
@@ -233,17 +231,11 @@ def main():
     x_train, x_test = tensor(train_pictures), tensor(test_pictures)
     print(f"data: {len(train_scenes)} + {len(test_scenes)} pictures in {time.time() - start:.0f} s", flush=True)
 
-    tokenizer = Tokenizer.from_file(str(Path(__file__).resolve().parents[2] / "datasets/shapes/tokenizer.json"))
-    pad = tokenizer.token_to_id("<pad>")
-
-    def tokens(texts):
-        ids = [tokenizer.encode(t).ids[:32] for t in texts]
-        longest = max(len(i) for i in ids)
-        return torch.tensor([i + [pad] * (longest - len(i)) for i in ids])
+    tokens = ShippedTokenizer()
 
     vision = VisionTransformer(image_size=args.image_size, patch_size=args.patch, width=args.width,
                                layers=args.layers, heads=4, mlp_ratio=4.0, output_dim=64)
-    text = TextTower(tokenizer.get_vocab_size(), pad)
+    text = TextTower(tokens.vocab_size, tokens.pad)
     scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
     sizes = {"shape": 6, "color": 8, "count": 3}
     heads = nn.ModuleDict({k: nn.Linear(64, sizes[k]) for k in args.heads.split(",")})
@@ -284,10 +276,7 @@ def main():
         test_embeddings = F.normalize(vision(x_test[one_group_test]), dim=-1)
         train_embeddings = F.normalize(vision(x_train[one_group_train[:TRAIN]]), dim=-1)
         for key, names in CLASS_NAMES.items() if args.mode == "clip" else ():
-            weights = torch.stack([
-                F.normalize(F.normalize(text(tokens([t.format(n) for t in TEMPLATES])), dim=-1).mean(0), dim=0)
-                for n in names
-            ])
+            weights = class_weights(text, tokens, names)
             right = (test_embeddings @ weights.T).argmax(1).numpy() == np.array([r[key] for r in test_rows])
             print(f"zero-shot {key}: {right.mean() * 100:.1f} (seen {right[seen].mean() * 100:.1f}, "
                   f"held-out {right[~seen].mean() * 100:.1f})")
