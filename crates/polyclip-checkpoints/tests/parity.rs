@@ -349,3 +349,55 @@ fn fused_attention_blocks_the_keys_the_mask_blocks<B: Backend>(device: &B::Devic
     assert!(diff < 1e-5, "a blocked key moved the output by {diff}");
 }
 every_backend_test!(fused_attention_blocks_the_keys_the_mask_blocks);
+
+/// A word embedding's gradient is the sum of the output gradients of the positions that look a row up, zero in
+/// every other row (burn's `embedding_backward`: `select_add` of those gradients into zeros). burn-flex's
+/// `select_add` adds into its input's buffer in place when no other tensor shares it (vendor/README.md); one that
+/// is shared must come out unchanged.
+fn embedding_gradient_sums_the_rows_looked_up<B: Backend>(device: &B::Device) {
+    use burn::backend::Autodiff;
+    use burn::tensor::{Int, Tensor, TensorData};
+
+    let (rows, width) = (7, 3);
+    let table: Vec<f32> = (0..rows * width).map(|i| i as f32 * 0.25).collect();
+    let weight = Tensor::<Autodiff<B>, 2>::from_data(TensorData::new(table, [rows, width]), device)
+        .require_grad();
+    // Row 4 is looked up three times, rows 1 and 6 once, the others never.
+    let ids = Tensor::<Autodiff<B>, 2, Int>::from_data(
+        TensorData::new(vec![4i64, 1, 4, 6, 4], [1, 5]),
+        device,
+    );
+    let scale: Vec<f32> = (0..5 * width).map(|i| 1.0 + i as f32).collect();
+    let scale = Tensor::<Autodiff<B>, 3>::from_data(TensorData::new(scale, [1, 5, width]), device);
+    let looked_up = burn::tensor::module::embedding(weight.clone(), ids);
+    let grads = (looked_up * scale).sum().backward();
+    let grad = weight
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap();
+    // d/dW[r, c] = Σ over the positions p with id r of scale[p, c] = 1 + 3p + c.
+    let mut expected = vec![0.0f32; rows * width];
+    for (position, row) in [4usize, 1, 4, 6, 4].into_iter().enumerate() {
+        for column in 0..width {
+            expected[row * width + column] += (1 + 3 * position + column) as f32;
+        }
+    }
+    assert_eq!(grad, expected);
+
+    // select_add into a tensor another handle shares: the other handle keeps its values.
+    let base = Tensor::<B, 2>::zeros([rows, width], device);
+    let shared = base.clone();
+    let indices = Tensor::<B, 1, Int>::from_data(TensorData::new(vec![2i64, 2], [2]), device);
+    let values = Tensor::<B, 2>::ones([2, width], device);
+    let added = base.select_assign(0, indices, values, burn::tensor::IndexingUpdateOp::Add);
+    let added = added.into_data().to_vec::<f32>().unwrap();
+    assert_eq!(&added[2 * width..3 * width], &[2.0, 2.0, 2.0]);
+    assert_eq!(added.iter().sum::<f32>(), 6.0);
+    assert_eq!(
+        shared.into_data().to_vec::<f32>().unwrap(),
+        vec![0.0; rows * width]
+    );
+}
+every_backend_test!(embedding_gradient_sums_the_rows_looked_up);

@@ -79,7 +79,8 @@ impl FlexTensor {
                         dtype: self.dtype,
                     },
                     Err(arc) => {
-                        let bytes = Bytes::from_bytes_vec((*arc)[..expected_bytes].to_vec());
+                        // polyclip: one copy, at the element's width (see `empty`).
+                        let bytes = copied_bytes(&(*arc)[..expected_bytes], dtype_size(self.dtype));
                         TensorData {
                             bytes,
                             shape: self.layout.shape().clone(),
@@ -90,7 +91,8 @@ impl FlexTensor {
             } else {
                 // Contiguous at offset 0 but buffer is oversized (e.g., narrowed view).
                 // Truncate to exact logical size.
-                let bytes = Bytes::from_bytes_vec(self.data[..expected_bytes].to_vec());
+                // polyclip: one copy, at the element's width (see `empty`).
+                let bytes = copied_bytes(&self.data[..expected_bytes], dtype_size(self.dtype));
                 TensorData {
                     bytes,
                     shape: self.layout.shape().clone(),
@@ -252,7 +254,11 @@ impl FlexTensor {
     pub fn empty(shape: Shape, dtype: DType) -> Self {
         let num_elements = shape.num_elements();
         let elem_size = dtype_size(dtype);
-        let bytes = Bytes::from_bytes_vec(alloc::vec![0u8; num_elements * elem_size]);
+        // polyclip: allocated zeroed at the element's own width. `Bytes::from_bytes_vec` of a `Vec<u8>`
+        // copied every new buffer into a second, 16-byte-aligned allocation (its alignment check looks at the
+        // type the vector was made of, not at its address): a matmul's output or an embedding's gradient was
+        // zeroed, then copied whole into fresh pages.
+        let bytes = zeroed_bytes(num_elements, elem_size);
         let layout = Layout::contiguous(shape);
         Self {
             data: Arc::new(bytes),
@@ -654,6 +660,29 @@ fn copy_2d_tiled<E: Copy>(
 /// empty allocations in `FlexTensor::empty`, truncated buffers in `into_data`,
 /// and zero-byte memcpys in `repeat_dim`. The panic turns all three into a
 /// loud, actionable failure at the dispatch boundary.
+/// polyclip: `count` zeroed elements of `elem_size` bytes, in an allocation of that width's alignment, so that
+/// `Bytes` takes it without copying.
+fn zeroed_bytes(count: usize, elem_size: usize) -> Bytes {
+    match elem_size {
+        1 => Bytes::from_elems(alloc::vec![0u8; count]),
+        2 => Bytes::from_elems(alloc::vec![0u16; count]),
+        4 => Bytes::from_elems(alloc::vec![0u32; count]),
+        8 => Bytes::from_elems(alloc::vec![0u64; count]),
+        _ => Bytes::from_bytes_vec(alloc::vec![0u8; count * elem_size]),
+    }
+}
+
+/// polyclip: a copy of `bytes` (whole elements of `elem_size` bytes) in an allocation of that width's alignment.
+fn copied_bytes(bytes: &[u8], elem_size: usize) -> Bytes {
+    match elem_size {
+        1 => Bytes::from_elems(bytes.to_vec()),
+        2 => Bytes::from_elems(bytemuck::pod_collect_to_vec::<u8, u16>(bytes)),
+        4 => Bytes::from_elems(bytemuck::pod_collect_to_vec::<u8, u32>(bytes)),
+        8 => Bytes::from_elems(bytemuck::pod_collect_to_vec::<u8, u64>(bytes)),
+        _ => Bytes::from_bytes_vec(bytes.to_vec()),
+    }
+}
+
 pub(crate) fn dtype_size(dtype: DType) -> usize {
     // Delegate to burn-std's canonical size to stay in sync.
     let size = dtype.size();

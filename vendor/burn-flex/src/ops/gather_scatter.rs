@@ -753,7 +753,18 @@ pub fn select_add<E: Element + Pod + Default + Copy + core::ops::AddAssign + Sen
     indices: FlexTensor,
     value: FlexTensor,
 ) -> FlexTensor {
-    let tensor = tensor.to_contiguous();
+    // polyclip: a tensor that is contiguous, covers its whole buffer and is not shared is added into in place
+    // (`storage_mut` below copies one that is shared). It was always copied whole first: for an embedding's
+    // gradient (`embedding_backward`: zeros of the vocabulary's size, a few hundred rows added) that copy
+    // touched every page of a 732 MiB buffer that was otherwise never written.
+    let whole = tensor.is_contiguous()
+        && tensor.layout().start_offset() == 0
+        && tensor.bytes().len() == tensor.layout().num_elements() * core::mem::size_of::<E>();
+    let mut tensor = if whole {
+        tensor
+    } else {
+        tensor.to_contiguous()
+    };
     let indices = indices.to_contiguous();
     let value = value.to_contiguous();
 
@@ -773,7 +784,6 @@ pub fn select_add<E: Element + Pod + Default + Copy + core::ops::AddAssign + Sen
         "select_add: indices must be 1D"
     );
 
-    let tensor_data: &[E] = tensor.storage();
     let indices_data = read_indices(&indices);
     let value_data: &[E] = value.storage();
     let num_indices = indices_data.len();
@@ -795,12 +805,12 @@ pub fn select_add<E: Element + Pod + Default + Copy + core::ops::AddAssign + Sen
         }
     }
 
-    let mut result: Vec<E> = tensor_data.to_vec();
+    let result: &mut [E] = tensor.storage_mut();
 
     // Use optimized 2D implementation
     if ndims == 2 {
         select_add_2d(
-            &mut result,
+            result,
             &indices_data,
             value_data,
             tensor_shape[0],
@@ -808,8 +818,7 @@ pub fn select_add<E: Element + Pod + Default + Copy + core::ops::AddAssign + Sen
             num_indices,
             dim,
         );
-        let bytes = Bytes::from_elems(result);
-        return FlexTensor::new(bytes, Layout::contiguous(tensor_shape), E::dtype());
+        return tensor;
     }
 
     // General N-D case
@@ -833,8 +842,7 @@ pub fn select_add<E: Element + Pod + Default + Copy + core::ops::AddAssign + Sen
         result[dst_idx] += val;
     }
 
-    let bytes = Bytes::from_elems(result);
-    FlexTensor::new(bytes, Layout::contiguous(tensor_shape), E::dtype())
+    tensor
 }
 
 /// Optimized 2D select_add.
