@@ -20,6 +20,8 @@ pub mod precision;
 pub mod record_file;
 pub mod run_lock;
 pub mod schedule;
+pub mod torch_adam;
+mod torch_adam_flex;
 pub mod train_config;
 pub mod trainable;
 pub mod trainer;

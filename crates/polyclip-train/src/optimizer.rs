@@ -4,18 +4,16 @@ use std::path::Path;
 
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{
-    AdamState, AdaptiveMomentumState, GradientsParams, LearningRate, Optimizer, SimpleOptimizer,
-};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
-use burn::tensor::Tensor;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use crate::adabelief::AdaBelief;
 pub use crate::agc::AgcConfig;
 use crate::error::TrainError;
 use crate::record_file::write_record;
+pub use crate::torch_adam::TorchAdam;
 
 /// Which optimiser, with the hyper-parameters the methods name.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -227,99 +225,5 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> ClipOptimizer<M, B> {
                 Self::AdaBelief(optim.load_record(record))
             }
         })
-    }
-}
-
-/// `torch.optim.Adam` / `torch.optim.AdamW` (torch 2.x `_single_tensor_adam`, `amsgrad=False`), in torch's
-/// order of operations, with `g` the gradient, `t` the step count after incrementing and `wd` the decay:
-///
-/// ```text
-/// coupled (Adam):     g ← g + wd·θ
-/// decoupled (AdamW):  θ ← θ·(1 − lr·wd)
-/// m ← m + (1 − β₁)·(g − m)                         (exp_avg.lerp_(g, 1 − β₁))
-/// v ← v·β₂ + (1 − β₂)·g·g                          (exp_avg_sq.mul_(β₂).addcmul_(g, g, 1 − β₂))
-/// θ ← θ + (−lr/(1 − β₁ᵗ))·m / (√v / √(1 − β₂ᵗ) + eps)
-/// ```
-///
-/// The tensors are `f32`; the scalars are formed in `f64` as torch's Python floats are, and rounded once. burn's
-/// own `Adam`/`AdamW` form the bias corrections `1 − βᵗ` in `f32`, where the cancellation in `1 − 0.999ᵗ`
-/// shifts the first steps' updates by ~10⁻⁵ relative (1.6·10⁻⁵ on the parameters of the AdamW parity fixture,
-/// against 1.1·10⁻⁷ here). The state is burn's [`AdamState`], so optimiser
-/// checkpoints written with burn's `Adam`/`AdamW` still load.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TorchAdam {
-    pub beta_1: f64,
-    pub beta_2: f64,
-    pub eps: f64,
-    pub weight_decay: f64,
-    /// AdamW's decoupled decay instead of Adam's L2 term.
-    pub decoupled: bool,
-}
-
-impl<B: Backend> SimpleOptimizer<B> for TorchAdam {
-    type State<const D: usize> = AdamState<B, D>;
-
-    fn step<const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
-        let (tensor, grad) = match (self.weight_decay != 0.0, self.decoupled) {
-            (false, _) => (tensor, grad),
-            // param.mul_(1 - lr * weight_decay)
-            (true, true) => (tensor.mul_scalar(1.0 - lr * self.weight_decay), grad),
-            // grad.add(param, alpha=weight_decay)
-            (true, false) => {
-                let decay = tensor.clone().mul_scalar(self.weight_decay);
-                (tensor, grad.add(decay))
-            }
-        };
-        let (time, exp_avg, exp_avg_sq) = match state {
-            Some(state) => (
-                state.momentum.time,
-                state.momentum.moment_1,
-                state.momentum.moment_2,
-            ),
-            None => (0, grad.zeros_like(), grad.zeros_like()),
-        };
-        // lerp(self, end, w) = self + w·(end − self) for |w| < 0.5, else end − (end − self)·(1 − w).
-        let weight = 1.0 - self.beta_1;
-        let exp_avg = if weight.abs() < 0.5 {
-            let step = grad.clone().sub(exp_avg.clone()).mul_scalar(weight);
-            exp_avg.add(step)
-        } else {
-            let rest = 1.0 - f64::from(weight as f32);
-            grad.clone().sub(grad.clone().sub(exp_avg).mul_scalar(rest))
-        };
-        let exp_avg_sq = exp_avg_sq
-            .mul_scalar(self.beta_2)
-            .add(grad.clone().mul_scalar(1.0 - self.beta_2).mul(grad));
-        let time = time.saturating_add(1);
-        let exponent = i32::try_from(time).unwrap_or(i32::MAX);
-        let bias_correction_1 = 1.0 - self.beta_1.powi(exponent);
-        let bias_correction_2_sqrt = (1.0 - self.beta_2.powi(exponent)).sqrt();
-        let step_size = lr / bias_correction_1;
-        let denom = exp_avg_sq
-            .clone()
-            .sqrt()
-            .div_scalar(bias_correction_2_sqrt)
-            .add_scalar(self.eps);
-        // param.addcdiv_(exp_avg, denom, value=-step_size): θ + (value·m)/denom.
-        let tensor = tensor.add(exp_avg.clone().mul_scalar(-step_size).div(denom));
-        let momentum = AdaptiveMomentumState {
-            time,
-            moment_1: exp_avg,
-            moment_2: exp_avg_sq,
-            max_moment_2: None,
-        };
-        (tensor, Some(AdamState { momentum }))
-    }
-
-    fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
-        AdamState {
-            momentum: state.momentum.to_device(device),
-        }
     }
 }

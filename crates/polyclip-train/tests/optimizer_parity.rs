@@ -379,6 +379,115 @@ fn adam_with_coupled_decay_and_adamw_match_torch<B: Backend>(_device: &B::Device
 }
 every_backend_test!(adam_with_coupled_decay_and_adamw_match_torch);
 
+/// Deterministic values in about `[-scale, scale)` (a 64-bit LCG), for inputs that need no fixture.
+fn pseudo_random(count: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..count)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
+
+fn bits<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Vec<u32> {
+    let data = tensor.into_data();
+    data.as_slice::<f32>()
+        .expect("f32 data")
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+}
+
+/// On burn-flex [`TorchAdam`] updates `f32` parameters in one in-place pass (src/torch_adam_flex.rs); it must
+/// give exactly what the update written with burn's tensor operations gives, for every decay and both forms of
+/// torch's `lerp`, over several steps, on a parameter longer than one parallel chunk with a ragged end, on a
+/// strided (transposed) parameter, and without writing through a buffer another tensor shares.
+#[test]
+fn in_place_adam_on_flex_is_the_generic_update_bit_for_bit() {
+    use burn::backend::Flex;
+    use burn::optim::{AdamState, SimpleOptimizer};
+    use polyclip_train::TorchAdam;
+
+    let adam = |beta_1: f64, weight_decay: f64, decoupled: bool| TorchAdam {
+        beta_1,
+        beta_2: 0.98,
+        eps: 1e-6,
+        weight_decay,
+        decoupled,
+    };
+    let variants = [
+        ("Adam, coupled decay 0.2 (CAPIVARA)", adam(0.9, 0.2, false)),
+        ("AdamW, decay 0.1", adam(0.9, 0.1, true)),
+        ("Adam, no decay", adam(0.9, 0.0, false)),
+        (
+            "Adam, beta_1 0.3 (lerp's other form)",
+            adam(0.3, 0.2, false),
+        ),
+    ];
+    let shape = [3, 70_001];
+    let count = shape[0] * shape[1];
+    let init = pseudo_random(count, 1, 0.5);
+    let lrs = [1e-3, 5e-4, 2e-3];
+    for (name, adam) in variants {
+        for transposed in [false, true] {
+            let param = |values: &[f32]| -> Tensor<Flex, 2> {
+                if transposed {
+                    tensor::<Flex, 2>(values, &[shape[1], shape[0]]).swap_dims(0, 1)
+                } else {
+                    tensor::<Flex, 2>(values, &shape)
+                }
+            };
+            let (mut fused, mut generic) = (param(&init), param(&init));
+            let mut fused_state: Option<AdamState<Flex, 2>> = None;
+            let mut generic_state: Option<AdamState<Flex, 2>> = None;
+            for (step, lr) in lrs.into_iter().enumerate() {
+                let grad = pseudo_random(count, 10 + step as u64, 0.1);
+                // A second handle on the parameter's buffer, which the in-place pass must not write through.
+                let shared = fused.clone();
+                let before = bits(shared.clone());
+                let (stepped, state) =
+                    adam.step(lr, fused, tensor::<Flex, 2>(&grad, &shape), fused_state);
+                assert_eq!(
+                    bits(shared),
+                    before,
+                    "{name}: wrote through a shared buffer"
+                );
+                (fused, fused_state) = (stepped, state);
+                let (stepped, state) =
+                    adam.step_generic(lr, generic, tensor::<Flex, 2>(&grad, &shape), generic_state);
+                (generic, generic_state) = (stepped, state);
+                let (Some(fused_moments), Some(generic_moments)) = (&fused_state, &generic_state)
+                else {
+                    panic!("{name}: no state after step {step}");
+                };
+                let (fused_moments, generic_moments) =
+                    (&fused_moments.momentum, &generic_moments.momentum);
+                assert_eq!(fused_moments.time, generic_moments.time);
+                let what = format!("{name}, transposed {transposed}, step {step}");
+                assert!(
+                    bits(fused.clone()) == bits(generic.clone()),
+                    "{what}: parameters differ"
+                );
+                assert!(
+                    bits(fused_moments.moment_1.clone()) == bits(generic_moments.moment_1.clone()),
+                    "{what}: first moments differ"
+                );
+                assert!(
+                    bits(fused_moments.moment_2.clone()) == bits(generic_moments.moment_2.clone()),
+                    "{what}: second moments differ"
+                );
+            }
+            // The parameters moved: a pass that changed nothing would also be "equal".
+            assert_ne!(bits(fused), bits(param(&init)), "{name}: nothing moved");
+        }
+    }
+}
+
 /// [`ClipOptimizer`]'s Adam/AdamW keep burn's state record, so optimiser state saved before polyclip computed
 /// them as torch does (with burn's `Adam`/`AdamW`) still resumes.
 fn optimizer_state_written_by_burns_adamw_still_loads<B: Backend>(_device: &B::Device) {
