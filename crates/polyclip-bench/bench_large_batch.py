@@ -6,8 +6,9 @@ same run, open_clip in PyTorch (AMP bf16 and gradient checkpointing by default, 
 Model: open_clip's xlm-roberta-base-ViT-B-32 (CAPIVARA's base, random weights, 366 M parameters), vision frozen;
 `capivara` trains the whole text tower and the temperature, `capivara-opt` LoRA r=8 on query/value (the encoder
 frozen), the projection and the temperature. Optimizer: Adam (betas 0.9/0.98, eps 1e-8, L2 0.2), as CAPIVARA's.
-Every configuration runs in its own process (the peak is the process's): two steps, the second timed (the
-first allocates the optimizer's state).
+Every configuration runs in its own process (the peak is the process's): `--steps` steps (2 by default), the
+last timed (the first allocates the optimizer's state; on the CPU the second still touches pages the process
+never used, from the third on polyclip's allocator reuses its own).
 
     cargo build --release -p polyclip-bench                       # or ci/build-cuda-release.sh for CUDA
     v/bin/python crates/polyclip-bench/bench_large_batch.py --polyclip target/release/polyclip-bench \\
@@ -102,16 +103,18 @@ def torch_step(args):
         optimizer.step()
         return loss.item()
 
-    step()
-    sync()
-    started = time.perf_counter()
-    loss = step()
-    sync()
-    seconds = time.perf_counter() - started
+    step_seconds = []
+    for _ in range(args.steps):
+        started = time.perf_counter()
+        loss = step()
+        sync()
+        step_seconds.append(time.perf_counter() - started)
+    seconds = step_seconds[-1]
     row = {
         "framework": f"open_clip {open_clip.__version__} / torch {torch.__version__}",
         "method": args.method, "batch": args.batch, "tokens": args.tokens, "precision": args.precision,
         "checkpointing": args.checkpointing, "loss": loss, "last_step_seconds": seconds,
+        "step_seconds": step_seconds,
         "samples_per_s": args.batch / seconds,
     }
     if device.type == "cuda":
@@ -159,7 +162,12 @@ def main():
     parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="bf16", help=argparse.SUPPRESS)
     parser.add_argument("--checkpointing", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, default=2,
+                        help="train steps per configuration, at least 2 (the first allocates the optimizer's state); "
+                             "the last is timed")
     args = parser.parse_args()
+    if args.steps < 2:
+        parser.error("--steps: at least 2 (the first allocates the optimizer's state)")
     torch.set_num_threads(args.threads)
     if args.torch_worker:
         return torch_step(args)
@@ -173,7 +181,8 @@ def main():
     for precision in [p for p in args.precisions.split(",") if p]:
         for micro in [m for m in args.micro_batches.split(",") if m]:
             command = [args.polyclip, "--backend", args.backend, "--memory", args.method, "--base-batch",
-                       str(args.batch), "--tokens", str(args.tokens), "--precision", precision]
+                       str(args.batch), "--tokens", str(args.tokens), "--precision", precision,
+                       "--memory-steps", str(args.steps)]
             if micro != "none":
                 command += ["--micro-batch", micro]
             row = dict(run(command, env), framework=f"polyclip ({args.backend}, {precision})",
@@ -184,7 +193,7 @@ def main():
         device = "cuda" if args.backend == "cuda" else "cpu"
         command = [sys.executable, __file__, "--torch-worker", "--device", device, "--method", args.method,
                    "--batch", str(args.batch), "--tokens", str(args.tokens), "--threads", str(args.threads),
-                   "--precision", args.torch_precision] + (["--checkpointing"] if args.torch_checkpointing else [])
+                   "--precision", args.torch_precision, "--steps", str(args.steps)] + (["--checkpointing"] if args.torch_checkpointing else [])
         row = dict({"framework": "open_clip", "precision": args.torch_precision,
                     "checkpointing": args.torch_checkpointing}, **run(command, env))
         print(json.dumps(row), flush=True)

@@ -92,6 +92,9 @@ struct Args {
     /// Gradient checkpointing (burn's BalancedCheckpointing) for the train steps.
     #[arg(long)]
     checkpointing: bool,
+    /// With --memory: train steps, at least 2 (the first allocates the optimiser's state); the last is timed.
+    #[arg(long, default_value_t = 2)]
+    memory_steps: usize,
     /// With --memory: embed the batch this many rows at a time (the chunked step; default: all at once).
     #[arg(long)]
     micro_batch: Option<usize>,
@@ -220,6 +223,7 @@ impl BackendJob for Bench {
                     precision: args.precision,
                     tokens: args.tokens,
                     checkpointing: args.checkpointing,
+                    steps: args.memory_steps,
                 },
                 backend,
                 &device,

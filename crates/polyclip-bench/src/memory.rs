@@ -41,9 +41,13 @@ pub struct MemoryRun {
     pub precision: Precision,
     pub tokens: usize,
     pub checkpointing: bool,
+    /// Train steps (at least 2: the first allocates the optimiser's state); the last is timed.
+    pub steps: usize,
 }
 
-/// Two train steps (the second with the optimiser's state allocated) at `batch`, then the peaks.
+/// `steps` train steps at `batch` (the second on has the optimiser's state allocated), then the peaks. Every
+/// step's time is printed: the second still touches pages the process has never used (its peak holds the
+/// optimiser's state *and* the gradients), the third on reuses what the allocator kept.
 pub fn measure_memory<B: AutodiffBackend>(
     run: MemoryRun,
     backend: BackendKind,
@@ -56,7 +60,14 @@ pub fn measure_memory<B: AutodiffBackend>(
         precision,
         tokens,
         checkpointing,
+        steps,
     } = run;
+    if steps < 2 {
+        return Err(format!(
+            "--memory-steps {steps}: at least 2 (the first allocates the optimiser's state)"
+        )
+        .into());
+    }
     let config = presets::vit_b32_xlm_roberta_base();
     let mut model: ClipModel<B> = config.init(0, device)?;
     if method == Method::CapivaraOpt {
@@ -67,7 +78,6 @@ pub fn measure_memory<B: AutodiffBackend>(
             seed: 0,
         })?;
     }
-    let steps = 2;
     let train = TrainConfig {
         steps,
         optimizer: OptimizerConfig::Adam {
@@ -105,7 +115,7 @@ pub fn measure_memory<B: AutodiffBackend>(
     };
     let started = Instant::now();
     let mut loss = f32::NAN;
-    let mut last_step_seconds = 0.0;
+    let mut step_seconds = Vec::with_capacity(steps);
     for step in 0..steps {
         let step_started = Instant::now();
         let StepGradients {
@@ -123,7 +133,7 @@ pub fn measure_memory<B: AutodiffBackend>(
         let grads = gradients.ok_or_else(|| format!("step {step}: the loss is {value}"))?;
         model = optimizer.step(1e-5, model, grads);
         let _ = B::sync(device);
-        last_step_seconds = step_started.elapsed().as_secs_f64();
+        step_seconds.push(step_started.elapsed().as_secs_f64());
     }
     let seconds = started.elapsed().as_secs_f64() / steps as f64;
     let json = serde_json::json!({
@@ -139,7 +149,8 @@ pub fn measure_memory<B: AutodiffBackend>(
         "peak_rss_mib": peak_rss_mib(),
         "gpu_used_mib": gpu_used_mib(backend),
         "seconds_per_step": seconds,
-        "last_step_seconds": last_step_seconds,
+        "last_step_seconds": step_seconds.last(),
+        "step_seconds": step_seconds,
     });
     println!("{json}");
     Ok(())
