@@ -70,73 +70,100 @@ fn step_flex<const D: usize>(
     grad: Tensor<Flex, D>,
     state: Option<AdamState<Flex, D>>,
 ) -> Stepped<Flex, D> {
-    let fits =
-        |other: &Tensor<Flex, D>| other.dtype() == DType::F32 && other.shape() == tensor.shape();
-    let state_fits = state.as_ref().is_none_or(|state| {
-        fits(&state.momentum.moment_1)
-            && fits(&state.momentum.moment_2)
-            && state.momentum.max_moment_2.is_none()
-    });
-    if !(fits(&tensor) && fits(&grad) && state_fits) {
-        return adam.step_generic(lr, tensor, grad, state);
+    match adam.step_in_place_flex(lr, tensor, grad, state) {
+        Ok(stepped) => stepped,
+        Err((tensor, grad, state)) => adam.step_generic(lr, tensor, grad, state),
     }
-    let shape = tensor.shape();
-    let elements = shape.num_elements();
-    let (time, moments) = match state {
-        Some(state) => (
-            state.momentum.time,
-            Some((
-                writable(state.momentum.moment_1),
-                writable(state.momentum.moment_2),
-            )),
-        ),
-        None => (0, None),
-    };
-    let (mut exp_avg, mut exp_avg_sq) = moments.unwrap_or_else(|| {
-        (
-            FlexTensor::zeros(shape.clone(), DType::F32),
-            FlexTensor::zeros(shape.clone(), DType::F32),
-        )
-    });
-    let mut param = writable(tensor);
-    let grad = writable(grad);
-    let time = time.saturating_add(1);
-    let scalars = Scalars::new(adam, lr, time);
-    {
-        let param = &mut param.storage_mut::<f32>()[..elements];
-        let exp_avg = &mut exp_avg.storage_mut::<f32>()[..elements];
-        let exp_avg_sq = &mut exp_avg_sq.storage_mut::<f32>()[..elements];
-        let grad = &grad.storage::<f32>()[..elements];
-        match (scalars.decay, scalars.small_weight) {
-            (Decay::None, true) => {
-                update::<NO_DECAY, true>(param, grad, exp_avg, exp_avg_sq, &scalars)
-            }
-            (Decay::None, false) => {
-                update::<NO_DECAY, false>(param, grad, exp_avg, exp_avg_sq, &scalars)
-            }
-            (Decay::Coupled, true) => {
-                update::<COUPLED, true>(param, grad, exp_avg, exp_avg_sq, &scalars)
-            }
-            (Decay::Coupled, false) => {
-                update::<COUPLED, false>(param, grad, exp_avg, exp_avg_sq, &scalars)
-            }
-            (Decay::Decoupled, true) => {
-                update::<DECOUPLED, true>(param, grad, exp_avg, exp_avg_sq, &scalars)
-            }
-            (Decay::Decoupled, false) => {
-                update::<DECOUPLED, false>(param, grad, exp_avg, exp_avg_sq, &scalars)
+}
+
+impl TorchAdam {
+    /// The update as one in-place pass over burn-flex's `f32` buffers: what [`SimpleOptimizer::step`] runs on
+    /// burn-flex. The inputs come back where it does not apply (a dtype other than `f32`, a gradient or state of
+    /// another shape, AMSGrad's third moment).
+    ///
+    /// [`SimpleOptimizer::step`]: burn::optim::SimpleOptimizer::step
+    // The two tuples are `SimpleOptimizer::step`'s own inputs and outputs, returned by value as it takes them.
+    #[allow(clippy::type_complexity, clippy::result_large_err)]
+    pub fn step_in_place_flex<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<Flex, D>,
+        grad: Tensor<Flex, D>,
+        state: Option<AdamState<Flex, D>>,
+    ) -> Result<
+        (Tensor<Flex, D>, Option<AdamState<Flex, D>>),
+        (Tensor<Flex, D>, Tensor<Flex, D>, Option<AdamState<Flex, D>>),
+    > {
+        let adam = self;
+        let fits = |other: &Tensor<Flex, D>| {
+            other.dtype() == DType::F32 && other.shape() == tensor.shape()
+        };
+        let state_fits = state.as_ref().is_none_or(|state| {
+            fits(&state.momentum.moment_1)
+                && fits(&state.momentum.moment_2)
+                && state.momentum.max_moment_2.is_none()
+        });
+        if !(fits(&tensor) && fits(&grad) && state_fits) {
+            return Err((tensor, grad, state));
+        }
+        let shape = tensor.shape();
+        let elements = shape.num_elements();
+        let (time, moments) = match state {
+            Some(state) => (
+                state.momentum.time,
+                Some((
+                    writable(state.momentum.moment_1),
+                    writable(state.momentum.moment_2),
+                )),
+            ),
+            None => (0, None),
+        };
+        let (mut exp_avg, mut exp_avg_sq) = moments.unwrap_or_else(|| {
+            (
+                FlexTensor::zeros(shape.clone(), DType::F32),
+                FlexTensor::zeros(shape.clone(), DType::F32),
+            )
+        });
+        let mut param = writable(tensor);
+        let grad = writable(grad);
+        let time = time.saturating_add(1);
+        let scalars = Scalars::new(adam, lr, time);
+        {
+            let param = &mut param.storage_mut::<f32>()[..elements];
+            let exp_avg = &mut exp_avg.storage_mut::<f32>()[..elements];
+            let exp_avg_sq = &mut exp_avg_sq.storage_mut::<f32>()[..elements];
+            let grad = &grad.storage::<f32>()[..elements];
+            match (scalars.decay, scalars.small_weight) {
+                (Decay::None, true) => {
+                    update::<NO_DECAY, true>(param, grad, exp_avg, exp_avg_sq, &scalars)
+                }
+                (Decay::None, false) => {
+                    update::<NO_DECAY, false>(param, grad, exp_avg, exp_avg_sq, &scalars)
+                }
+                (Decay::Coupled, true) => {
+                    update::<COUPLED, true>(param, grad, exp_avg, exp_avg_sq, &scalars)
+                }
+                (Decay::Coupled, false) => {
+                    update::<COUPLED, false>(param, grad, exp_avg, exp_avg_sq, &scalars)
+                }
+                (Decay::Decoupled, true) => {
+                    update::<DECOUPLED, true>(param, grad, exp_avg, exp_avg_sq, &scalars)
+                }
+                (Decay::Decoupled, false) => {
+                    update::<DECOUPLED, false>(param, grad, exp_avg, exp_avg_sq, &scalars)
+                }
             }
         }
+        let float =
+            |tensor: FlexTensor| Tensor::<Flex, D>::from_primitive(TensorPrimitive::Float(tensor));
+        let momentum = AdaptiveMomentumState {
+            time,
+            moment_1: float(exp_avg),
+            moment_2: float(exp_avg_sq),
+            max_moment_2: None,
+        };
+        Ok((float(param), Some(AdamState { momentum })))
     }
-    let float =
-        |tensor: FlexTensor| Tensor::<Flex, D>::from_primitive(TensorPrimitive::Float(tensor));
-    let momentum = AdaptiveMomentumState {
-        time,
-        moment_1: float(exp_avg),
-        moment_2: float(exp_avg_sq),
-        max_moment_2: None,
-    };
-    (float(param), Some(AdamState { momentum }))
 }
 
 /// `tensor`'s buffer, contiguous from offset 0: a strided view is copied out. One that is written in place and
@@ -232,10 +259,10 @@ fn update<const DECAY: u8, const SMALL_WEIGHT: bool>(
                 let mut theta = *p;
                 let mut g = g;
                 if DECAY == DECOUPLED {
-                    theta = theta * s.keep;
+                    theta *= s.keep;
                 }
                 if DECAY == COUPLED {
-                    g = g + theta * s.weight_decay;
+                    g += theta * s.weight_decay;
                 }
                 *m = if SMALL_WEIGHT {
                     *m + (g - *m) * s.lerp_weight

@@ -403,14 +403,31 @@ fn bits<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Vec<u32> {
         .collect()
 }
 
-/// On burn-flex [`TorchAdam`] updates `f32` parameters in one in-place pass (src/torch_adam_flex.rs); it must
-/// give exactly what the update written with burn's tensor operations gives, for every decay and both forms of
-/// torch's `lerp`, over several steps, on a parameter longer than one parallel chunk with a ragged end, on a
-/// strided (transposed) parameter, and without writing through a buffer another tensor shares.
+/// Where the in-place pass's parameter lives: its own buffer, a transposed view, a view at an offset into a larger
+/// buffer, or a prefix view of a larger buffer (contiguous from offset 0 but shorter than it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ParamLayout {
+    Own,
+    Transposed,
+    Offset,
+    Prefix,
+}
+
+/// The address of a burn-flex tensor's buffer.
+fn buffer_address<const D: usize>(tensor: &Tensor<burn::backend::Flex, D>) -> usize {
+    tensor.clone().into_primitive().tensor().bytes().as_ptr() as usize
+}
+
+/// On burn-flex [`TorchAdam`] updates `f32` parameters in one in-place pass (`step_in_place_flex`,
+/// src/torch_adam_flex.rs, which `SimpleOptimizer::step` runs there); it must
+/// give exactly what the update written with burn's tensor operations gives, for every decay with both forms of
+/// torch's `lerp`, over several steps, on a parameter longer than one parallel chunk with a ragged end, in every
+/// [`ParamLayout`]; it must update an unshared parameter in its own buffer (else the pass was not taken) and never
+/// write through a buffer another tensor shares.
 #[test]
 fn in_place_adam_on_flex_is_the_generic_update_bit_for_bit() {
     use burn::backend::Flex;
-    use burn::optim::{AdamState, SimpleOptimizer};
+    use burn::optim::AdamState;
     use polyclip_train::TorchAdam;
 
     let adam = |beta_1: f64, weight_decay: f64, decoupled: bool| TorchAdam {
@@ -428,47 +445,79 @@ fn in_place_adam_on_flex_is_the_generic_update_bit_for_bit() {
             "Adam, beta_1 0.3 (lerp's other form)",
             adam(0.3, 0.2, false),
         ),
+        ("AdamW, beta_1 0.3", adam(0.3, 0.1, true)),
+        ("Adam, no decay, beta_1 0.3", adam(0.3, 0.0, false)),
     ];
     let shape = [3, 70_001];
     let count = shape[0] * shape[1];
     let init = pseudo_random(count, 1, 0.5);
-    let lrs = [1e-3, 5e-4, 2e-3];
+    let padding = pseudo_random(shape[1], 2, 0.5);
+    let lrs = [1e-3, 5e-4, 2e-3, 1e-3];
+    let layouts = [
+        ParamLayout::Own,
+        ParamLayout::Transposed,
+        ParamLayout::Offset,
+        ParamLayout::Prefix,
+    ];
     for (name, adam) in variants {
-        for transposed in [false, true] {
+        for layout in layouts {
             let param = |values: &[f32]| -> Tensor<Flex, 2> {
-                if transposed {
-                    tensor::<Flex, 2>(values, &[shape[1], shape[0]]).swap_dims(0, 1)
-                } else {
-                    tensor::<Flex, 2>(values, &shape)
+                let padded = || {
+                    let mut rows = values.to_vec();
+                    rows.extend_from_slice(&padding);
+                    rows
+                };
+                match layout {
+                    ParamLayout::Own => tensor::<Flex, 2>(values, &shape),
+                    ParamLayout::Transposed => {
+                        tensor::<Flex, 2>(values, &[shape[1], shape[0]]).swap_dims(0, 1)
+                    }
+                    ParamLayout::Offset => {
+                        let mut rows = padding.clone();
+                        rows.extend_from_slice(values);
+                        tensor::<Flex, 2>(&rows, &[shape[0] + 1, shape[1]]).narrow(0, 1, shape[0])
+                    }
+                    ParamLayout::Prefix => tensor::<Flex, 2>(&padded(), &[shape[0] + 1, shape[1]])
+                        .narrow(0, 0, shape[0]),
                 }
             };
             let (mut fused, mut generic) = (param(&init), param(&init));
             let mut fused_state: Option<AdamState<Flex, 2>> = None;
             let mut generic_state: Option<AdamState<Flex, 2>> = None;
             for (step, lr) in lrs.into_iter().enumerate() {
+                let what = format!("{name}, {layout:?}, step {step}");
                 let grad = pseudo_random(count, 10 + step as u64, 0.1);
-                // A second handle on the parameter's buffer, which the in-place pass must not write through.
-                let shared = fused.clone();
-                let before = bits(shared.clone());
-                let (stepped, state) =
-                    adam.step(lr, fused, tensor::<Flex, 2>(&grad, &shape), fused_state);
-                assert_eq!(
-                    bits(shared),
-                    before,
-                    "{name}: wrote through a shared buffer"
-                );
+                let grad = || tensor::<Flex, 2>(&grad, &shape);
+                // Every other step a second handle shares the parameter's buffer; the pass must not write
+                // through it. On the other steps nothing does, and a parameter with its own buffer is updated in it.
+                let shared = (step % 2 == 1).then(|| fused.clone());
+                let before = shared.clone().map(bits);
+                let address = buffer_address(&fused);
+                let (stepped, state) = adam
+                    .step_in_place_flex(lr, fused, grad(), fused_state)
+                    .unwrap_or_else(|_| panic!("{what}: the in-place pass did not apply"));
+                if let (Some(shared), Some(before)) = (shared, before) {
+                    assert_eq!(
+                        bits(shared),
+                        before,
+                        "{what}: wrote through a shared buffer"
+                    );
+                } else if layout == ParamLayout::Own {
+                    assert_eq!(
+                        buffer_address(&stepped),
+                        address,
+                        "{what}: not updated in its own buffer"
+                    );
+                }
                 (fused, fused_state) = (stepped, state);
-                let (stepped, state) =
-                    adam.step_generic(lr, generic, tensor::<Flex, 2>(&grad, &shape), generic_state);
-                (generic, generic_state) = (stepped, state);
+                (generic, generic_state) = adam.step_generic(lr, generic, grad(), generic_state);
                 let (Some(fused_moments), Some(generic_moments)) = (&fused_state, &generic_state)
                 else {
-                    panic!("{name}: no state after step {step}");
+                    panic!("{what}: no state");
                 };
                 let (fused_moments, generic_moments) =
                     (&fused_moments.momentum, &generic_moments.momentum);
                 assert_eq!(fused_moments.time, generic_moments.time);
-                let what = format!("{name}, transposed {transposed}, step {step}");
                 assert!(
                     bits(fused.clone()) == bits(generic.clone()),
                     "{what}: parameters differ"

@@ -645,21 +645,6 @@ fn copy_2d_tiled<E: Copy>(
     }
 }
 
-/// Get the size in bytes for a dtype element.
-///
-/// Matches `burn_std::DType::size()` semantics: Bool(Native) and Bool(U8) are
-/// 1 byte, Bool(U32) is 4 bytes. This makes buffer-size validation correct
-/// regardless of which BoolStore variant the dtype carries.
-///
-/// # Panics
-///
-/// Panics if the dtype has a zero-byte element size. `burn_std::DType::size()`
-/// returns 0 for sub-byte quantized dtypes (Q4F, Q4S, Q2F, Q2S, and most
-/// `QuantStore::PackedNative` variants). burn-flex does not yet support these
-/// packed quantization formats; passing them here would silently produce
-/// empty allocations in `FlexTensor::empty`, truncated buffers in `into_data`,
-/// and zero-byte memcpys in `repeat_dim`. The panic turns all three into a
-/// loud, actionable failure at the dispatch boundary.
 /// polyclip: `count` zeroed elements of `elem_size` bytes, in an allocation of that width's alignment, so that
 /// `Bytes` takes it without copying.
 fn zeroed_bytes(count: usize, elem_size: usize) -> Bytes {
@@ -676,13 +661,36 @@ fn zeroed_bytes(count: usize, elem_size: usize) -> Bytes {
 fn copied_bytes(bytes: &[u8], elem_size: usize) -> Bytes {
     match elem_size {
         1 => Bytes::from_elems(bytes.to_vec()),
-        2 => Bytes::from_elems(bytemuck::pod_collect_to_vec::<u8, u16>(bytes)),
-        4 => Bytes::from_elems(bytemuck::pod_collect_to_vec::<u8, u32>(bytes)),
-        8 => Bytes::from_elems(bytemuck::pod_collect_to_vec::<u8, u64>(bytes)),
+        2 => Bytes::from_elems(read_elements::<u16>(bytes)),
+        4 => Bytes::from_elems(read_elements::<u32>(bytes)),
+        8 => Bytes::from_elems(read_elements::<u64>(bytes)),
         _ => Bytes::from_bytes_vec(bytes.to_vec()),
     }
 }
 
+/// polyclip: `bytes` read as whole `E`s.
+fn read_elements<E: bytemuck::Pod>(bytes: &[u8]) -> Vec<E> {
+    bytes
+        .chunks_exact(core::mem::size_of::<E>())
+        .map(bytemuck::pod_read_unaligned::<E>)
+        .collect()
+}
+
+/// Get the size in bytes for a dtype element.
+///
+/// Matches `burn_std::DType::size()` semantics: Bool(Native) and Bool(U8) are
+/// 1 byte, Bool(U32) is 4 bytes. This makes buffer-size validation correct
+/// regardless of which BoolStore variant the dtype carries.
+///
+/// # Panics
+///
+/// Panics if the dtype has a zero-byte element size. `burn_std::DType::size()`
+/// returns 0 for sub-byte quantized dtypes (Q4F, Q4S, Q2F, Q2S, and most
+/// `QuantStore::PackedNative` variants). burn-flex does not yet support these
+/// packed quantization formats; passing them here would silently produce
+/// empty allocations in `FlexTensor::empty`, truncated buffers in `into_data`,
+/// and zero-byte memcpys in `repeat_dim`. The panic turns all three into a
+/// loud, actionable failure at the dispatch boundary.
 pub(crate) fn dtype_size(dtype: DType) -> usize {
     // Delegate to burn-std's canonical size to stay in sync.
     let size = dtype.size();
