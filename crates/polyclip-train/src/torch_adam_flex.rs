@@ -133,25 +133,10 @@ impl TorchAdam {
             let exp_avg = &mut exp_avg.storage_mut::<f32>()[..elements];
             let exp_avg_sq = &mut exp_avg_sq.storage_mut::<f32>()[..elements];
             let grad = &grad.storage::<f32>()[..elements];
-            match (scalars.decay, scalars.small_weight) {
-                (Decay::None, true) => {
-                    update::<NO_DECAY, true>(param, grad, exp_avg, exp_avg_sq, &scalars)
-                }
-                (Decay::None, false) => {
-                    update::<NO_DECAY, false>(param, grad, exp_avg, exp_avg_sq, &scalars)
-                }
-                (Decay::Coupled, true) => {
-                    update::<COUPLED, true>(param, grad, exp_avg, exp_avg_sq, &scalars)
-                }
-                (Decay::Coupled, false) => {
-                    update::<COUPLED, false>(param, grad, exp_avg, exp_avg_sq, &scalars)
-                }
-                (Decay::Decoupled, true) => {
-                    update::<DECOUPLED, true>(param, grad, exp_avg, exp_avg_sq, &scalars)
-                }
-                (Decay::Decoupled, false) => {
-                    update::<DECOUPLED, false>(param, grad, exp_avg, exp_avg_sq, &scalars)
-                }
+            match scalars.decay {
+                NO_DECAY => update::<NO_DECAY>(param, grad, exp_avg, exp_avg_sq, &scalars),
+                COUPLED => update::<COUPLED>(param, grad, exp_avg, exp_avg_sq, &scalars),
+                _ => update::<DECOUPLED>(param, grad, exp_avg, exp_avg_sq, &scalars),
             }
         }
         let float =
@@ -178,14 +163,7 @@ fn writable<const D: usize>(tensor: Tensor<Flex, D>) -> FlexTensor {
     }
 }
 
-/// Which weight decay, as [`TorchAdam`] applies it.
-#[derive(Clone, Copy)]
-enum Decay {
-    None,
-    Coupled,
-    Decoupled,
-}
-
+// Which weight decay, as `TorchAdam` applies it: none, coupled (`g + θ·wd`) or decoupled (`θ·(1 − lr·wd)`).
 const NO_DECAY: u8 = 0;
 const COUPLED: u8 = 1;
 const DECOUPLED: u8 = 2;
@@ -193,7 +171,8 @@ const DECOUPLED: u8 = 2;
 /// The update's scalars, formed in `f64` as [`TorchAdam::step_generic`] forms them and rounded to `f32` once,
 /// as burn-flex rounds the operand of a scalar operation.
 struct Scalars {
-    decay: Decay,
+    /// [`NO_DECAY`], [`COUPLED`] or [`DECOUPLED`].
+    decay: u8,
     /// `wd` (coupled: `g + θ·wd`).
     weight_decay: f32,
     /// `1 − lr·wd` (decoupled: `θ·(1 − lr·wd)`).
@@ -213,9 +192,9 @@ struct Scalars {
 impl Scalars {
     fn new(adam: &TorchAdam, lr: LearningRate, time: usize) -> Self {
         let decay = match (adam.weight_decay != 0.0, adam.decoupled) {
-            (false, _) => Decay::None,
-            (true, false) => Decay::Coupled,
-            (true, true) => Decay::Decoupled,
+            (false, _) => NO_DECAY,
+            (true, false) => COUPLED,
+            (true, true) => DECOUPLED,
         };
         let weight = 1.0 - adam.beta_1;
         let (step_size, bias_correction_2_sqrt) = adam.bias_corrections(lr, time);
@@ -235,9 +214,23 @@ impl Scalars {
     }
 }
 
-/// One pass over the four buffers, in chunks over burn-flex's thread pool. `DECAY` and `SMALL_WEIGHT` are
-/// constants so that each element loop is branch-free and vectorizes.
-fn update<const DECAY: u8, const SMALL_WEIGHT: bool>(
+/// One pass over the four buffers, in chunks over burn-flex's thread pool, with the decay `DECAY` and the form of
+/// `lerp` as constants, so that each element loop is branch-free and vectorizes.
+fn update<const DECAY: u8>(
+    param: &mut [f32],
+    grad: &[f32],
+    exp_avg: &mut [f32],
+    exp_avg_sq: &mut [f32],
+    s: &Scalars,
+) {
+    if s.small_weight {
+        update_with::<DECAY, true>(param, grad, exp_avg, exp_avg_sq, s)
+    } else {
+        update_with::<DECAY, false>(param, grad, exp_avg, exp_avg_sq, s)
+    }
+}
+
+fn update_with<const DECAY: u8, const SMALL_WEIGHT: bool>(
     param: &mut [f32],
     grad: &[f32],
     exp_avg: &mut [f32],
