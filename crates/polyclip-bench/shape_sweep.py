@@ -14,6 +14,7 @@ dataset fixes:
                           same places and noise, and a batch holds whole families (its other pictures differ in
                           everything else); the captions differ only in the shape word
     --text-frozen-steps S the text tower is held at its random start for the first S steps
+    --tower vit|conv-stem|cnn  the image tower (`vision_tower`): the ViT, the ViT behind a convolutional stem, a CNN
 
 and the objective (`--mode`): `clip` (contrastive, one random phrasing per picture and step; the tiny XLM-R-shaped
 text tower of shape_learning.py) or `supervised` (softmax heads on the image embedding for `--heads`). The vision
@@ -173,6 +174,34 @@ def label_row(scene):
     return dict(shape=group["kind"], color=group["color"], count=group["count"] - 1)
 
 
+def vision_tower(args):
+    """The image tower `--tower` names: open_clip's ViT at polyclip's tiny sizes; that ViT with its patchify
+    replaced by a stack of 3×3 stride-2 convolutions (`--stem-channels`, then a convolution to the width over what
+    is left of the patch, so the ViT sees the same token grid; "early convolutions", Xiao et al. 2021); or a plain
+    CNN (four 3×3 convolutions of 32, 64, 128, 128 channels, max pooling after the first three, global average
+    pooling, a linear map to 64)."""
+    if args.tower == "cnn":
+        return nn.Sequential(nn.Conv2d(3, 32, 3, 1, 1), nn.GELU(), nn.MaxPool2d(2),
+                             nn.Conv2d(32, 64, 3, 1, 1), nn.GELU(), nn.MaxPool2d(2),
+                             nn.Conv2d(64, 128, 3, 1, 1), nn.GELU(), nn.MaxPool2d(2),
+                             nn.Conv2d(128, 128, 3, 1, 1), nn.GELU(),
+                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 64))
+    vision = VisionTransformer(image_size=args.image_size, patch_size=args.patch, width=args.width,
+                               layers=args.layers, heads=4, mlp_ratio=4.0, output_dim=64)
+    if args.tower == "conv-stem":
+        channels = [3] + [int(c) for c in args.stem_channels.split(",")]
+        stride = 2 ** (len(channels) - 1)
+        if args.patch % stride:
+            raise SystemExit(f"--stem-channels: {len(channels) - 1} stride-2 convolutions do not divide patch {args.patch}")
+        layers = []
+        for a, b in zip(channels, channels[1:]):
+            layers += [nn.Conv2d(a, b, 3, 2, 1), nn.GELU()]
+        rest = args.patch // stride
+        # open_clip's forward calls conv1 and reshapes its [batch, width, rows, cols] output into tokens.
+        vision.conv1 = nn.Sequential(*layers, nn.Conv2d(channels[-1], args.width, rest, rest))
+    return vision
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=["clip", "supervised"], default="clip")
@@ -192,6 +221,8 @@ def main():
     parser.add_argument("--families", type=int, default=1)
     parser.add_argument("--text-frozen-steps", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tower", choices=["vit", "conv-stem", "cnn"], default="vit")
+    parser.add_argument("--stem-channels", default="16,32,64", help="conv-stem: each a 3x3 stride-2 convolution")
     args = parser.parse_args()
     if not 1 <= args.families <= 4:
         # A two-group scene whose colour has a held-out pair leaves its first group only 4 kinds.
@@ -233,8 +264,7 @@ def main():
 
     tokens = ShippedTokenizer()
 
-    vision = VisionTransformer(image_size=args.image_size, patch_size=args.patch, width=args.width,
-                               layers=args.layers, heads=4, mlp_ratio=4.0, output_dim=64)
+    vision = vision_tower(args)
     text = TextTower(tokens.vocab_size, tokens.pad)
     scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
     sizes = {"shape": 6, "color": 8, "count": 3}
