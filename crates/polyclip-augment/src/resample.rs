@@ -6,6 +6,8 @@
 //! vertically, except — as in Pillow 13 — when the height shrinks by more than twice as many pixels as the
 //! width does, which runs the vertical pass first (the order changes the rounding of the intermediate image).
 
+use std::ops::Range;
+
 use image::RgbImage;
 
 const PRECISION_BITS: u32 = 32 - 8 - 2;
@@ -50,21 +52,28 @@ fn bicubic(x: f64) -> f64 {
     }
 }
 
-/// Per output pixel: the first input index, the number of taps, and fixed-point weights.
+/// Per output pixel of a window: the first input index, the number of taps, and fixed-point weights.
 struct Coefficients {
     bounds: Vec<(usize, usize)>,
     weights: Vec<i32>,
     taps: usize,
 }
 
-fn coefficients(filter: Filter, in_size: usize, out_size: usize) -> Coefficients {
+/// The coefficients of the output pixels `window` of an `in_size` → `out_size` resize: each output pixel's are
+/// those of the whole resize (they depend on its index alone).
+fn coefficients(
+    filter: Filter,
+    in_size: usize,
+    out_size: usize,
+    window: Range<usize>,
+) -> Coefficients {
     let scale = in_size as f64 / out_size as f64;
     let filter_scale = scale.max(1.0);
     let support = filter.support() * filter_scale;
     let taps = support.ceil() as usize * 2 + 1;
-    let mut bounds = Vec::with_capacity(out_size);
-    let mut weights = vec![0_i32; out_size * taps];
-    for out in 0..out_size {
+    let mut bounds = Vec::with_capacity(window.len());
+    let mut weights = vec![0_i32; window.len() * taps];
+    for (slot, out) in window.enumerate() {
         let center = (out as f64 + 0.5) * scale;
         let min = ((center - support + 0.5) as i64).max(0) as usize;
         let max = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
@@ -76,7 +85,7 @@ fn coefficients(filter: Filter, in_size: usize, out_size: usize) -> Coefficients
         for (x, &w) in raw.iter().enumerate() {
             let w = if total != 0.0 { w / total } else { w };
             let fixed = w * (1_u64 << PRECISION_BITS) as f64;
-            weights[out * taps + x] = if w < 0.0 {
+            weights[slot * taps + x] = if w < 0.0 {
                 (fixed - 0.5) as i32
             } else {
                 (fixed + 0.5) as i32
@@ -97,18 +106,19 @@ fn clip8(value: i64) -> u8 {
 
 /// Whether Pillow 13 runs the vertical pass first: both passes needed, and the height shrinks by more than
 /// twice the number of pixels the width loses.
-fn vertical_first(in_w: u32, in_h: u32, out_w: u32, out_h: u32) -> bool {
-    let (dx, dy) = (in_w as i64 - out_w as i64, in_h as i64 - out_h as i64);
+fn vertical_first(in_w: usize, in_h: usize, out_w: usize, out_h: usize) -> bool {
+    let (dx, dy) = (in_w as i128 - out_w as i128, in_h as i128 - out_h as i128);
     in_w != out_w && in_h != out_h && out_h < in_h && 2 * dx < dy
 }
 
-/// The horizontal pass over rows `rows` of a `width`-pixel-wide buffer of `channels` interleaved channels, to
-/// `out_w` pixels.
+/// The horizontal pass over rows `rows` of a `width`-pixel-wide buffer of `channels` interleaved channels whose
+/// first column is source column `first_column`, to the output columns `coefficients` holds.
 fn horizontal(
     source: &[u8],
     channels: usize,
     width: usize,
-    rows: std::ops::Range<usize>,
+    first_column: usize,
+    rows: Range<usize>,
     coefficients: &Coefficients,
 ) -> Vec<u8> {
     let out_w = coefficients.bounds.len();
@@ -124,7 +134,9 @@ fn horizontal(
                 let sum: i64 = weights
                     .iter()
                     .enumerate()
-                    .map(|(i, &w)| row[(min + i) * channels + channel] as i64 * w as i64)
+                    .map(|(i, &w)| {
+                        row[(min - first_column + i) * channels + channel] as i64 * w as i64
+                    })
                     .sum();
                 out[(y * out_w + x) * channels + channel] = clip8(half + sum);
             }
@@ -133,22 +145,24 @@ fn horizontal(
     out
 }
 
-/// The vertical pass of a `width`-pixel-wide buffer of `channels` channels whose first row is source row
-/// `first_row`, with the coefficients of a `in_h` → `out_h` resize.
+/// The vertical pass over columns `columns` of a `width`-pixel-wide buffer of `channels` channels whose first
+/// row is source row `first_row`, to the output rows `vertical` holds.
 fn vertical(
     source: &[u8],
     channels: usize,
     width: usize,
     first_row: usize,
+    columns: Range<usize>,
     vertical: &Coefficients,
 ) -> Vec<u8> {
     let half = 1_i64 << (PRECISION_BITS - 1);
     let out_h = vertical.bounds.len();
-    let mut out = vec![0_u8; out_h * width * channels];
+    let out_w = columns.len();
+    let mut out = vec![0_u8; out_h * out_w * channels];
     for y in 0..out_h {
         let (min, count) = vertical.bounds[y];
         let weights = &vertical.weights[y * vertical.taps..y * vertical.taps + count];
-        for x in 0..width {
+        for (out_x, x) in columns.clone().enumerate() {
             for channel in 0..channels {
                 let sum: i64 = weights
                     .iter()
@@ -158,11 +172,24 @@ fn vertical(
                             * w as i64
                     })
                     .sum();
-                out[(y * width + x) * channels + channel] = clip8(half + sum);
+                out[(y * out_w + out_x) * channels + channel] = clip8(half + sum);
             }
         }
     }
     out
+}
+
+/// The source indices the output pixels of `coefficients` read: from the first one's first to the last one's
+/// end.
+fn span(coefficients: &Coefficients) -> Range<usize> {
+    let first = coefficients.bounds.iter().map(|b| b.0).min().unwrap_or(0);
+    let end = coefficients
+        .bounds
+        .iter()
+        .map(|b| b.0 + b.1)
+        .max()
+        .unwrap_or(first);
+    first..end.max(first)
 }
 
 /// Resizes an RGB image to `width`×`height` with Pillow's bicubic filter.
@@ -186,43 +213,159 @@ pub fn resize_interleaved(
     filter: Filter,
     out: (u32, u32),
 ) -> Vec<u8> {
-    let (in_w, in_h) = (size.0 as usize, size.1 as usize);
     let (out_w, out_h) = (out.0 as usize, out.1 as usize);
-    if vertical_first(size.0, size.1, out.0, out.1) {
+    resize_window(
+        source,
+        channels,
+        size,
+        filter,
+        (out_w, out_h),
+        (0..out_w, 0..out_h),
+    )
+}
+
+/// The pixels `window` (columns, rows) of the `out`-sized resize of [`resize_interleaved`], each one exactly as
+/// the whole resize computes it, without computing the rest: a centre crop of a resize of a very wide or tall
+/// picture costs the crop, not the resize (a 100 000 × 1 picture resized to a shortest side of 224 would be
+/// 22 400 000 × 224 pixels, 15 GB). `window` must lie inside `out`.
+pub fn resize_window(
+    source: &[u8],
+    channels: usize,
+    size: (u32, u32),
+    filter: Filter,
+    out: (usize, usize),
+    window: (Range<usize>, Range<usize>),
+) -> Vec<u8> {
+    let (in_w, in_h) = (size.0 as usize, size.1 as usize);
+    let (out_w, out_h) = out;
+    let (columns, rows) = window;
+    let rows_only = |first_row: usize, last_row: usize, columns: Range<usize>| {
+        let mut kept = Vec::with_capacity((last_row - first_row) * columns.len() * channels);
+        for y in first_row..last_row {
+            let start = (y * in_w + columns.start) * channels;
+            kept.extend_from_slice(&source[start..start + columns.len() * channels]);
+        }
+        kept
+    };
+    if vertical_first(in_w, in_h, out_w, out_h) {
+        // Vertical pass over the columns the horizontal pass reads.
+        let across = coefficients(filter, in_w, out_w, columns);
+        let read = span(&across);
         let tall = vertical(
             source,
             channels,
             in_w,
             0,
-            &coefficients(filter, in_h, out_h),
+            read.clone(),
+            &coefficients(filter, in_h, out_h, rows.clone()),
         );
         horizontal(
             &tall,
             channels,
-            in_w,
-            0..out_h,
-            &coefficients(filter, in_w, out_w),
+            read.len(),
+            read.start,
+            0..rows.len(),
+            &across,
         )
     } else {
         // Horizontal pass over the rows the vertical pass reads.
-        let rows = coefficients(filter, in_h, out_h);
-        let first_row = rows.bounds.first().map_or(0, |b| b.0);
-        let last_row = rows.bounds.last().map_or(0, |b| b.0 + b.1);
+        let down = coefficients(filter, in_h, out_h, rows.clone());
+        let read = if in_h == out_h {
+            rows.clone()
+        } else {
+            span(&down)
+        };
         let wide = if in_w == out_w {
-            source[first_row * in_w * channels..last_row * in_w * channels].to_vec()
+            rows_only(read.start, read.end, columns.clone())
         } else {
             horizontal(
                 source,
                 channels,
                 in_w,
-                first_row..last_row,
-                &coefficients(filter, in_w, out_w),
+                0,
+                read.clone(),
+                &coefficients(filter, in_w, out_w, columns.clone()),
             )
         };
         if in_h == out_h {
             wide
         } else {
-            vertical(&wide, channels, out_w, first_row, &rows)
+            vertical(
+                &wide,
+                channels,
+                columns.len(),
+                read.start,
+                0..columns.len(),
+                &down,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic picture with detail at every scale.
+    fn picture(width: usize, height: usize, channels: usize) -> Vec<u8> {
+        (0..width * height * channels)
+            .map(|i| ((i * 37 + (i / 7) * 11 + (i * i) % 251) % 256) as u8)
+            .collect()
+    }
+
+    /// Every window of a resize is the same window of the whole resize, pixel for pixel: both pass orders
+    /// (a height that shrinks much more than the width runs the vertical pass first), sides kept as they are,
+    /// enlarged or shrunk, both filters, three and four channels.
+    #[test]
+    fn a_window_of_a_resize_is_that_window_of_the_whole_resize() {
+        let cases = [
+            ((40, 30), (90, 60)),   // enlarge both
+            ((90, 70), (30, 20)),   // shrink both, horizontal first
+            ((50, 200), (45, 40)),  // height shrinks far more: vertical first
+            ((64, 17), (64, 40)),   // width kept
+            ((23, 48), (70, 48)),   // height kept
+            ((300, 2), (4800, 32)), // very wide
+        ];
+        for ((in_w, in_h), (out_w, out_h)) in cases {
+            for channels in [3, 4] {
+                for filter in [Filter::Bicubic, Filter::Bilinear] {
+                    let source = picture(in_w, in_h, channels);
+                    let size = (in_w as u32, in_h as u32);
+                    let whole = resize_interleaved(
+                        &source,
+                        channels,
+                        size,
+                        filter,
+                        (out_w as u32, out_h as u32),
+                    );
+                    for (columns, rows) in [
+                        (0..out_w, 0..out_h),
+                        (out_w / 3..out_w / 3 + out_w / 2, out_h / 4..out_h - 1),
+                        (out_w - 1..out_w, 0..1),
+                    ] {
+                        let window = resize_window(
+                            &source,
+                            channels,
+                            size,
+                            filter,
+                            (out_w, out_h),
+                            (columns.clone(), rows.clone()),
+                        );
+                        let expected: Vec<u8> = rows
+                            .clone()
+                            .flat_map(|y| {
+                                let start = (y * out_w + columns.start) * channels;
+                                whole[start..start + columns.len() * channels].to_vec()
+                            })
+                            .collect();
+                        assert_eq!(
+                            window, expected,
+                            "{in_w}×{in_h} → {out_w}×{out_h}, {channels} channels, {filter:?}, \
+                             columns {columns:?}, rows {rows:?}"
+                        );
+                    }
+                }
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use image::{DynamicImage, RgbImage, RgbaImage};
 use serde::{Deserialize, Serialize};
 
 pub use polyclip_augment::resample::Filter;
-use polyclip_augment::resample::resize_interleaved;
+use polyclip_augment::resample::resize_window;
 
 /// OpenAI CLIP's normalisation (REFERENCE §2), used by HF `CLIPImageProcessor` and open_clip; the digits are the
 /// published ones (f32 rounds them).
@@ -140,74 +140,82 @@ impl ClipPreprocess {
     /// Resize, then crop or pad to `size×size`, on an interleaved buffer of `channels` channels (RGB, or RGBA
     /// as Pillow holds it: not premultiplied).
     fn square(&self, pixels: Vec<u8>, channels: usize, width: u32, height: u32) -> Vec<u8> {
-        let size = self.size;
-        let (new_w, new_h) = match self.resize_mode {
+        let size = self.size as usize;
+        let (new_w, new_h): (usize, usize) = match self.resize_mode {
             ResizeMode::Shortest => {
+                // In u128: a very wide or tall picture's long side, scaled, need not fit 32 bits.
                 let long = |long: u32, short: u32| {
-                    ((size as u64 * long as u64) / short.max(1) as u64).max(size as u64) as u32
+                    ((size as u128 * long as u128) / short.max(1) as u128).max(size as u128)
                 };
+                let clamp = |side: u128| usize::try_from(side).unwrap_or(usize::MAX);
                 if width <= height {
-                    (size, long(height, width))
+                    (size, clamp(long(height, width)))
                 } else {
-                    (long(width, height), size)
+                    (clamp(long(width, height)), size)
                 }
             }
             ResizeMode::Squash => (size, size),
             ResizeMode::Longest => {
                 let ratio = (height as f64 / size as f64).max(width as f64 / size as f64);
                 (
-                    (round_half_even(width as f64 / ratio) as u32).max(1),
-                    (round_half_even(height as f64 / ratio) as u32).max(1),
+                    (round_half_even(width as f64 / ratio) as usize).max(1),
+                    (round_half_even(height as f64 / ratio) as usize).max(1),
                 )
             }
         };
-        let resized = if (new_w, new_h) == (width, height) {
-            pixels
+        let offset = |margin: usize| match self.family {
+            PreprocessFamily::HuggingFace => margin / 2,
+            PreprocessFamily::OpenClip => round_half_even(margin as f64 / 2.0) as usize,
+        };
+        // The part of the resized picture that is kept: the centre crop where a side is longer than `size`, the
+        // whole side where it is shorter (then padded). Only that part is resampled.
+        let keep = |side: usize| {
+            if side > size {
+                let start = offset(side - size);
+                start..start + size
+            } else {
+                0..side
+            }
+        };
+        let (columns, rows) = (keep(new_w), keep(new_h));
+        let (kept_w, kept_h) = (columns.len(), rows.len());
+        let kept = if (new_w, new_h) == (width as usize, height as usize) {
+            let mut kept = Vec::with_capacity(kept_w * kept_h * channels);
+            for y in rows {
+                let start = (y * new_w + columns.start) * channels;
+                kept.extend_from_slice(&pixels[start..start + kept_w * channels]);
+            }
+            kept
         } else if channels == 4 {
             // Pillow resizes RGBA premultiplied: RGBA → RGBa, resample, RGBa → RGBA.
-            unpremultiply(resize_interleaved(
+            unpremultiply(resize_window(
                 &premultiply(pixels),
                 4,
                 (width, height),
                 self.interpolation,
                 (new_w, new_h),
+                (columns, rows),
             ))
         } else {
-            resize_interleaved(
+            resize_window(
                 &pixels,
                 channels,
                 (width, height),
                 self.interpolation,
                 (new_w, new_h),
+                (columns, rows),
             )
         };
-        let (padded, w, h) = if new_w < size || new_h < size {
-            // `CenterCropOrPad`: pad left/top by floor(deficit / 2), the rest right/bottom.
-            let (out_w, out_h) = (new_w.max(size), new_h.max(size));
-            let (left, top) = ((out_w - new_w) / 2, (out_h - new_h) / 2);
-            let mut out = vec![self.fill; (out_w * out_h) as usize * channels];
-            for y in 0..new_h as usize {
-                let from = y * new_w as usize * channels;
-                let to = ((y + top as usize) * out_w as usize + left as usize) * channels;
-                out[to..to + new_w as usize * channels]
-                    .copy_from_slice(&resized[from..from + new_w as usize * channels]);
-            }
-            (out, out_w, out_h)
-        } else {
-            (resized, new_w, new_h)
-        };
-        let offset = |margin: u32| match self.family {
-            PreprocessFamily::HuggingFace => margin / 2,
-            PreprocessFamily::OpenClip => round_half_even(margin as f64 / 2.0) as u32,
-        };
-        if (w, h) == (size, size) {
-            return padded;
+        if (kept_w, kept_h) == (size, size) {
+            return kept;
         }
-        let (left, top) = (offset(w - size), offset(h - size));
-        let mut out = Vec::with_capacity((size * size) as usize * channels);
-        for y in top..top + size {
-            let start = ((y * w + left) as usize) * channels;
-            out.extend_from_slice(&padded[start..start + size as usize * channels]);
+        // `CenterCropOrPad`: pad left/top by floor(deficit / 2), the rest right/bottom.
+        let (left, top) = ((size - kept_w) / 2, (size - kept_h) / 2);
+        let mut out = vec![self.fill; size * size * channels];
+        for y in 0..kept_h {
+            let from = y * kept_w * channels;
+            let to = ((y + top) * size + left) * channels;
+            out[to..to + kept_w * channels].copy_from_slice(&kept[from..from + kept_w * channels]);
         }
         out
     }
@@ -355,14 +363,51 @@ pub fn decode_image_bytes(bytes: &[u8]) -> Result<DynamicImage, image::ImageErro
     DynamicImage::from_decoder(decoder)
 }
 
-/// Whether a JPEG has an end-of-image marker (FF D9) after its first start-of-scan (FF DA). Inside entropy-coded
-/// data an FF byte is always followed by 00 or a restart marker, so an FF D9 there is the real end.
+/// Whether a JPEG's segments lead, through at least one scan, to its end-of-image marker (FF D9), as Pillow's
+/// "image file is truncated" asks. The walk skips every marker segment by its length, so a thumbnail inside an
+/// APPn segment (a camera's EXIF block holds a whole small JPEG, scan and end marker included) is not taken for
+/// the picture's own end. Inside a scan's entropy-coded data an FF byte is followed by 00 (stuffing) or a restart
+/// marker; any other code after FF is the next marker.
 fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let marker = |code: u8| move |pair: &[u8]| pair[0] == 0xFF && pair[1] == code;
-    bytes
-        .windows(2)
-        .position(marker(0xDA))
-        .is_some_and(|scan| bytes[scan..].windows(2).any(marker(0xD9)))
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    let mut at = 2;
+    let mut scanned = false;
+    loop {
+        if bytes.get(at) != Some(&0xFF) {
+            return false;
+        }
+        while bytes.get(at) == Some(&0xFF) {
+            at += 1; // a marker may be preceded by fill bytes
+        }
+        let Some(&code) = bytes.get(at) else {
+            return false;
+        };
+        at += 1;
+        match code {
+            0xD9 => return scanned,
+            0x01 | 0xD0..=0xD7 => {}
+            _ => {
+                let Some(&[high, low]) = bytes.get(at..at + 2) else {
+                    return false;
+                };
+                at += usize::from(high) << 8 | usize::from(low);
+                if code == 0xDA {
+                    scanned = true;
+                    loop {
+                        match bytes.get(at..at + 2) {
+                            None => return false,
+                            Some(&[0xFF, next]) if next != 0 && !(0xD0..=0xD7).contains(&next) => {
+                                break;
+                            }
+                            Some(_) => at += 1,
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -398,6 +443,107 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A picture far wider than tall is resampled only where the centre crop keeps it: a 1 000 000 × 1 picture
+    /// would be 224 000 000 × 224 pixels (150 GB) resized whole. A flat colour stays that colour.
+    #[test]
+    fn a_very_wide_picture_is_cropped_without_resizing_it_whole() {
+        let wide = DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+            1_000_000,
+            1,
+            image::Rgb([10, 200, 30]),
+        ));
+        let tall = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(
+            1,
+            1_000_000,
+            image::Rgba([10, 200, 30, 255]),
+        ));
+        for preprocess in [ClipPreprocess::new(224), ClipPreprocess::open_clip(224)] {
+            for picture in [&wide, &tall] {
+                let out = preprocess.resize_and_crop(picture);
+                assert_eq!(out.dimensions(), (224, 224));
+                assert!(
+                    out.pixels().all(|p| p.0 == [10, 200, 30]),
+                    "{:?}",
+                    preprocess.family
+                );
+            }
+        }
+    }
+
+    /// The centre crop of a wide picture is the crop of its whole resize, for both families' crop offsets.
+    #[test]
+    fn a_wide_picture_is_the_crop_of_its_whole_resize() {
+        let (width, height, size) = (3001_u32, 3_u32, 32_u32);
+        let picture = image::RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([
+                (x % 251) as u8,
+                ((x * 7 + y * 50) % 256) as u8,
+                ((x / 13) % 256) as u8,
+            ])
+        });
+        let new_w = (size * width / height) as usize;
+        let whole = polyclip_augment::resample::resize_interleaved(
+            picture.as_raw(),
+            3,
+            (width, height),
+            Filter::Bicubic,
+            (new_w as u32, size),
+        );
+        for (preprocess, left) in [
+            // HF floors half the margin; open_clip rounds it half to even (32 000 − 32 = 31 968: 15 984 both).
+            (ClipPreprocess::new(size), (new_w - 32) / 2),
+            (
+                ClipPreprocess::open_clip(size),
+                round_half_even((new_w - 32) as f64 / 2.0) as usize,
+            ),
+        ] {
+            let expected: Vec<u8> = (0..size as usize)
+                .flat_map(|y| {
+                    let start = (y * new_w + left) * 3;
+                    whole[start..start + 32 * 3].to_vec()
+                })
+                .collect();
+            let out = preprocess.resize_and_crop(&DynamicImage::ImageRgb8(picture.clone()));
+            assert_eq!(out.into_raw(), expected, "{:?}", preprocess.family);
+        }
+    }
+
+    /// A JPEG whose EXIF block holds a thumbnail (a whole small JPEG, with its own scan and end marker) and whose
+    /// own scan is cut short is truncated; whole, it is complete.
+    #[test]
+    fn a_cut_photo_with_an_exif_thumbnail_is_truncated() {
+        let encode = |side: u32| {
+            let picture = image::RgbImage::from_fn(side, side, |x, y| {
+                image::Rgb([
+                    (x * 9 % 256) as u8,
+                    (y * 5 % 256) as u8,
+                    ((x ^ y) % 256) as u8,
+                ])
+            });
+            let mut bytes = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+                .encode_image(&picture)
+                .expect("encode");
+            bytes
+        };
+        let thumbnail = encode(8);
+        let main = encode(64);
+        let mut exif = b"Exif\0\0".to_vec();
+        exif.extend_from_slice(&thumbnail);
+        let length = u16::try_from(exif.len() + 2).expect("fits");
+        let mut photo = main[..2].to_vec(); // SOI
+        photo.extend_from_slice(&[0xFF, 0xE1]);
+        photo.extend_from_slice(&length.to_be_bytes());
+        photo.extend_from_slice(&exif);
+        photo.extend_from_slice(&main[2..]);
+        assert!(jpeg_is_complete(&main));
+        assert!(jpeg_is_complete(&photo));
+        let cut = &photo[..photo.len() - main.len() / 3];
+        assert!(!jpeg_is_complete(cut));
+        assert!(!jpeg_is_complete(&photo[..photo.len() - 2]));
+        assert!(!jpeg_is_complete(&thumbnail[..thumbnail.len() - 1]));
     }
 
     #[test]
