@@ -94,7 +94,8 @@ impl Default for ClipTextConfig {
 }
 
 impl ClipVisionConfig {
-    /// Number of patch tokens (without the class token).
+    /// Number of patch tokens (without the class token). A side that is not a multiple of the patch leaves its
+    /// last `image_size % patch_size` pixels out, as the stride-P convolution of HF and open_clip does.
     pub fn num_patches(&self) -> usize {
         (self.image_size / self.patch_size).pow(2)
     }
@@ -102,11 +103,11 @@ impl ClipVisionConfig {
     /// Checks the relations between fields that the model relies on.
     pub fn validate(&self) -> Result<(), ModelError> {
         check_heads(self.hidden_size, self.num_attention_heads)?;
-        if self.patch_size == 0 || !self.image_size.is_multiple_of(self.patch_size) {
+        if self.patch_size == 0 || self.patch_size > self.image_size {
             return Err(ModelError::invalid(
                 "vision_config.patch_size",
                 self.patch_size,
-                format!("must divide image_size {}", self.image_size),
+                format!("must be from 1 to image_size {}", self.image_size),
             ));
         }
         Ok(())

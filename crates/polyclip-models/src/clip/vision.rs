@@ -23,11 +23,17 @@ impl<B: Backend> ClipVisionEmbeddings<B> {
     /// `[batch, 3, H, W]` pixels → `[batch, 1 + patches, hidden]` token embeddings.
     ///
     /// The stride-P convolution is computed as a patch reshape and one matmul with the conv weight (the same
-    /// arithmetic, much faster than a generic convolution on CPU backends).
+    /// arithmetic, much faster than a generic convolution on CPU backends). Pixels past the last whole patch of a
+    /// side are left out, as that convolution leaves them.
     pub fn forward(&self, pixels: Tensor<B, 4>) -> Tensor<B, 3> {
         let [batch, channels, height, width] = pixels.dims();
         let p = self.patch_size;
         let (rows, cols) = (height / p, width / p);
+        let pixels = if rows * p == height && cols * p == width {
+            pixels
+        } else {
+            pixels.slice([0..batch, 0..channels, 0..rows * p, 0..cols * p])
+        };
         let patches = pixels
             .reshape([batch, channels, rows, p, cols, p])
             .permute([0, 2, 4, 1, 3, 5])
