@@ -38,7 +38,7 @@ fn training_the_captioner_lifts_held_out_bleu_and_cider() {
             ImageBatcher::new(preprocess, BadInputPolicy::Fail),
             tokenizer.clone(),
             CaptionChoice::First,
-            config.decoder.decoder_start_token_id as u32,
+            config.decoder.decoder_start() as u32,
         )),
         LoaderConfig {
             batch_size: 32,

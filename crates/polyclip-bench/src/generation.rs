@@ -89,7 +89,7 @@ pub fn measure_generation<B: Backend>(
             length_penalty: 1.0,
             early_stopping: EarlyStopping::Flag(false),
             no_repeat_ngram_size: 0,
-            decoder_start_token_id: config.decoder.decoder_start_token_id,
+            decoder_start_token_id: config.decoder.decoder_start(),
             forced_bos_token_id: None,
             forced_eos_token_id: None,
             // Never generated: every hypothesis runs to max_length.

@@ -239,11 +239,7 @@ fn export_open_clip<B: Backend>(
                 ProjectionType::Mlp => "mlp",
                 _ => "linear",
             };
-            let offset = if encoder_config.offsets_positions_by_padding() {
-                encoder_config.pad_token_id + 1
-            } else {
-                0
-            };
+            let offset = encoder_config.position_offset();
             json!({
                 "hf_model_name": "text",
                 "hf_tokenizer_name": "text",

@@ -42,7 +42,7 @@ pub fn tiny_xlmr_encoder(vocab_size: usize, max_tokens: usize, pad_token_id: usi
         type_vocab_size: 1,
         layer_norm_eps: 1e-5,
         initializer_range: 0.02,
-        pad_token_id,
+        pad_token_id: Some(pad_token_id),
     }
 }
 
@@ -179,7 +179,7 @@ pub fn vit_b32_xlm_roberta_base() -> ClipModelConfig {
                 type_vocab_size: 1,
                 layer_norm_eps: 1e-5,
                 initializer_range: 0.02,
-                pad_token_id: 1,
+                pad_token_id: Some(1),
             },
             pooler_type: Pooling::Mean,
             proj_type: ProjectionType::Mlp,
@@ -211,10 +211,11 @@ pub fn tiny_captioner(vocab_size: usize, max_tokens: usize, image_size: usize) -
             activation_dropout: 0.0,
             init_std: 0.02,
             scale_embedding: true,
+            tie_word_embeddings: true,
             pad_token_id: 1,
             bos_token_id: 0,
             eos_token_id: 2,
-            decoder_start_token_id: 2,
+            decoder_start_token_id: Some(2),
             forced_bos_token_id: None,
             forced_eos_token_id: Some(2),
         },

@@ -87,11 +87,7 @@ impl TextTowerConfig {
         match self {
             Self::Clip { text_config } => text_config.max_position_embeddings,
             Self::HfEncoder { encoder_config, .. } => {
-                let offset = if encoder_config.offsets_positions_by_padding() {
-                    encoder_config.pad_token_id + 1
-                } else {
-                    0
-                };
+                let offset = encoder_config.position_offset();
                 encoder_config.max_position_embeddings - offset
             }
         }

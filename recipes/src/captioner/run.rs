@@ -356,7 +356,7 @@ fn train<B: AutodiffBackend>(
         ImageBatcher::new(preprocess, options.policy),
         tokenizer.clone(),
         CaptionChoice::Random,
-        config.decoder.decoder_start_token_id as u32,
+        config.decoder.decoder_start() as u32,
     ));
     let loader = DataLoader::new(
         Arc::new(ImageTextDataset::new(manifest)),

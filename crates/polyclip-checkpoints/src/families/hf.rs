@@ -181,17 +181,13 @@ pub(crate) fn encoder_conventions(
     encoder: &BertConfig,
     clean_whitespace: bool,
 ) -> TextConventions {
-    let offset = if encoder.offsets_positions_by_padding() {
-        encoder.pad_token_id + 1
-    } else {
-        0
-    };
+    let offset = encoder.position_offset();
     let tokenizer = first_present(dir, &["tokenizer.json"]);
     TextConventions {
         pad_token: pad_token(
             &[dir],
             tokenizer.as_deref(),
-            Some(encoder.pad_token_id),
+            Some(encoder.pad_token()),
             // Only when neither the folder's tokenizer files nor its vocabulary say (a `--tokenizer` from
             // elsewhere): XLM-R's and BERT's own names.
             if encoder.offsets_positions_by_padding() {
@@ -280,7 +276,7 @@ fn known_encoder_config(name: &str) -> Option<BertConfig> {
         type_vocab_size: 1,
         layer_norm_eps: 1e-5,
         initializer_range: 0.02,
-        pad_token_id: 1,
+        pad_token_id: Some(1),
     };
     match name.trim_start_matches("FacebookAI/") {
         "xlm-roberta-base" => Some(base(768, 12, 12, 3072)),

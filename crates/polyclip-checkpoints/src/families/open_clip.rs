@@ -374,7 +374,7 @@ pub fn spec(dir: &Path, ckpt: Option<PathBuf>) -> Result<ModelSpec, CheckpointEr
             let pad = pad_token(
                 &dirs,
                 tokenizer.as_deref(),
-                Some(encoder_config.pad_token_id),
+                Some(encoder_config.pad_token()),
                 "<pad>",
             );
             TextConventions {

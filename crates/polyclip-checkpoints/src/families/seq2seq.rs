@@ -191,7 +191,7 @@ fn mbart_decoder(config: &Value, key: &str, path: &Path) -> Result<MBartConfig, 
     let mut decoder: MBartConfig = parse(decoder, path)?;
     // A VisionEncoderDecoder config keeps the start token at its top level.
     if let Some(start) = config.get("decoder_start_token_id").and_then(Value::as_u64) {
-        decoder.decoder_start_token_id = start as usize;
+        decoder.decoder_start_token_id = Some(start as usize);
     }
     Ok(decoder)
 }

@@ -36,8 +36,9 @@ pub struct BertConfig {
     pub layer_norm_eps: f64,
     #[serde(default = "defaults::initializer_range")]
     pub initializer_range: f64,
-    #[serde(default)]
-    pub pad_token_id: usize,
+    /// Without the key, transformers' class default: 1 for the RoBERTa family, 0 for BERT ([`Self::pad_token`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pad_token_id: Option<usize>,
 }
 
 mod defaults {
@@ -85,6 +86,23 @@ impl BertConfig {
         )
     }
 
+    /// The padding id: `pad_token_id`, or where the config has none the default of its `model_type`'s class in
+    /// transformers (`XLMRobertaConfig`, `RobertaConfig`, `CamembertConfig`: 1; `BertConfig`: 0).
+    pub fn pad_token(&self) -> usize {
+        self.pad_token_id
+            .unwrap_or(usize::from(self.offsets_positions_by_padding()))
+    }
+
+    /// How many rows of the position table come before the first token's: `pad_token + 1` in the RoBERTa family
+    /// (positions are numbered from there, padding keeps `pad_token`), 0 otherwise.
+    pub fn position_offset(&self) -> usize {
+        if self.offsets_positions_by_padding() {
+            self.pad_token() + 1
+        } else {
+            0
+        }
+    }
+
     /// Checks the relations between fields that the model relies on.
     pub fn validate(&self) -> Result<(), ModelError> {
         check_heads(self.hidden_size, self.num_attention_heads)?;
@@ -96,5 +114,29 @@ impl BertConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without `pad_token_id`, each family's transformers class default: XLM-R, RoBERTa and CamemBERT pad with
+    /// 1 and number positions from 2; BERT pads with 0 and numbers from 0.
+    #[test]
+    fn the_pad_token_defaults_to_the_model_types_class_default() {
+        let read = |json: &str| serde_json::from_str::<BertConfig>(json).expect("config");
+        for model_type in ["xlm-roberta", "roberta", "camembert"] {
+            let config = read(&format!(r#"{{"model_type": "{model_type}"}}"#));
+            assert_eq!(config.pad_token(), 1, "{model_type}");
+            assert_eq!(config.position_offset(), 2, "{model_type}");
+        }
+        let bert = read(r#"{"model_type": "bert"}"#);
+        assert_eq!((bert.pad_token(), bert.position_offset()), (0, 0));
+        let stated = read(r#"{"model_type": "xlm-roberta", "pad_token_id": 3}"#);
+        assert_eq!((stated.pad_token(), stated.position_offset()), (3, 4));
+        // Written back as read: no key where the file had none.
+        let json = serde_json::to_value(read(r#"{"model_type": "roberta"}"#)).expect("json");
+        assert!(json.get("pad_token_id").is_none(), "{json}");
     }
 }

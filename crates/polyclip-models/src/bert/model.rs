@@ -173,7 +173,7 @@ impl<B: Backend> BertModel<B> {
             dropout: hidden_dropout.clone(),
             position_padding_idx: config
                 .offsets_positions_by_padding()
-                .then_some(config.pad_token_id),
+                .then_some(config.pad_token()),
         };
         let layer = (0..config.num_hidden_layers)
             .map(|_| BertLayer {

@@ -93,7 +93,7 @@ impl GenerationConfig {
             length_penalty: 1.0,
             early_stopping: EarlyStopping::default(),
             no_repeat_ngram_size: 0,
-            decoder_start_token_id: config.decoder_start_token_id,
+            decoder_start_token_id: config.decoder_start(),
             forced_bos_token_id: config.forced_bos_token_id,
             forced_eos_token_id: config.forced_eos_token_id,
             eos_token_id: config.eos_token_id,
