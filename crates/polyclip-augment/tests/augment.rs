@@ -8,6 +8,7 @@
 
 use image::{Rgb, RgbImage};
 use polyclip_augment::functional as f;
+use polyclip_augment::resample;
 use polyclip_augment::transforms::resized_crop_params;
 use polyclip_augment::{AugmentChain, AugmentError, Augmentation, Fill, PaddingMode, Range, Shear};
 use rand::SeedableRng;
@@ -629,4 +630,67 @@ fn degenerate_parameters_fail_when_the_chain_is_built() {
         message.contains("horizontal_flip") && message.contains("`p`"),
         "{message}"
     );
+}
+
+/// A deterministic picture with detail at every scale.
+fn resample_source(width: usize, height: usize, channels: usize) -> Vec<u8> {
+    (0..width * height * channels)
+        .map(|i| ((i * 37 + (i / 7) * 11 + (i * i) % 251) % 256) as u8)
+        .collect()
+}
+
+/// Every window of a resize is the same window of the whole resize, pixel for pixel: both pass orders
+/// (a height that shrinks much more than the width runs the vertical pass first), sides kept as they are,
+/// enlarged or shrunk, both filters, three and four channels.
+#[test]
+fn a_window_of_a_resize_is_that_window_of_the_whole_resize() {
+    let cases = [
+        ((40, 30), (90, 60)),   // enlarge both
+        ((90, 70), (30, 20)),   // shrink both, horizontal first
+        ((50, 200), (45, 40)),  // height shrinks far more: vertical first
+        ((64, 17), (64, 40)),   // width kept
+        ((23, 48), (70, 48)),   // height kept
+        ((300, 2), (4800, 32)), // very wide
+    ];
+    for ((in_w, in_h), (out_w, out_h)) in cases {
+        for channels in [3, 4] {
+            for filter in [resample::Filter::Bicubic, resample::Filter::Bilinear] {
+                let source = resample_source(in_w, in_h, channels);
+                let size = (in_w as u32, in_h as u32);
+                let whole = resample::resize_interleaved(
+                    &source,
+                    channels,
+                    size,
+                    filter,
+                    (out_w as u32, out_h as u32),
+                );
+                for (columns, rows) in [
+                    (0..out_w, 0..out_h),
+                    (out_w / 3..out_w / 3 + out_w / 2, out_h / 4..out_h - 1),
+                    (out_w - 1..out_w, 0..1),
+                ] {
+                    let window = resample::resize_window(
+                        &source,
+                        channels,
+                        size,
+                        filter,
+                        (out_w, out_h),
+                        (columns.clone(), rows.clone()),
+                    );
+                    let expected: Vec<u8> = rows
+                        .clone()
+                        .flat_map(|y| {
+                            let start = (y * out_w + columns.start) * channels;
+                            whole[start..start + columns.len() * channels].to_vec()
+                        })
+                        .collect();
+                    assert_eq!(
+                        window, expected,
+                        "{in_w}×{in_h} → {out_w}×{out_h}, {channels} channels, {filter:?}, \
+                         columns {columns:?}, rows {rows:?}"
+                    );
+                }
+            }
+        }
+    }
 }
