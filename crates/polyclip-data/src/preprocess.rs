@@ -366,28 +366,34 @@ pub fn decode_image_bytes(bytes: &[u8]) -> Result<DynamicImage, image::ImageErro
 /// Whether a JPEG's segments lead, through at least one scan, to its end-of-image marker (FF D9), as Pillow's
 /// "image file is truncated" asks. The walk skips every marker segment by its length, so a thumbnail inside an
 /// APPn segment (a camera's EXIF block holds a whole small JPEG, scan and end marker included) is not taken for
-/// the picture's own end. Inside a scan's entropy-coded data an FF byte is followed by 00 (stuffing) or a restart
-/// marker; any other code after FF is the next marker.
+/// the picture's own end. As libjpeg does, it passes over stray bytes between segments ("extraneous bytes before
+/// marker") and fill bytes (FF FF…) before any marker. Inside a scan's entropy-coded data an FF byte is followed by
+/// 00 (stuffing) or, after fill bytes, a restart marker (D0–D7); any other code after FF is the next marker.
 fn jpeg_is_complete(bytes: &[u8]) -> bool {
     if !bytes.starts_with(&[0xFF, 0xD8]) {
         return false;
     }
+    // The code after the FF at `at` and any fill bytes, and the index just past it.
+    let marker_after = |at: usize| {
+        let mut next = at + 1;
+        while bytes.get(next) == Some(&0xFF) {
+            next += 1;
+        }
+        bytes.get(next).map(|&code| (code, next + 1))
+    };
     let mut at = 2;
     let mut scanned = false;
     loop {
-        if bytes.get(at) != Some(&0xFF) {
-            return false;
+        while bytes.get(at).is_some_and(|&byte| byte != 0xFF) {
+            at += 1;
         }
-        while bytes.get(at) == Some(&0xFF) {
-            at += 1; // a marker may be preceded by fill bytes
-        }
-        let Some(&code) = bytes.get(at) else {
+        let Some((code, after)) = marker_after(at) else {
             return false;
         };
-        at += 1;
+        at = after;
         match code {
             0xD9 => return scanned,
-            0x01 | 0xD0..=0xD7 => {}
+            0x00 | 0x01 | 0xD0..=0xD7 => {}
             _ => {
                 let Some(&[high, low]) = bytes.get(at..at + 2) else {
                     return false;
@@ -396,11 +402,13 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
                 if code == 0xDA {
                     scanned = true;
                     loop {
-                        match bytes.get(at..at + 2) {
+                        match bytes.get(at) {
                             None => return false,
-                            Some(&[0xFF, next]) if next != 0 && !(0xD0..=0xD7).contains(&next) => {
-                                break;
-                            }
+                            Some(0xFF) => match marker_after(at) {
+                                None => return false,
+                                Some((0x00 | 0xD0..=0xD7, after)) => at = after,
+                                Some(_) => break,
+                            },
                             Some(_) => at += 1,
                         }
                     }
@@ -544,6 +552,34 @@ mod tests {
         assert!(!jpeg_is_complete(cut));
         assert!(!jpeg_is_complete(&photo[..photo.len() - 2]));
         assert!(!jpeg_is_complete(&thumbnail[..thumbnail.len() - 1]));
+    }
+
+    /// What libjpeg passes over is not truncation: stray bytes after a segment whose length is short (a comment
+    /// of length 4 followed by two zero bytes), fill bytes before a marker, fill bytes before a restart marker
+    /// inside a scan. Without the end marker, each is truncated.
+    #[test]
+    fn stray_and_fill_bytes_are_not_truncation() {
+        let scan = [0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00];
+        let cases: [&[&[u8]]; 3] = [
+            &[
+                &[0xFF, 0xFE, 0x00, 0x04, b'a', b'b', 0x00, 0x00],
+                &scan,
+                &[0x12, 0x34],
+            ],
+            &[
+                &[0xFF, 0xFF, 0xFE, 0x00, 0x03, b'a'],
+                &scan,
+                &[0x12, 0xFF, 0x00, 0x34],
+            ],
+            &[&scan, &[0x12, 0xFF, 0xFF, 0xD0, 0x34, 0xFF, 0xD1, 0x56]],
+        ];
+        for (case, parts) in cases.iter().enumerate() {
+            let mut jpeg = vec![0xFF, 0xD8];
+            parts.iter().for_each(|part| jpeg.extend_from_slice(part));
+            assert!(!jpeg_is_complete(&jpeg), "case {case} without its end");
+            jpeg.extend_from_slice(&[0xFF, 0xFF, 0xD9]);
+            assert!(jpeg_is_complete(&jpeg), "case {case}");
+        }
     }
 
     #[test]
