@@ -239,14 +239,6 @@ pub fn resize_window(
     let (in_w, in_h) = (size.0 as usize, size.1 as usize);
     let (out_w, out_h) = out;
     let (columns, rows) = window;
-    let rows_only = |first_row: usize, last_row: usize, columns: Range<usize>| {
-        let mut kept = Vec::with_capacity((last_row - first_row) * columns.len() * channels);
-        for y in first_row..last_row {
-            let start = (y * in_w + columns.start) * channels;
-            kept.extend_from_slice(&source[start..start + columns.len() * channels]);
-        }
-        kept
-    };
     if vertical_first(in_w, in_h, out_w, out_h) {
         // Vertical pass over the columns the horizontal pass reads.
         let across = coefficients(filter, in_w, out_w, columns);
@@ -268,15 +260,11 @@ pub fn resize_window(
             &across,
         )
     } else {
-        // Horizontal pass over the rows the vertical pass reads.
-        let down = coefficients(filter, in_h, out_h, rows.clone());
-        let read = if in_h == out_h {
-            rows.clone()
-        } else {
-            span(&down)
-        };
+        // Horizontal pass over the rows the vertical pass reads (Pillow skips a pass that keeps its side).
+        let down = (in_h != out_h).then(|| coefficients(filter, in_h, out_h, rows.clone()));
+        let read = down.as_ref().map_or(rows, span);
         let wide = if in_w == out_w {
-            rows_only(read.start, read.end, columns.clone())
+            crop_interleaved(source, in_w, channels, (columns.clone(), read.clone()))
         } else {
             horizontal(
                 source,
@@ -287,17 +275,32 @@ pub fn resize_window(
                 &coefficients(filter, in_w, out_w, columns.clone()),
             )
         };
-        if in_h == out_h {
-            wide
-        } else {
-            vertical(
+        match &down {
+            None => wide,
+            Some(down) => vertical(
                 &wide,
                 channels,
                 columns.len(),
                 read.start,
                 0..columns.len(),
-                &down,
-            )
+                down,
+            ),
         }
     }
+}
+
+/// The pixels `window` (columns, rows) of an interleaved buffer `width` pixels wide with `channels` channels.
+pub fn crop_interleaved(
+    source: &[u8],
+    width: usize,
+    channels: usize,
+    window: (Range<usize>, Range<usize>),
+) -> Vec<u8> {
+    let (columns, rows) = window;
+    let mut kept = Vec::with_capacity(rows.len() * columns.len() * channels);
+    for y in rows {
+        let start = (y * width + columns.start) * channels;
+        kept.extend_from_slice(&source[start..start + columns.len() * channels]);
+    }
+    kept
 }

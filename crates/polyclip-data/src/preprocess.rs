@@ -17,7 +17,7 @@ use image::{DynamicImage, RgbImage, RgbaImage};
 use serde::{Deserialize, Serialize};
 
 pub use polyclip_augment::resample::Filter;
-use polyclip_augment::resample::resize_window;
+use polyclip_augment::resample::{crop_interleaved, resize_window};
 
 /// OpenAI CLIP's normalisation (REFERENCE §2), used by HF `CLIPImageProcessor` and open_clip; the digits are the
 /// published ones (f32 rounds them).
@@ -180,12 +180,7 @@ impl ClipPreprocess {
         let (columns, rows) = (keep(new_w), keep(new_h));
         let (kept_w, kept_h) = (columns.len(), rows.len());
         let kept = if (new_w, new_h) == (width as usize, height as usize) {
-            let mut kept = Vec::with_capacity(kept_w * kept_h * channels);
-            for y in rows {
-                let start = (y * new_w + columns.start) * channels;
-                kept.extend_from_slice(&pixels[start..start + kept_w * channels]);
-            }
-            kept
+            crop_interleaved(&pixels, new_w, channels, (columns, rows))
         } else if channels == 4 {
             // Pillow resizes RGBA premultiplied: RGBA → RGBa, resample, RGBa → RGBA.
             unpremultiply(resize_window(
