@@ -695,14 +695,14 @@ fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
-/// Starts node `rank` of a two-node capivara job on the loopback (one device each), small sizes, into `run`.
-/// With `failpoint`, the node aborts there (`POLYCLIP_FAILPOINT`).
+/// Starts node `rank` of a two-node capivara job on the loopback (one device each), small sizes, into `run`, with
+/// the environment variables `env` (`POLYCLIP_FAILPOINT`: the node aborts or freezes there).
 fn start_node(
     rank: usize,
     ports: &[u16],
     run: &std::path::Path,
     args: &[&str],
-    failpoint: Option<&str>,
+    env: &[(&str, &str)],
 ) -> std::process::Child {
     let coordinator = format!("127.0.0.1:{}", ports[0]);
     let node_address = format!("127.0.0.1:{}", ports[1 + rank]);
@@ -721,11 +721,8 @@ fn start_node(
         &node_address,
     ]);
     all.extend_from_slice(args);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_capivara"));
-    if let Some(failpoint) = failpoint {
-        command.env("POLYCLIP_FAILPOINT", failpoint);
-    }
-    command
+    Command::new(env!("CARGO_BIN_EXE_capivara"))
+        .envs(env.iter().copied())
         .args(&all)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -767,7 +764,8 @@ fn report_figures(run: &std::path::Path) -> Vec<f64> {
 /// waiting, and both restarted with `--resume` finish the job from step 10's checkpoint. A node that freezes
 /// instead (a failpoint that sleeps with its connections open) makes the other give up after
 /// `--collective-timeout`. A node started with another training config refuses, and so does the node it was
-/// paired with, each in one line.
+/// paired with, each in one line. In the first pair node 0's tensor service binds its port 3 s late
+/// (`POLYCLIP_TEST_LISTEN_DELAY_MS`): node 1 must not ask it for a tensor before it listens.
 #[test]
 fn two_nodes_on_the_loopback_train_as_one_device_survive_a_dead_or_frozen_node_and_refuse_another_config()
  {
@@ -786,14 +784,29 @@ fn two_nodes_on_the_loopback_train_as_one_device_survive_a_dead_or_frozen_node_a
 
     let ports = free_ports(3);
     let runs = [dir.path().join("node0"), dir.path().join("node1")];
-    let node0 = start_node(0, &ports, &runs[0], &steps, None);
-    let node1 = start_node(1, &ports, &runs[1], &steps, Some("step:12"));
+    // Node 0's tensor data service binds its port 3 s late: the others must not ask it for a tensor before it
+    // listens (they were refused, and took it for a lost node, when its server's task happened to run late).
+    let node0 = start_node(
+        0,
+        &ports,
+        &runs[0],
+        &steps,
+        &[("POLYCLIP_TEST_LISTEN_DELAY_MS", "3000")],
+    );
+    let node1 = start_node(
+        1,
+        &ports,
+        &runs[1],
+        &steps,
+        &[("POLYCLIP_FAILPOINT", "step:12")],
+    );
     let (ok, _, stderr) = finished(node1);
+    let (ok0, _, stderr0) = finished(node0);
     assert!(
         !ok && stderr.contains("POLYCLIP_FAILPOINT=step:12: aborting here"),
-        "{stderr}"
+        "node 1:\n{stderr}\nnode 0:\n{stderr0}"
     );
-    let (ok, _, stderr) = finished(node0);
+    let (ok, stderr) = (ok0, stderr0);
     assert!(!ok, "node 0 went on without node 1");
     let last = stderr.trim().lines().last().unwrap_or_default();
     assert!(
@@ -804,7 +817,7 @@ fn two_nodes_on_the_loopback_train_as_one_device_survive_a_dead_or_frozen_node_a
 
     let resumed = [&steps[..], &["--resume"]].concat();
     let nodes: Vec<_> = (0..2)
-        .map(|rank| start_node(rank, &ports, &runs[rank], &resumed, None))
+        .map(|rank| start_node(rank, &ports, &runs[rank], &resumed, &[]))
         .collect();
     for (rank, node) in nodes.into_iter().enumerate() {
         let (ok, stdout, stderr) = finished(node);
@@ -834,8 +847,14 @@ fn two_nodes_on_the_loopback_train_as_one_device_survive_a_dead_or_frozen_node_a
     let ports = free_ports(3);
     let patient = [&steps[..], &["--collective-timeout", "20"]].concat();
     let frozen_runs = [dir.path().join("frozen0"), dir.path().join("frozen1")];
-    let node0 = start_node(0, &ports, &frozen_runs[0], &patient, None);
-    let mut node1 = start_node(1, &ports, &frozen_runs[1], &patient, Some("step:3:freeze"));
+    let node0 = start_node(0, &ports, &frozen_runs[0], &patient, &[]);
+    let mut node1 = start_node(
+        1,
+        &ports,
+        &frozen_runs[1],
+        &patient,
+        &[("POLYCLIP_FAILPOINT", "step:3:freeze")],
+    );
     let (ok, _, stderr) = finished(node0);
     node1.kill().expect("stop the frozen node");
     let (_, _, frozen) = finished(node1);
@@ -861,8 +880,8 @@ fn two_nodes_on_the_loopback_train_as_one_device_survive_a_dead_or_frozen_node_a
     ]
     .concat();
     let nodes = [
-        start_node(0, &ports, &dir.path().join("same"), &steps, None),
-        start_node(1, &ports, &dir.path().join("other"), &other, None),
+        start_node(0, &ports, &dir.path().join("same"), &steps, &[]),
+        start_node(1, &ports, &dir.path().join("other"), &other, &[]),
     ];
     for (rank, node) in nodes.into_iter().enumerate() {
         let (ok, _, stderr) = finished(node);
@@ -877,6 +896,33 @@ fn two_nodes_on_the_loopback_train_as_one_device_survive_a_dead_or_frozen_node_a
             "{stderr}"
         );
     }
+}
+
+/// A node whose `--node-address` port another program holds refuses before it joins, in one line that names the
+/// port and the option to change.
+#[test]
+fn a_node_whose_address_port_is_taken_refuses_in_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = free_ports(2);
+    let holder = std::net::TcpListener::bind(("0.0.0.0", ports[1])).expect("hold the node's port");
+    let (ok, _, stderr) = finished(start_node(
+        1,
+        &[ports[0], 0, ports[1]],
+        &dir.path().join("run"),
+        &[],
+        &[],
+    ));
+    drop(holder);
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim().lines().last().unwrap_or_default(),
+        format!(
+            "error: data-parallel peer 1: this node cannot serve its tensors on port {}: Address already in use (os error \
+             98) (another job's node? pick another --node-address port)",
+            ports[1]
+        ),
+        "{stderr}"
+    );
 }
 
 /// `--resume` used to continue a checkpoint made with other settings silently (`--seed 5` on a seed-0 folder

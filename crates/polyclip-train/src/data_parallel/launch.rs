@@ -75,6 +75,9 @@ where
 {
     let local_devices = devices.len();
     let first = nodes::first_join(nodes, local_devices)?;
+    if first {
+        nodes::check_node_port(nodes.node_address.port, nodes.node_rank * local_devices)?;
+    }
     if first && nodes.node_rank == 0 {
         nodes::start_coordinator(nodes.coordinator.port)?;
     }

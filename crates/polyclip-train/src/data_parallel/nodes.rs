@@ -153,6 +153,19 @@ impl Nodes {
     }
 }
 
+/// Checks that this node can serve its tensors on `port` (every interface), its `--node-address` port, before it
+/// joins the others; `rank` is its first peer's. burn-collective's data service would bind it only while joining,
+/// and say why it cannot in its own words.
+pub fn check_node_port(port: u16, rank: usize) -> Result<(), TrainError> {
+    drop(TcpListener::bind(("0.0.0.0", port)).map_err(|e| TrainError::Collective {
+        rank,
+        reason: format!(
+            "this node cannot serve its tensors on port {port}: {e} (another job's node? pick another --node-address port)"
+        ),
+    })?);
+    Ok(())
+}
+
 /// Starts burn-collective's global orchestrator on `port` (every interface) in a thread of this process, after
 /// checking that the port is free (burn-collective would only log a failure to listen).
 pub fn start_coordinator(port: u16) -> Result<(), TrainError> {

@@ -118,6 +118,8 @@ pub enum GlobalCollectiveError {
     PeerLost(NodeId),
     /// Error from the coordinator
     Server(String),
+    /// polyclip: this node's tensor data service cannot listen on its port (why)
+    DataServiceCannotListen(String),
 
     /// The node received an invalid response
     WrongOrchestratorResponse,

@@ -295,8 +295,10 @@ impl<B: Backend> LocalCollectiveServer<B> {
         if let Some(global_params) = &global_params
             && self.global_client.is_none()
         {
-            let server = WsServer::new(global_params.data_service_port);
-            let client = Node::new(&global_params.global_address, server);
+            // polyclip: the node registers with the others once its data service listens (see `Node::register`).
+            let (listening, listened) = tokio::sync::oneshot::channel();
+            let server = WsServer::new(global_params.data_service_port).notify_listening(listening);
+            let client = Node::new(&global_params.global_address, server, listened);
             self.global_client = Some(client)
         }
 

@@ -14,10 +14,15 @@ use axum::{
 };
 use futures::StreamExt;
 
+/// polyclip: where a server tells whether it listens (`Ok`) or why it cannot (`Err`), once it has tried to bind.
+pub type ListeningSender = tokio::sync::oneshot::Sender<Result<(), String>>;
+
 #[derive(Clone, Debug)]
 pub struct WsServer {
     port: u16,
     router: Router<()>,
+    // polyclip: told once the port is bound (see `notify_listening`).
+    listening: Option<std::sync::Arc<std::sync::Mutex<Option<ListeningSender>>>>,
 }
 
 pub struct WsServerChannel {
@@ -29,9 +34,23 @@ impl WsServer {
         Self {
             port,
             router: Router::new(),
+            listening: None,
         }
     }
+
+    /// polyclip: `listening` is told when the server has bound its port, or why it could not. A node that
+    /// registers with the others only after this cannot be asked for a tensor before it listens (the others were
+    /// refused, and took it for a lost node, when the server's task had not run yet).
+    pub fn notify_listening(mut self, listening: ListeningSender) -> Self {
+        self.listening = Some(std::sync::Arc::new(std::sync::Mutex::new(Some(listening))));
+        self
+    }
 }
+
+/// polyclip: a test hook: with `POLYCLIP_TEST_LISTEN_DELAY_MS` set, a server that is to tell when it listens (a
+/// node's data service, not the orchestrator) waits that long before it binds its port (the two-node test uses it
+/// to show that nodes register only once their data service listens).
+const LISTEN_DELAY_VAR: &str = "POLYCLIP_TEST_LISTEN_DELAY_MS";
 
 impl ProtocolServer for WsServer {
     type Channel = WsServerChannel;
@@ -48,7 +67,28 @@ impl ProtocolServer for WsServer {
         let address = format!("0.0.0.0:{}", self.port);
         log::info!("Starting server {address}");
 
-        let listener = tokio::net::TcpListener::bind(address).await?;
+        // polyclip: the test hook, then tell whoever waits whether the port is bound.
+        if let Some(delay) = std::env::var(LISTEN_DELAY_VAR)
+            .ok()
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .filter(|_| self.listening.is_some())
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
+        let bound = tokio::net::TcpListener::bind(address.as_str()).await;
+        let sender = self
+            .listening
+            .as_ref()
+            .and_then(|listening| listening.lock().ok()?.take());
+        if let Some(sender) = sender {
+            let told = match &bound {
+                Ok(_) => Ok(()),
+                Err(error) => Err(format!("cannot listen on {address}: {error}")),
+            };
+            // Whoever asked may have stopped waiting; then nobody needs to know.
+            let _ = sender.send(told);
+        }
+        let listener = bound?;
 
         axum::serve(
             listener,

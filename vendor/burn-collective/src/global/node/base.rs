@@ -45,6 +45,8 @@ where
     // and a node that had finished one call exposed the next call's tensor under an id the slower node was still
     // downloading (tracel-ai/burn#4549).
     next_transfer: std::sync::atomic::AtomicU64,
+    // polyclip: told once the data service listens (or why it cannot); `register` waits for it.
+    listened: Option<tokio::sync::oneshot::Receiver<Result<(), String>>>,
     _n: PhantomData<P>,
 }
 
@@ -56,7 +58,11 @@ where
     B: Backend,
     P: Protocol,
 {
-    pub fn new(global_address: &Address, comms_server: P::Server) -> Self {
+    pub fn new(
+        global_address: &Address,
+        comms_server: P::Server,
+        listened: tokio::sync::oneshot::Receiver<Result<(), String>>, // polyclip
+    ) -> Self {
         let state = Arc::new(tokio::sync::RwLock::new(None));
         let cancel_token = CancellationToken::new();
         let data_service = Arc::new(TensorDataService::new(cancel_token.clone()));
@@ -86,6 +92,7 @@ where
             sync_service,
             worker,
             next_transfer: std::sync::atomic::AtomicU64::new(0), // polyclip
+            listened: Some(listened), // polyclip
             _n: PhantomData,
         }
     }
@@ -95,6 +102,15 @@ where
         peers: Vec<PeerId>,
         global_params: GlobalRegisterParams,
     ) -> Result<(), GlobalCollectiveError> {
+        // polyclip: register only once this node's data service listens. The orchestrator answers every node as
+        // soon as the last one registers, and the others then download from this one at once: a server whose task
+        // had not bound its port yet refused them, and they took this node for lost (a flaky two-node start).
+        if let Some(listened) = self.listened.take() {
+            let listened = listened
+                .await
+                .unwrap_or_else(|_| Err("the data service stopped before it listened".to_string()));
+            listened.map_err(GlobalCollectiveError::DataServiceCannotListen)?;
+        }
         let req = RemoteRequest::Register {
             node_addr: global_params.node_address,
             num_nodes: global_params.num_nodes,

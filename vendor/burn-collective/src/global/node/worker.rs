@@ -242,10 +242,11 @@ impl<C: ProtocolClient> GlobalClientWorker<C> {
         }
 
         log::info!("Worker closing connection");
-        stream_response
-            .close()
-            .await
-            .expect("Can close the websocket stream.");
+        // polyclip: a connection the orchestrator already closed (its node stopped) is not an error here; this
+        // panicked (`AlreadyClosed`) and printed a backtrace under the node's own one-line error.
+        if let Err(error) = stream_response.close().await {
+            log::info!("The connection to the orchestrator was already closed: {error:?}");
+        }
     }
 
     async fn request_sender(
@@ -286,10 +287,10 @@ impl<C: ProtocolClient> GlobalClientWorker<C> {
         }
 
         log::info!("Worker closing connection");
-        stream_request
-            .close()
-            .await
-            .expect("Can send the close message on the websocket.");
+        // polyclip: as in `response_loader`, a connection already closed is not worth a panic.
+        if let Err(error) = stream_request.close().await {
+            log::info!("The connection to the orchestrator was already closed: {error:?}");
+        }
     }
 
     pub(crate) async fn request(&self, req: RemoteRequest) -> RemoteResponse {
