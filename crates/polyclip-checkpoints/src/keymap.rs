@@ -3,6 +3,8 @@
 //! A key maps by (1) a whole-key rule, else (2) the first matching prefix rule, with (3) every later path
 //! segment renamed by the segment rules. Because every rule is a pair, the same table maps back for export.
 //! Keys the model has no use for (buffers, poolers it does not pool with) are listed as ignored, by suffix.
+//! Older layouts of the same checkpoint (a prefix another library version wrote) are read through load-only
+//! prefix renames, so export keeps writing the one layout the table names.
 
 /// One family's key table.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +19,8 @@ pub struct KeyMap {
     pub ignored_suffixes: Vec<String>,
     /// Checkpoint keys starting so are skipped on load.
     pub ignored_prefixes: Vec<String>,
+    /// `(older checkpoint prefix, the prefix the table names)`: renamed before the rules, on load only.
+    pub older_prefixes: Vec<(String, String)>,
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -39,7 +43,15 @@ impl KeyMap {
             segments: pairs(segments),
             ignored_suffixes: ignored.iter().map(|s| s.to_string()).collect(),
             ignored_prefixes: Vec::new(),
+            older_prefixes: Vec::new(),
         }
+    }
+
+    /// Also reads checkpoints that another version of their library wrote under other prefixes: `(older, current)`
+    /// pairs, tried in order before the rules, on load only (export writes the current layout).
+    pub fn reading_older_prefixes(mut self, older: &[(&str, &str)]) -> Self {
+        self.older_prefixes.extend(pairs(older));
+        self
     }
 
     /// Also skips checkpoint keys under these prefixes.
@@ -62,7 +74,17 @@ impl KeyMap {
 
     /// Checkpoint key → model path (`None` when no rule covers it).
     pub fn to_model(&self, key: &str) -> Option<String> {
-        self.translate(key, Direction::ToModel)
+        match self
+            .older_prefixes
+            .iter()
+            .find(|(older, _)| key.starts_with(older.as_str()))
+        {
+            Some((older, current)) => self.translate(
+                &format!("{current}{}", &key[older.len()..]),
+                Direction::ToModel,
+            ),
+            None => self.translate(key, Direction::ToModel),
+        }
     }
 
     /// Model path → checkpoint key.
@@ -141,5 +163,25 @@ mod tests {
         }
         assert_eq!(map.to_model("unknown.weight"), None);
         assert!(map.is_ignored("text_model.embeddings.position_ids"));
+    }
+
+    #[test]
+    fn an_older_prefix_is_read_and_never_written() {
+        let map = KeyMap::new(&[], &[("encoder.", "encoder.")], &[], &[])
+            .reading_older_prefixes(&[("encoder.vision_model.", "encoder.")]);
+        for key in [
+            "encoder.vision_model.embeddings.class_embedding",
+            "encoder.embeddings.class_embedding",
+        ] {
+            assert_eq!(
+                map.to_model(key).as_deref(),
+                Some("encoder.embeddings.class_embedding")
+            );
+        }
+        assert_eq!(
+            map.to_checkpoint("encoder.embeddings.class_embedding")
+                .as_deref(),
+            Some("encoder.embeddings.class_embedding")
+        );
     }
 }

@@ -102,6 +102,28 @@ fn side(value: &Value, path: &Path, key: &str) -> Result<u32, CheckpointError> {
     }
 }
 
+/// `side`, the picture the transform makes, when it is the `tower` side the vision tower takes: its position
+/// embeddings are one per patch of that side (transformers and open_clip fail on another side too).
+fn fits_tower(
+    side: u32,
+    tower: u32,
+    value: &Value,
+    path: &Path,
+    key: &str,
+) -> Result<u32, CheckpointError> {
+    if side == tower {
+        return Ok(side);
+    }
+    Err(unsupported(
+        path,
+        key,
+        value,
+        &format!(
+            "the vision tower takes {tower}×{tower} pictures (its config's image_size); a {side}×{side} picture does not fit its position embeddings"
+        ),
+    ))
+}
+
 /// One of open_clip's names for a setting polyclip reproduces (the enums' serde names are open_clip's).
 fn named<T: serde::de::DeserializeOwned>(
     value: &Value,
@@ -122,7 +144,13 @@ pub(crate) fn open_clip_preprocess(
     let mut preprocess = ClipPreprocess::open_clip(size);
     let key = |name: &str| format!("preprocess_cfg.{name}");
     if let Some(value) = cfg.get("size") {
-        preprocess.size = side(value, path, &key("size"))?;
+        preprocess.size = fits_tower(
+            side(value, path, &key("size"))?,
+            size,
+            value,
+            path,
+            &key("size"),
+        )?;
     }
     if let Some(value) = cfg.get("mean") {
         preprocess.mean = triple(value, path, &key("mean"))?;
@@ -158,7 +186,13 @@ fn hf_preprocess(
 ) -> Result<ClipPreprocess, CheckpointError> {
     let mut preprocess = ClipPreprocess::new(size);
     if let Some(value) = config.get("crop_size") {
-        preprocess.size = side(value, path, "crop_size")?;
+        preprocess.size = fits_tower(
+            side(value, path, "crop_size")?,
+            size,
+            value,
+            path,
+            "crop_size",
+        )?;
     }
     if let Some(value) = config.get("size") {
         let resize = side(value, path, "size")?;

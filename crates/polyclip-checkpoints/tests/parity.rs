@@ -15,8 +15,17 @@ use polyclip_checkpoints::{Family, LoadedModel, load};
 const TOLERANCE: f32 = 1e-4;
 
 fn check_dual<B: Backend>(name: &str, family: Family, device: &B::Device) {
-    let dir = fixture(name);
-    let loaded = load::<B>(&dir, false, device).unwrap_or_else(|e| panic!("{name}: {e}"));
+    check_dual_in::<B>(&fixture(name), name, family, device);
+}
+
+/// [`check_dual`] on the folder `dir`.
+fn check_dual_in<B: Backend>(
+    dir: &std::path::Path,
+    name: &str,
+    family: Family,
+    device: &B::Device,
+) {
+    let loaded = load::<B>(dir, false, device).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(loaded.spec.family, family);
     assert!(
         loaded.report.is_complete(),
@@ -26,7 +35,7 @@ fn check_dual<B: Backend>(name: &str, family: Family, device: &B::Device) {
     let LoadedModel::Dual(model) = loaded.model else {
         panic!("{name}: expected both towers")
     };
-    let reference = Reference::<B>::read_on(&dir, device);
+    let reference = Reference::<B>::read_on(dir, device);
     let images = model.image_features(reference.float("pixel_values"));
     let texts = model.text_features(reference.int("input_ids"), reference.mask());
     let image_error = max_abs_diff(images.clone(), reference.float("image_features"));
@@ -187,6 +196,46 @@ fn open_clip_bert_towers_with_every_pooler_and_head<B: Backend>(device: &B::Devi
 }
 
 every_backend_test!(open_clip_bert_towers_with_every_pooler_and_head);
+
+/// open_clip before 2.21 named the HF text tower's pooler and head `pooler_type` and `proj` (now `hf_pooler_type`,
+/// `hf_proj_type`): a config with the older names loads the same tower (a CLS pooler and a linear head, neither
+/// of them the default).
+#[test]
+fn an_open_clip_config_with_the_older_tower_names_loads_the_same_tower() {
+    let name = "openclip_bert_cls_pooler_linear";
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_folder(&fixture(name), dir.path());
+    let path = dir.path().join("open_clip_config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    let text = config["model_cfg"]["text_cfg"]
+        .as_object_mut()
+        .expect("text_cfg");
+    for (newer, older) in [("hf_pooler_type", "pooler_type"), ("hf_proj_type", "proj")] {
+        let value = text.remove(newer).expect(newer);
+        text.insert(older.into(), value);
+    }
+    std::fs::write(&path, config.to_string()).expect("write");
+    check_dual_in::<burn::backend::NdArray>(
+        dir.path(),
+        name,
+        Family::OpenClip,
+        &Default::default(),
+    );
+}
+
+fn copy_folder(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_folder(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
 
 /// A pretrained text encoder alone, what a distilled student starts from: BERT with its masked-LM head
 /// (`bert.*`, `cls.*`, safetensors) and a bare XLM-R (`embeddings.*`, `pooler.*`, a PyTorch pickle). The

@@ -252,7 +252,7 @@ fn an_open_clip_preprocess_cfg_is_read_and_unknown_values_are_refused() {
     let mut config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&config_path).expect("read")).expect("json");
     config["preprocess_cfg"] = serde_json::json!({
-        "size": 48, "mean": [0.5, 0.5, 0.5], "std": 0.25, "interpolation": "bilinear",
+        "size": 32, "mean": [0.5, 0.5, 0.5], "std": 0.25, "interpolation": "bilinear",
         "resize_mode": "longest", "fill_color": 128
     });
     std::fs::write(&config_path, config.to_string()).expect("write");
@@ -271,7 +271,7 @@ fn an_open_clip_preprocess_cfg_is_read_and_unknown_values_are_refused() {
             preprocess.fill
         ),
         (
-            48,
+            32,
             [0.5; 3],
             [0.25; 3],
             Filter::Bilinear,
@@ -287,6 +287,54 @@ fn an_open_clip_preprocess_cfg_is_read_and_unknown_values_are_refused() {
         format!(
             "{}: `preprocess_cfg.interpolation` = \"lanczos\": supported: bicubic, bilinear",
             config_path.display()
+        )
+    );
+    // A picture of another side than the tower's would not fit its position embeddings (it panicked there).
+    config["preprocess_cfg"] = serde_json::json!({"size": 48});
+    std::fs::write(&config_path, config.to_string()).expect("write");
+    let error = detect(dir.path()).expect_err("another size");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: `preprocess_cfg.size` = 48: the vision tower takes 32×32 pictures (its config's image_size); a 48×48 \
+             picture does not fit its position embeddings",
+            config_path.display()
+        )
+    );
+}
+
+/// HF's `crop_size` is the picture the tower sees: another side than the tower's `image_size` is refused in one
+/// line (it panicked in the tower's position embeddings).
+#[test]
+fn a_crop_size_the_vision_tower_does_not_take_is_refused() {
+    use polyclip_checkpoints::families::detect;
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/hf_clip");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(&source).expect("fixture") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, dir.path().join(path.file_name().expect("name"))).expect("copy");
+    }
+    let path = dir.path().join("preprocessor_config.json");
+    let write = |crop: u32| {
+        let config = serde_json::json!({
+            "crop_size": {"height": crop, "width": crop}, "size": {"shortest_edge": crop},
+            "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "resample": 3
+        });
+        std::fs::write(&path, config.to_string()).expect("write");
+    };
+    write(32);
+    let preprocess = detect(dir.path())
+        .expect("detect")
+        .preprocess
+        .expect("image tower");
+    assert_eq!((preprocess.size, preprocess.mean), (32, [0.5; 3]));
+    write(40);
+    assert_eq!(
+        detect(dir.path()).expect_err("another crop").to_string(),
+        format!(
+            "{}: `crop_size` = {{\"height\":40,\"width\":40}}: the vision tower takes 32×32 pictures (its config's \
+             image_size); a 40×40 picture does not fit its position embeddings",
+            path.display()
         )
     );
 }

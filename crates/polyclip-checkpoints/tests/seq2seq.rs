@@ -72,6 +72,47 @@ fn vision_encoder_decoder_logits_match_transformers<B: Backend>(device: &B::Devi
 }
 every_backend_test!(vision_encoder_decoder_logits_match_transformers);
 
+/// The same captioner saved as transformers 4.x saved it (CLIPVisionModel's `vision_model.` level kept under
+/// `encoder.`): it loads whole and gives transformers' logits.
+#[test]
+fn a_captioner_saved_by_transformers_4_loads_to_the_same_logits() {
+    type B = burn::backend::NdArray;
+    let device = Default::default();
+    let dir = tempfile::tempdir().unwrap();
+    let from = fixture("vision_mbart");
+    for file in ["config.json", "generation_config.json"] {
+        std::fs::copy(from.join(file), dir.path().join(file)).unwrap();
+    }
+    let bytes = std::fs::read(from.join("model.safetensors")).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let renamed: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(key, view)| match key.strip_prefix("encoder.") {
+            Some(rest) => (format!("encoder.vision_model.{rest}"), view),
+            None => (key, view),
+        })
+        .collect();
+    let older = renamed
+        .iter()
+        .filter(|(key, _)| key.starts_with("encoder.vision_model.embeddings."))
+        .count();
+    assert_eq!(older, 3, "class, patch and position embeddings");
+    std::fs::write(
+        dir.path().join("model.safetensors"),
+        safetensors::serialize(renamed, None).unwrap(),
+    )
+    .unwrap();
+
+    let loaded = load_seq2seq::<B>(dir.path(), false, &device).unwrap();
+    assert_eq!(loaded.spec.family, Family::VisionEncoderDecoder);
+    assert!(loaded.report.is_complete(), "{}", loaded.report.summary());
+    let reference = Reference::<B>::read_on(&from, &device);
+    let (logits, _) = logits_and_memory(&loaded, &reference);
+    let error = max_abs_diff(logits, reference.float("logits"));
+    assert!(error <= TOLERANCE, "logits differ by {error}");
+}
+
 fn clip_vision_mbart50_flax_layout_logits_match<B: Backend>(device: &B::Device) {
     check_logits::<B>("clip_vision_mbart", Family::ClipVisionMbart, device);
 }

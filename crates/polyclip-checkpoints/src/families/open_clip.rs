@@ -87,9 +87,11 @@ pub struct TextCfg {
     pub hf_model_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hf_tokenizer_name: Option<String>,
-    #[serde(default = "default_pooler")]
+    /// (`pooler_type` in the configs of open_clip before 2.21.)
+    #[serde(default = "default_pooler", alias = "pooler_type")]
     pub hf_pooler_type: String,
-    #[serde(default = "default_proj")]
+    /// (`proj` in the configs of open_clip before 2.21.)
+    #[serde(default = "default_proj", alias = "proj")]
     pub hf_proj_type: String,
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,

@@ -3,7 +3,8 @@
 //! - `mbart` — `MBartForConditionalGeneration` (mBART-50 translation): `model.{shared, encoder, decoder}`,
 //!   `final_logits_bias`; the tied `embed_tokens` / `lm_head` copies some files carry are skipped.
 //! - `vision-encoder-decoder` — HF `VisionEncoderDecoderModel` with a CLIP vision encoder and an mBART decoder:
-//!   `encoder.*` (CLIP vision without the `vision_model.` prefix), `enc_to_dec_proj`, `decoder.model.decoder.*`.
+//!   `encoder.*` (CLIP vision without the `vision_model.` prefix, as transformers 5 saves it; 4.x's
+//!   `encoder.vision_model.*` is read too), `enc_to_dec_proj`, `decoder.model.decoder.*`.
 //! - `clip-vision-mbart` — CLIP-Vision-mBART50's Flax model (`flax_model.msgpack`): `model/encoder/vision_model/…`,
 //!   `model/decoder/…`, `model/shared/embedding`, `model/visual_projection/{kernel,bias}`, `final_logits_bias`.
 //! - polyclip's own captioner folders (`captioner.json` + `model.mpk`).
@@ -295,6 +296,8 @@ pub fn vision_encoder_decoder_keymap() -> KeyMap {
         &[],
         &["decoder.lm_head.weight", "position_ids"],
     )
+    // transformers 4.x kept CLIPVisionModel's own `vision_model.` level under `encoder.`; 5.x saves without it.
+    .reading_older_prefixes(&[("encoder.vision_model.", "encoder.")])
 }
 
 /// The key table of CLIP-Vision-mBART50's Flax tree, after [`Transform::Flax`] renamed its leaves to PyTorch's.
