@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use polyclip_data::ClipPreprocess;
-use polyclip_data::preprocess::Filter;
+use polyclip_data::preprocess::{Filter, ResizeMode};
 use serde_json::Value;
 
 use crate::error::CheckpointError;
@@ -124,6 +124,23 @@ fn fits_tower(
     ))
 }
 
+/// transformers' reading of `size` (`get_size_dict(size, default_to_square=False)`): a number or
+/// `{"shortest_edge": n}` resizes the shorter side to n; `{"height": h, "width": w}` or `[h, w]` resizes the picture
+/// to exactly h×w (square only here).
+fn hf_resize(value: &Value, path: &Path) -> Result<(u32, ResizeMode), CheckpointError> {
+    let shortest = match value {
+        Value::Number(_) => true,
+        Value::Object(map) => map.contains_key("shortest_edge"),
+        _ => false,
+    };
+    let mode = if shortest {
+        ResizeMode::Shortest
+    } else {
+        ResizeMode::Squash
+    };
+    Ok((side(value, path, "size")?, mode))
+}
+
 /// One of open_clip's names for a setting polyclip reproduces (the enums' serde names are open_clip's).
 fn named<T: serde::de::DeserializeOwned>(
     value: &Value,
@@ -185,29 +202,41 @@ fn hf_preprocess(
     path: &Path,
 ) -> Result<ClipPreprocess, CheckpointError> {
     let mut preprocess = ClipPreprocess::new(size);
-    if let Some(value) = config.get("crop_size") {
-        preprocess.size = fits_tower(
-            side(value, path, "crop_size")?,
-            size,
-            value,
+    let flag = |key: &str| config.get(key).and_then(Value::as_bool).unwrap_or(true);
+    if !flag("do_resize") {
+        return Err(unsupported(
             path,
-            "crop_size",
-        )?;
+            "do_resize",
+            &Value::Bool(false),
+            "pictures of every size would reach the tower; polyclip resizes them",
+        ));
     }
-    if let Some(value) = config.get("size") {
-        let resize = side(value, path, "size")?;
-        if resize != preprocess.size {
-            return Err(unsupported(
-                path,
-                "size",
-                value,
-                &format!(
-                    "a resize to {resize} then a crop to {} is not supported",
-                    preprocess.size
-                ),
-            ));
+    // `size`: the shorter side (`shortest_edge`, or a bare number), or both sides (`height` = `width`: the picture
+    // is resized to that square whatever its shape). Absent: the tower's side, shorter-side resize.
+    let (resize, mode) = match config.get("size") {
+        Some(value) => hf_resize(value, path)?,
+        None => (size, ResizeMode::Shortest),
+    };
+    preprocess.resize_mode = mode;
+    // The picture the tower sees: the centre crop, or the resized square when there is no crop.
+    let (side, key) = if flag("do_center_crop") {
+        match config.get("crop_size") {
+            Some(value) => (side(value, path, "crop_size")?, "crop_size"),
+            None => (size, "crop_size"),
         }
-    }
+    } else if mode == ResizeMode::Squash {
+        (resize, "size")
+    } else {
+        return Err(unsupported(
+            path,
+            "do_center_crop",
+            &Value::Bool(false),
+            "after a shorter-side resize the pictures keep their shapes and cannot be batched; give `size` as {\"height\": S, \"width\": S} or crop",
+        ));
+    };
+    let shown = config.get(key).cloned().unwrap_or(Value::from(side));
+    preprocess.size = fits_tower(side, size, &shown, path, key)?;
+    preprocess.resize = (resize != preprocess.size).then_some(resize);
     if let Some(value) = config.get("image_mean") {
         preprocess.mean = triple(value, path, "image_mean")?;
     }

@@ -138,6 +138,67 @@ fn every_family_preprocesses_odd_sized_photos_as_its_python_pipeline() {
     assert_eq!(checked, 29);
 }
 
+/// transformers' `CLIPImageProcessor` when `size` is not the crop (tests/fixtures/make_resize_crop_fixtures.py):
+/// the shorter side resized to 256 then cropped to 224, resized to 200 then padded to 224, 72 then 64, and the
+/// whole picture resized to 240×240 then cropped to 224. The uint8 levels agree within one (measured: exactly).
+#[test]
+fn a_resize_to_another_side_than_the_crop_is_clip_image_processors() {
+    use polyclip_data::preprocess::ResizeMode;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/preprocess");
+    let reference = TensorMap::read(&root.join("resize_crop.safetensors")).expect("reference");
+    let mut keys: Vec<&String> = reference.tensors.keys().collect();
+    keys.sort();
+    for key in &keys {
+        let (pipeline, stem) = key.split_once('/').expect("pipeline/stem");
+        let (resize, crop) = pipeline
+            .strip_prefix("hf_pil_")
+            .and_then(|rest| rest.split_once("_c"))
+            .expect("hf_pil_<resize>_c<crop>");
+        let (mode, resize) = match resize.strip_prefix("shortest") {
+            Some(side) => (ResizeMode::Shortest, side),
+            None => (
+                ResizeMode::Squash,
+                resize.strip_prefix("square").expect("square"),
+            ),
+        };
+        let (resize, crop): (u32, u32) = (resize.parse().expect("R"), crop.parse().expect("C"));
+        let preprocess = ClipPreprocess {
+            resize_mode: mode,
+            resize: Some(resize),
+            ..ClipPreprocess::new(crop)
+        };
+        let photo = decode_image(&root.join("photos").join(format!("{stem}.png"))).expect("photo");
+        let ours = preprocess.resize_and_crop(&photo);
+        let theirs: Vec<u8> = reference.tensors[*key]
+            .to_vec::<f32>()
+            .expect("levels")
+            .into_iter()
+            .map(|level| level as u8)
+            .collect();
+        let plane = (crop * crop) as usize;
+        assert_eq!(theirs.len(), 3 * plane, "{key}");
+        let (mut worst, mut differ) = (0_i32, 0_usize);
+        for (index, pixel) in ours.pixels().enumerate() {
+            for channel in 0..3 {
+                let diff = (i32::from(pixel.0[channel])
+                    - i32::from(theirs[channel * plane + index]))
+                .abs();
+                worst = worst.max(diff);
+                differ += usize::from(diff > 0);
+            }
+        }
+        eprintln!(
+            "{key}: max |Δ| {worst} levels, {differ} of {} values differ",
+            3 * plane
+        );
+        assert!(
+            worst <= 1,
+            "{key}: {worst} levels apart ({differ} values differ)"
+        );
+    }
+    assert_eq!(keys.len(), 10);
+}
+
 /// A fixture photo decoded; a JPEG as Pillow (libjpeg-turbo) decoded it when the fixture holds that (JPEG
 /// decoders differ by a few levels: chroma upsampling, IDCT rounding), with the image crate's difference reported.
 fn photo_as_pillow_decodes_it(reference: &TensorMap, photo: &Path) -> image::DynamicImage {
@@ -328,6 +389,57 @@ fn a_crop_size_the_vision_tower_does_not_take_is_refused() {
         .preprocess
         .expect("image tower");
     assert_eq!((preprocess.size, preprocess.mean), (32, [0.5; 3]));
+    // `size` read as transformers reads it: the shorter side, or a square the whole picture is resized to; with no
+    // crop, that square is the picture.
+    let read = |size: serde_json::Value, crop: Option<u32>| {
+        let mut config = serde_json::json!({"size": size});
+        match crop {
+            Some(crop) => config["crop_size"] = serde_json::json!(crop),
+            None => config["do_center_crop"] = serde_json::json!(false),
+        }
+        std::fs::write(&path, config.to_string()).expect("write");
+        detect(dir.path()).map(|spec| {
+            let p = spec.preprocess.expect("image tower");
+            (p.size, p.resize_mode, p.resize)
+        })
+    };
+    use polyclip_data::preprocess::ResizeMode::{Shortest, Squash};
+    let cases = [
+        (
+            serde_json::json!({"shortest_edge": 40}),
+            Some(32),
+            (32, Shortest, Some(40)),
+        ),
+        (serde_json::json!(36), Some(32), (32, Shortest, Some(36))),
+        (
+            serde_json::json!({"height": 36, "width": 36}),
+            Some(32),
+            (32, Squash, Some(36)),
+        ),
+        (
+            serde_json::json!({"height": 32, "width": 32}),
+            Some(32),
+            (32, Squash, None),
+        ),
+        (
+            serde_json::json!({"height": 32, "width": 32}),
+            None,
+            (32, Squash, None),
+        ),
+    ];
+    for (size, crop, expected) in cases {
+        assert_eq!(read(size.clone(), crop).expect("reads"), expected, "{size}");
+    }
+    assert_eq!(
+        read(serde_json::json!({"shortest_edge": 32}), None)
+            .expect_err("no crop")
+            .to_string(),
+        format!(
+            "{}: `do_center_crop` = false: after a shorter-side resize the pictures keep their shapes and cannot be \
+             batched; give `size` as {{\"height\": S, \"width\": S}} or crop",
+            path.display()
+        )
+    );
     write(40);
     assert_eq!(
         detect(dir.path()).expect_err("another crop").to_string(),

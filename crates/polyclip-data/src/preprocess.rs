@@ -65,6 +65,12 @@ pub struct ClipPreprocess {
     pub family: PreprocessFamily,
     /// The padding level of `ResizeMode::Longest` (open_clip's `fill_color`).
     pub fill: u8,
+    /// The side the resize aims at before the centre crop (or pad) to `size`: the shorter side in `Shortest`,
+    /// both sides in `Squash` (transformers' `size.shortest_edge`, or `size.height` = `size.width`, where it
+    /// differs from `crop_size`). `None`: `size` itself, as open_clip always has it. `Longest` fits the picture in
+    /// `size` and does not read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize: Option<u32>,
 }
 
 impl ClipPreprocess {
@@ -78,6 +84,7 @@ impl ClipPreprocess {
             resize_mode: ResizeMode::Shortest,
             family: PreprocessFamily::HuggingFace,
             fill: 0,
+            resize: None,
         }
     }
 
@@ -141,20 +148,21 @@ impl ClipPreprocess {
     /// as Pillow holds it: not premultiplied).
     fn square(&self, pixels: Vec<u8>, channels: usize, width: u32, height: u32) -> Vec<u8> {
         let size = self.size as usize;
+        let resize = self.resize.unwrap_or(self.size) as usize;
         let (new_w, new_h): (usize, usize) = match self.resize_mode {
             ResizeMode::Shortest => {
                 // In u128: a very wide or tall picture's long side, scaled, need not fit 32 bits.
                 let long = |long: u32, short: u32| {
-                    ((size as u128 * long as u128) / short.max(1) as u128).max(size as u128)
+                    ((resize as u128 * long as u128) / short.max(1) as u128).max(resize as u128)
                 };
                 let clamp = |side: u128| usize::try_from(side).unwrap_or(usize::MAX);
                 if width <= height {
-                    (size, clamp(long(height, width)))
+                    (resize, clamp(long(height, width)))
                 } else {
-                    (clamp(long(width, height)), size)
+                    (clamp(long(width, height)), resize)
                 }
             }
-            ResizeMode::Squash => (size, size),
+            ResizeMode::Squash => (resize, resize),
             ResizeMode::Longest => {
                 let ratio = (height as f64 / size as f64).max(width as f64 / size as f64);
                 (
