@@ -199,6 +199,59 @@ fn a_resize_to_another_side_than_the_crop_is_clip_image_processors() {
     assert_eq!(keys.len(), 10);
 }
 
+/// WebP (lossy and lossless, with and without alpha) and GIF (one frame; an animation's first frame), the other
+/// formats crawled datasets hold, decode to the levels Pillow gives (tests/fixtures/make_format_fixtures.py):
+/// the same size and colours (a GIF without transparency is read with an opaque alpha channel), every level
+/// within one of Pillow's (measured: exactly, lossy WebP's too).
+#[test]
+fn webp_and_gif_decode_to_pillows_levels() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/formats");
+    let reference = TensorMap::read(&root.join("reference.safetensors")).expect("reference");
+    let mut names: Vec<&String> = reference.tensors.keys().collect();
+    names.sort();
+    for name in &names {
+        let theirs = &reference.tensors[*name];
+        let (height, width, channels) = (theirs.shape[0], theirs.shape[1], theirs.shape[2]);
+        let decoded = decode_image(&root.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ours: Vec<u8> = match channels {
+            4 => decoded.to_rgba8().into_raw(),
+            _ => decoded.to_rgb8().into_raw(),
+        };
+        assert_eq!(
+            (decoded.width() as usize, decoded.height() as usize),
+            (width, height),
+            "{name}"
+        );
+        // The image crate reads every GIF frame as RGBA; where Pillow has no alpha, every pixel is opaque.
+        if channels == 3 && decoded.color().has_alpha() {
+            assert!(
+                decoded.to_rgba8().pixels().all(|p| p.0[3] == 255),
+                "{name}: transparent pixels where Pillow has none"
+            );
+        }
+        let theirs = theirs.to_vec::<f32>().expect("levels");
+        let worst = ours
+            .iter()
+            .zip(&theirs)
+            .map(|(&a, &b)| (f32::from(a) - b).abs())
+            .fold(0.0_f32, f32::max);
+        let differ = ours
+            .iter()
+            .zip(&theirs)
+            .filter(|(a, b)| f32::from(**a) != **b)
+            .count();
+        eprintln!(
+            "{name}: max |Δ| {worst} levels, {differ} of {} values differ",
+            theirs.len()
+        );
+        assert!(
+            worst <= 1.0,
+            "{name}: {worst} levels apart ({differ} values differ)"
+        );
+    }
+    assert_eq!(names.len(), 6);
+}
+
 /// A fixture photo decoded; a JPEG as Pillow (libjpeg-turbo) decoded it when the fixture holds that (JPEG
 /// decoders differ by a few levels: chroma upsampling, IDCT rounding), with the image crate's difference reported.
 fn photo_as_pillow_decodes_it(reference: &TensorMap, photo: &Path) -> image::DynamicImage {

@@ -17,9 +17,6 @@ use crate::ModelArgs;
 use crate::error::CliError;
 use crate::model::Encoder;
 
-/// Image file extensions a folder is searched for (the formats polyclip decodes).
-const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg"];
-
 /// What `polyclip index` was asked.
 pub struct IndexRequest<'a> {
     pub model: &'a ModelArgs,
@@ -78,7 +75,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), CliError> {
         } else if path
             .extension()
             .and_then(|e| e.to_str())
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+            .is_some_and(polyclip_data::preprocess::is_image_extension)
         {
             files.push(path);
         }

@@ -186,10 +186,13 @@ pub fn prepare<B: Backend>(request: &PrepareRequest, device: &B::Device) -> Resu
         let extension = match image::guess_format(&bytes) {
             Ok(image::ImageFormat::Png) => "png",
             Ok(image::ImageFormat::Jpeg) => "jpg",
+            Ok(image::ImageFormat::WebP) => "webp",
+            Ok(image::ImageFormat::Gif) => "gif",
             other => {
                 return Err(CliError::Usage(format!(
-                    "{}: only JPEG and PNG go into shards (found {other:?})",
-                    source.image
+                    "{}: only {} pictures go into shards (found {other:?})",
+                    source.image,
+                    polyclip_data::preprocess::IMAGE_FORMATS
                 )));
             }
         };

@@ -539,7 +539,7 @@ fn bad_requests_get_one_line_errors_and_paths_from_the_request_are_never_read() 
         )),
         (
             400,
-            "the picture is not an image polyclip reads (PNG or JPEG)".into()
+            "the picture is not an image polyclip reads (JPEG, PNG, WebP or GIF)".into()
         )
     );
     let (status, message) = error_of(post(

@@ -330,6 +330,20 @@ pub fn max_image_pixels() -> u64 {
     })
 }
 
+/// The file extensions of the formats [`decode_image`] reads (JPEG, PNG, WebP, GIF: an animation's first frame),
+/// in order of preference where a sample holds several (webdataset members); compared without case.
+pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "webp", "gif"];
+
+/// The formats [`decode_image`] reads, as messages name them.
+pub const IMAGE_FORMATS: &str = "JPEG, PNG, WebP or GIF";
+
+/// Whether `extension` names one of [`IMAGE_EXTENSIONS`], in any case.
+pub fn is_image_extension(extension: &str) -> bool {
+    IMAGE_EXTENSIONS
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(extension))
+}
+
 /// Decodes an image file, guessing the format from its content (see [`decode_image_bytes`]).
 pub fn decode_image(path: &Path) -> Result<DynamicImage, image::ImageError> {
     decode_image_bytes(&std::fs::read(path)?)

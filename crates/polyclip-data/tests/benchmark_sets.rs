@@ -279,4 +279,19 @@ fn imagenet_folders_number_classes_by_wordnet_id() {
         LabelledImages::from_class_folders(&dir.path().join("pets"), &wnids, BadInputPolicy::Skip)
             .expect("skip");
     assert_eq!((pets.labels.len(), pets.skipped.len()), (2, 1));
+    // WebP and GIF pictures are read too (any case of the extension), as are JPEG and PNG.
+    let formats = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/formats");
+    for (from, to) in [
+        ("lossy.webp", "birds/crow/1.webp"),
+        ("lossless_alpha.webp", "birds/crow/2.WEBP"),
+        ("animated.gif", "birds/owl/1.gif"),
+    ] {
+        let to = dir.path().join(to);
+        fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        fs::copy(formats.join(from), to).expect("copy");
+    }
+    let birds =
+        LabelledImages::from_class_folders(&dir.path().join("birds"), &wnids, BadInputPolicy::Fail)
+            .expect("birds");
+    assert_eq!((birds.labels, birds.skipped.len()), (vec![0, 0, 1], 0));
 }

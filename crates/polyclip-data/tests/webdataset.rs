@@ -256,8 +256,9 @@ fn missing_keys_members_and_languages_are_one_line_errors() {
     assert_eq!(skipped.entries.len(), 2, "{reasons:?}");
     assert_eq!(reasons.len(), 3);
     assert!(
-        reasons[1]
-            .contains("sample `noimage`: no image member (jpg, jpeg or png; the sample has: json)"),
+        reasons[1].contains(
+            "sample `noimage`: no image member (jpg, jpeg, png, webp, gif; the sample has: json)"
+        ),
         "{reasons:?}"
     );
     assert!(

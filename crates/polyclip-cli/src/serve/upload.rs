@@ -96,10 +96,14 @@ pub fn decode_picture(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage, Api
     let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| ApiError::bad_request(format!("the picture cannot be read: {e}")))?;
-    if reader.format().is_none() {
-        return Err(ApiError::bad_request(
-            "the picture is not an image polyclip reads (PNG or JPEG)",
-        ));
+    if !reader
+        .format()
+        .is_some_and(|format| format.reading_enabled())
+    {
+        return Err(ApiError::bad_request(format!(
+            "the picture is not an image polyclip reads ({})",
+            polyclip_data::preprocess::IMAGE_FORMATS
+        )));
     }
     let (width, height) = reader
         .into_dimensions()

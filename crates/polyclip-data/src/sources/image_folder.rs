@@ -15,9 +15,6 @@ use crate::error::DataError;
 use crate::sources::image_source::ImageSource;
 use crate::sources::manifest::{BadInputPolicy, Manifest, ManifestEntry};
 
-/// The file extensions read as images.
-pub const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "JPEG"];
-
 /// Images and the class index of each.
 #[derive(Debug)]
 pub struct LabelledImages {
@@ -43,11 +40,9 @@ fn is_wnid(name: &str) -> bool {
 }
 
 fn is_image(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-        IMAGE_EXTENSIONS
-            .iter()
-            .any(|known| known.eq_ignore_ascii_case(e))
-    })
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(crate::preprocess::is_image_extension)
 }
 
 fn sorted_dir(dir: &Path) -> Result<Vec<PathBuf>, DataError> {

@@ -28,8 +28,8 @@ use crate::sources::caption_record::CaptionRecord;
 use crate::sources::image_source::ImageSource;
 use crate::sources::manifest::{BadInputPolicy, Manifest, ManifestEntry, ReadOptions};
 
-/// Image member extensions, in order of preference.
-pub const IMAGE_MEMBERS: [&str; 3] = ["jpg", "jpeg", "png"];
+/// Image member extensions, in order of preference (the formats polyclip decodes).
+pub const IMAGE_MEMBERS: [&str; 5] = crate::preprocess::IMAGE_EXTENSIONS;
 
 /// Whether a data path names tar shards (`….tar`, possibly with braces or several `::`-separated patterns).
 pub fn is_shard_spec(spec: &str) -> bool {
@@ -224,7 +224,8 @@ fn to_entry(
             .map(|m| m.extension.as_str())
             .collect();
         return Err(bad(format!(
-            "no image member (jpg, jpeg or png; the sample has: {})",
+            "no image member ({}; the sample has: {})",
+            IMAGE_MEMBERS.join(", "),
             found.join(", ")
         )));
     };
