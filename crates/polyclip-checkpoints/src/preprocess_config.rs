@@ -208,7 +208,7 @@ fn hf_preprocess(
             path,
             "do_resize",
             &Value::Bool(false),
-            "pictures of every size would reach the tower; polyclip resizes them",
+            "polyclip's transforms all resize (a crop or pad alone is not one of them)",
         ));
     }
     // `size`: the shorter side (`shortest_edge`, or a bare number), or both sides (`height` = `width`: the picture

@@ -172,8 +172,9 @@ pub fn index<B: Backend>(
     pictures.drain(..part.start);
     if pictures.is_empty() {
         return Err(CliError::Usage(format!(
-            "{}: no pictures (a folder is searched for .png, .jpg and .jpeg files)",
-            request.images
+            "{}: no pictures (a folder is searched for .{} files)",
+            request.images,
+            polyclip_data::preprocess::IMAGE_EXTENSIONS.join(", .")
         )));
     }
     let mut refs = Vec::with_capacity(pictures.len());

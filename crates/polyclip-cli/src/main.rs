@@ -252,7 +252,7 @@ pub enum Command {
         #[command(flatten)]
         part: parts::PartArgs,
     },
-    /// Embed a folder of pictures (searched recursively for .png/.jpg/.jpeg), a manifest or WebDataset shards
+    /// Embed a folder of pictures (searched recursively for .jpg/.jpeg/.png/.webp/.gif), a manifest or WebDataset shards
     /// into an index folder for `polyclip serve`. Running it again on the same --out continues an interrupted
     /// run, or brings the index up to date with a folder that has changed (only new pictures are embedded).
     Index {

@@ -7,7 +7,7 @@
 //!    writes the target language directly);
 //! 3. optionally a base CLIP model scores every caption against its image (`similarities-<tgt>`: cosine of the
 //!    L2-normalised embeddings, originals then generated, as CAPIVARA's `generated_caps_sim_score.py`);
-//! 4. samples are written as `<key>.<jpg|png>` + `<key>.json` into shards of `--per-shard` samples.
+//! 4. samples are written as `<key>.<jpg|png|webp|gif>` + `<key>.json` into shards of `--per-shard` samples.
 //!
 //! The source captions stay under `captions-<src>`. The input is anything polyclip reads: a JSONL/TSV manifest or
 //! shards.

@@ -212,8 +212,13 @@ impl ClipPreprocess {
         if (kept_w, kept_h) == (size, size) {
             return kept;
         }
-        // `CenterCropOrPad`: pad left/top by floor(deficit / 2), the rest right/bottom.
-        let (left, top) = ((size - kept_w) / 2, (size - kept_h) / 2);
+        // Padding where a side is shorter than `size`, the rest of it after the picture: open_clip's
+        // `CenterCropOrPad` puts floor(deficit / 2) before it, transformers' `center_crop` ceil(deficit / 2).
+        let before = |deficit: usize| match self.family {
+            PreprocessFamily::HuggingFace => deficit.div_ceil(2),
+            PreprocessFamily::OpenClip => deficit / 2,
+        };
+        let (left, top) = (before(size - kept_w), before(size - kept_h));
         let mut out = vec![self.fill; size * size * channels];
         for y in 0..kept_h {
             let from = y * kept_w * channels;

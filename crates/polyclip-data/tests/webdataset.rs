@@ -135,6 +135,39 @@ fn shard_images_batch_like_files() {
     }
 }
 
+/// WebP and GIF members are images too, and a member's extension is compared without case (`.WEBP`, `.JPG`): the
+/// index finds each sample's image, reads the bytes the shard holds, and they decode.
+#[test]
+fn webp_gif_and_upper_case_members_are_images() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let formats = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/formats");
+    let members = [
+        ("WEBP", formats.join("lossy.webp")),
+        ("gif", formats.join("animated.gif")),
+        ("JPG", photos().join("rocket.jpg")),
+    ];
+    let mut writer = ShardWriter::new(&dir.path().join("shards"), 10).expect("writer");
+    let mut expected = Vec::new();
+    for (index, (extension, path)) in members.iter().enumerate() {
+        let bytes = fs::read(path).expect("picture");
+        let json = serde_json::to_vec(&capivara_json(index)).expect("json");
+        writer
+            .write(
+                &format!("sample{index:05}"),
+                &[(*extension, &bytes), ("json", &json)],
+            )
+            .expect("write");
+        expected.push(bytes);
+    }
+    let shards = writer.finish().expect("finish");
+    let manifest = Manifest::open(shards[0].to_str().expect("utf-8"), &pt()).expect("index");
+    assert_eq!(manifest.entries.len(), 3);
+    for (entry, bytes) in manifest.entries.iter().zip(&expected) {
+        assert_eq!(&*entry.image.read().expect("read"), bytes.as_slice());
+        polyclip_data::preprocess::decode_image_bytes(bytes).expect("decodes");
+    }
+}
+
 #[test]
 fn the_stream_shuffles_through_a_buffer_and_yields_every_sample_once() {
     let dir = tempfile::tempdir().expect("tempdir");

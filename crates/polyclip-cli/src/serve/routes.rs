@@ -352,9 +352,11 @@ async fn picture(State(state): State<AppState>, Path(id): Path<String>) -> Respo
         }
         Err(e) => return ApiError::internal(e.to_string()).into_response(),
     };
-    let content_type = match bytes.get(..4) {
-        Some([0x89, b'P', b'N', b'G']) => "image/png",
-        Some([0xff, 0xd8, _, _]) => "image/jpeg",
+    let content_type = match image::guess_format(&bytes) {
+        Ok(image::ImageFormat::Png) => "image/png",
+        Ok(image::ImageFormat::Jpeg) => "image/jpeg",
+        Ok(image::ImageFormat::WebP) => "image/webp",
+        Ok(image::ImageFormat::Gif) => "image/gif",
         _ => "application/octet-stream",
     };
     let mut response = (StatusCode::OK, bytes).into_response();

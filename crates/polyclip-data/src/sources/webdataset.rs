@@ -2,7 +2,8 @@
 //!
 //! A shard is a plain tar; consecutive members that share a key form a sample, the key being the member's path
 //! up to the first dot of its file name (`00017/000123.jpg` + `00017/000123.json` → sample `00017/000123` with
-//! members `jpg` and `json`). A sample's image is its `jpg`, `jpeg` or `png` member; its captions come from the
+//! members `jpg` and `json`). A sample's image is its `jpg`, `jpeg`, `png`, `webp` or `gif` member (in that order of
+//! preference, in any case); its captions come from the
 //! `json` member ([`CaptionRecord`]: CAPIVARA's `captions-pt`… or plain `captions`) or else a `txt` member.
 //!
 //! Two ways to read shards:
@@ -23,12 +24,13 @@ use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 
 use crate::error::DataError;
+use crate::preprocess::is_image_extension;
 use crate::sources::braces::expand_braces;
 use crate::sources::caption_record::CaptionRecord;
 use crate::sources::image_source::ImageSource;
 use crate::sources::manifest::{BadInputPolicy, Manifest, ManifestEntry, ReadOptions};
 
-/// Image member extensions, in order of preference (the formats polyclip decodes).
+/// Image member extensions, in order of preference (the formats polyclip decodes), compared without case.
 pub const IMAGE_MEMBERS: [&str; 5] = crate::preprocess::IMAGE_EXTENSIONS;
 
 /// Whether a data path names tar shards (`….tar`, possibly with braces or several `::`-separated patterns).
@@ -91,12 +93,8 @@ impl RawSample {
     /// Whether the sample has what a training example needs (an image and a caption member), so that it can
     /// be handed on when the shard is damaged after it.
     fn looks_complete(&self) -> bool {
-        let has = |extensions: &[&str]| {
-            self.members
-                .iter()
-                .any(|m| extensions.contains(&m.extension.as_str()))
-        };
-        has(&IMAGE_MEMBERS) && has(&["json", "txt"])
+        let has = |is: &dyn Fn(&str) -> bool| self.members.iter().any(|m| is(&m.extension));
+        has(&is_image_extension) && has(&|e| matches!(e, "json" | "txt"))
     }
 }
 
@@ -176,8 +174,8 @@ fn read_members(
                 offset.saturating_add(len)
             )));
         }
-        let wants_bytes = is_text_member(&extension)
-            || (keep_images && IMAGE_MEMBERS.contains(&extension.as_str()));
+        let wants_bytes =
+            is_text_member(&extension) || (keep_images && is_image_extension(&extension));
         let bytes = if wants_bytes {
             let mut bytes = Vec::with_capacity(len.min(1 << 24) as usize);
             if let Err(e) = entry.read_to_end(&mut bytes) {
@@ -216,7 +214,12 @@ fn to_entry(
         key: key.clone(),
         reason,
     };
-    let position = |extension: &str| sample.members.iter().position(|m| m.extension == extension);
+    let position = |extension: &str| {
+        sample
+            .members
+            .iter()
+            .position(|m| m.extension.eq_ignore_ascii_case(extension))
+    };
     let Some(image) = IMAGE_MEMBERS.iter().find_map(|ext| position(ext)) else {
         let found: Vec<&str> = sample
             .members

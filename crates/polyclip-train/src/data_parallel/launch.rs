@@ -74,13 +74,13 @@ where
     M::Batch: Send + 'static,
 {
     let local_devices = devices.len();
-    let first = nodes::first_join(nodes, local_devices)?;
-    if first {
+    let first = nodes::first_join(nodes, local_devices, || {
         nodes::check_node_port(nodes.node_address.port, nodes.node_rank * local_devices)?;
-    }
-    if first && nodes.node_rank == 0 {
-        nodes::start_coordinator(nodes.coordinator.port)?;
-    }
+        if nodes.node_rank == 0 {
+            nodes::start_coordinator(nodes.coordinator.port)?;
+        }
+        Ok(())
+    })?;
     let model = with_shared_param_ids(model);
     run_peers(trainer, model, loader, resume, devices, |local, device| {
         let peer = Peer::join::<B::InnerBackend>(local, local_devices, nodes, first, device)?;

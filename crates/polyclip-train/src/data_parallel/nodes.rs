@@ -200,14 +200,20 @@ pub fn start_coordinator(port: u16) -> Result<(), TrainError> {
 /// registers its peers once, at its first data-parallel stage, and stays registered until it exits.
 static JOINED: Mutex<Option<(Nodes, usize)>> = Mutex::new(None);
 
-/// Whether this process still has to register its `local_devices` peers with `nodes` (true the first time);
-/// refuses another layout than the one it joined with.
-pub(crate) fn first_join(nodes: &Nodes, local_devices: usize) -> Result<bool, TrainError> {
+/// Whether this process still has to register its `local_devices` peers with `nodes` (true the first time, once
+/// `prepare` succeeded: a process whose preparation failed has not joined); refuses another layout than the one
+/// it joined with.
+pub(crate) fn first_join(
+    nodes: &Nodes,
+    local_devices: usize,
+    prepare: impl FnOnce() -> Result<(), TrainError>,
+) -> Result<bool, TrainError> {
     let mut joined = JOINED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     match &*joined {
         None => {
+            prepare()?;
             *joined = Some((nodes.clone(), local_devices));
             Ok(true)
         }
