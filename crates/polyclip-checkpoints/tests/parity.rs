@@ -8,7 +8,7 @@
 mod common;
 
 use burn::tensor::backend::Backend;
-use common::{Reference, fixture, max_abs_diff};
+use common::{Reference, copy_folder, fixture, max_abs_diff};
 use polyclip_backend::every_backend_test;
 use polyclip_checkpoints::{Family, LoadedModel, load};
 
@@ -222,19 +222,6 @@ fn an_open_clip_config_with_the_older_tower_names_loads_the_same_tower() {
         Family::OpenClip,
         &Default::default(),
     );
-}
-
-fn copy_folder(from: &std::path::Path, to: &std::path::Path) {
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-            copy_folder(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 /// A pretrained text encoder alone, what a distilled student starts from: BERT with its masked-LM head

@@ -4,11 +4,45 @@
 // Tests and their helpers panic with the reason when something they need fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 
 use polyclip_checkpoints::tensors::TensorMap;
 use polyclip_data::ClipPreprocess;
 use polyclip_data::preprocess::decode_image;
+
+use common::{copy_folder, fixture};
+
+/// Asserts that `ours` holds the uint8 levels of `theirs` (`[3, S, S]`, channel-major; TensorMap reads every tensor
+/// as f32, these hold exact levels) within one, and prints how many differ.
+fn assert_levels_within_one(key: &str, ours: &image::RgbImage, theirs: &burn::tensor::TensorData) {
+    let theirs: Vec<u8> = theirs
+        .to_vec::<f32>()
+        .expect("levels")
+        .into_iter()
+        .map(|level| level as u8)
+        .collect();
+    let plane = (ours.width() * ours.height()) as usize;
+    assert_eq!(theirs.len(), 3 * plane, "{key}");
+    let (mut worst, mut differ) = (0_i32, 0_usize);
+    for (index, pixel) in ours.pixels().enumerate() {
+        for channel in 0..3 {
+            let diff =
+                (i32::from(pixel.0[channel]) - i32::from(theirs[channel * plane + index])).abs();
+            worst = worst.max(diff);
+            differ += usize::from(diff > 0);
+        }
+    }
+    eprintln!(
+        "{key}: max |Δ| {worst} levels, {differ} of {} values differ",
+        3 * plane
+    );
+    assert!(
+        worst <= 1,
+        "{key}: {worst} levels apart ({differ} values differ)"
+    );
+}
 
 #[test]
 fn resize_and_crop_is_within_one_level_of_clip_image_processor() {
@@ -106,33 +140,7 @@ fn every_family_preprocesses_odd_sized_photos_as_its_python_pipeline() {
             .unwrap_or_else(|| panic!("{stem}: no photo"));
         let decoded = photo_as_pillow_decodes_it(&reference, photo);
         let ours = preprocess.resize_and_crop(&decoded);
-        // TensorMap reads every tensor as f32; these hold exact uint8 levels.
-        let theirs: Vec<u8> = tensor
-            .to_vec::<f32>()
-            .expect("levels")
-            .into_iter()
-            .map(|level| level as u8)
-            .collect();
-        let plane = (size * size) as usize;
-        let mut worst = 0_i32;
-        let mut differ = 0_usize;
-        for (index, pixel) in ours.pixels().enumerate() {
-            for channel in 0..3 {
-                let diff = (i32::from(pixel.0[channel])
-                    - i32::from(theirs[channel * plane + index]))
-                .abs();
-                worst = worst.max(diff);
-                differ += usize::from(diff > 0);
-            }
-        }
-        eprintln!(
-            "{key}: max |Δ| {worst} levels, {differ} of {} values differ",
-            3 * plane
-        );
-        assert!(
-            worst <= 1,
-            "{key}: {worst} levels apart ({differ} values differ)"
-        );
+        assert_levels_within_one(key, &ours, tensor);
         checked += 1;
     }
     assert_eq!(checked, 29);
@@ -169,32 +177,10 @@ fn a_resize_to_another_side_than_the_crop_is_clip_image_processors() {
             ..ClipPreprocess::new(crop)
         };
         let photo = decode_image(&root.join("photos").join(format!("{stem}.png"))).expect("photo");
-        let ours = preprocess.resize_and_crop(&photo);
-        let theirs: Vec<u8> = reference.tensors[*key]
-            .to_vec::<f32>()
-            .expect("levels")
-            .into_iter()
-            .map(|level| level as u8)
-            .collect();
-        let plane = (crop * crop) as usize;
-        assert_eq!(theirs.len(), 3 * plane, "{key}");
-        let (mut worst, mut differ) = (0_i32, 0_usize);
-        for (index, pixel) in ours.pixels().enumerate() {
-            for channel in 0..3 {
-                let diff = (i32::from(pixel.0[channel])
-                    - i32::from(theirs[channel * plane + index]))
-                .abs();
-                worst = worst.max(diff);
-                differ += usize::from(diff > 0);
-            }
-        }
-        eprintln!(
-            "{key}: max |Δ| {worst} levels, {differ} of {} values differ",
-            3 * plane
-        );
-        assert!(
-            worst <= 1,
-            "{key}: {worst} levels apart ({differ} values differ)"
+        assert_levels_within_one(
+            key,
+            &preprocess.resize_and_crop(&photo),
+            &reference.tensors[*key],
         );
     }
     assert_eq!(keys.len(), 12);
@@ -356,13 +342,8 @@ fn an_open_clip_preprocess_cfg_is_read_and_unknown_values_are_refused() {
     use polyclip_checkpoints::families::detect;
     use polyclip_data::preprocess::Filter;
     use polyclip_data::preprocess::{PreprocessFamily, ResizeMode};
-    let source =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/openclip_vit");
     let dir = tempfile::tempdir().expect("tempdir");
-    for entry in std::fs::read_dir(&source).expect("fixture") {
-        let path = entry.expect("entry").path();
-        std::fs::copy(&path, dir.path().join(path.file_name().expect("name"))).expect("copy");
-    }
+    copy_folder(&fixture("openclip_vit"), dir.path());
     let config_path = dir.path().join("open_clip_config.json");
     let mut config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&config_path).expect("read")).expect("json");
@@ -423,12 +404,8 @@ fn an_open_clip_preprocess_cfg_is_read_and_unknown_values_are_refused() {
 #[test]
 fn a_crop_size_the_vision_tower_does_not_take_is_refused() {
     use polyclip_checkpoints::families::detect;
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/hf_clip");
     let dir = tempfile::tempdir().expect("tempdir");
-    for entry in std::fs::read_dir(&source).expect("fixture") {
-        let path = entry.expect("entry").path();
-        std::fs::copy(&path, dir.path().join(path.file_name().expect("name"))).expect("copy");
-    }
+    copy_folder(&fixture("hf_clip"), dir.path());
     let path = dir.path().join("preprocessor_config.json");
     let write = |crop: u32| {
         let config = serde_json::json!({

@@ -27,6 +27,20 @@ pub fn fixture(name: &str) -> PathBuf {
     fixtures("models").join(name)
 }
 
+/// Copies the folder `from` (its subfolders too) into the existing folder `to`: a fixture to alter in a tempdir.
+pub fn copy_folder(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_folder(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
 /// A fixture's `reference.safetensors`: inputs and the Python reference's outputs, as tensors of backend `C` on
 /// its device.
 pub struct Reference<C: Backend = B> {
