@@ -3,11 +3,12 @@
 //! continues and a folder that has grown is brought up to date by embedding only its new pictures; pictures
 //! that are gone are dropped. Large indexes get an HNSW graph.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
 use polyclip_checkpoints::hub::resolve;
+use polyclip_data::sources::picture_files::picture_files;
 use polyclip_data::{BadInputPolicy, ImageSource, Manifest, ReadOptions, image_reference};
 use polyclip_index::ann::{AnnIndex, AnnParams};
 use polyclip_index::store::ITEMS_FILE;
@@ -38,8 +39,8 @@ pub struct Picture {
 pub fn list_pictures(spec: &str, policy: BadInputPolicy) -> Result<Vec<Picture>, CliError> {
     let path = Path::new(spec);
     if path.is_dir() {
-        let mut files = Vec::new();
-        walk(path, &mut files)?;
+        // Links to folders are followed, loops are not entered (polyclip-data's picture_files).
+        let mut files = picture_files(path)?;
         files.sort();
         return Ok(files
             .into_iter()
@@ -63,33 +64,22 @@ pub fn list_pictures(spec: &str, policy: BadInputPolicy) -> Result<Vec<Picture>,
         .collect())
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), CliError> {
-    let io = |e| CliError::Io {
-        path: dir.to_owned(),
-        source: e,
-    };
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
-        if path.is_dir() {
-            walk(&path, files)?;
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(polyclip_data::preprocess::is_image_extension)
-        {
-            files.push(path);
-        }
-    }
-    Ok(())
-}
-
 /// How the index names a picture: relative to the index folder.
 pub fn picture_ref(source: &ImageSource, out: &Path) -> Result<PictureRef, CliError> {
     let anchor = out.join(ITEMS_FILE);
+    // The index records names as JSON text: a name that is not UTF-8 is refused rather than stored mangled
+    // (a lossy name would never find its picture again).
     let relative = |path: &Path| -> Result<String, CliError> {
-        Ok(image_reference(&anchor, path)?
-            .to_string_lossy()
-            .into_owned())
+        image_reference(&anchor, path)?
+            .into_os_string()
+            .into_string()
+            .map_err(|_| {
+                CliError::Usage(format!(
+                    "{}: the index records where a picture is as UTF-8 text, and this name is not UTF-8 \
+                     (rename the file or its folder)",
+                    path.display()
+                ))
+            })
     };
     match source {
         ImageSource::File(path) => Ok(PictureRef::File {
@@ -178,9 +168,18 @@ pub fn index<B: Backend>(
         )));
     }
     let mut refs = Vec::with_capacity(pictures.len());
-    for picture in &pictures {
-        refs.push(picture_ref(&picture.source, out)?);
+    let mut seen = std::collections::HashSet::new();
+    let mut distinct = Vec::with_capacity(pictures.len());
+    for picture in pictures {
+        // A picture reached twice (through a link to a folder that is also walked directly) is one picture,
+        // recorded under its real path.
+        let reference = picture_ref(&picture.source, out)?;
+        if seen.insert(reference.key()) {
+            refs.push(reference);
+            distinct.push(picture);
+        }
     }
+    let pictures = distinct;
     if let Some(store) = &mut store {
         let present: std::collections::HashSet<String> = refs.iter().map(PictureRef::key).collect();
         let dropped = store.retain(|item| present.contains(&item.picture.key()))?;

@@ -893,6 +893,68 @@ fn an_interrupted_index_continues_and_a_changed_folder_embeds_only_its_new_pictu
     );
 }
 
+/// A folder is walked as torchvision's ImageFolder walks a class: sub-folders and links to folders are followed,
+/// a link back up (a loop, where Python's os.walk would descend until the path is too long) is not entered, and a
+/// picture reached twice (through a link to a folder that is also walked directly) is indexed once, under its
+/// real path. A picture whose name is not UTF-8 is refused in one line (the index records names as JSON text; a
+/// mangled name would never find its picture again).
+#[cfg(unix)]
+#[test]
+fn a_folder_with_a_linked_folder_and_a_loop_indexes_each_picture_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let pictures = fixtures().join("serve/pictures");
+    std::fs::create_dir_all(root.join("photos/a")).unwrap();
+    std::fs::create_dir_all(root.join("elsewhere")).unwrap();
+    std::fs::copy(pictures.join("000000.png"), root.join("photos/a/0.png")).unwrap();
+    std::fs::copy(pictures.join("000001.png"), root.join("photos/1.png")).unwrap();
+    std::fs::copy(pictures.join("000002.png"), root.join("elsewhere/2.png")).unwrap();
+    std::os::unix::fs::symlink("../elsewhere", root.join("photos/linked")).unwrap();
+    std::os::unix::fs::symlink("..", root.join("photos/a/up")).unwrap();
+    // The same folder twice: photos/again/0.png is photos/a/0.png.
+    std::os::unix::fs::symlink("a", root.join("photos/again")).unwrap();
+    let model = model();
+    let index = |out: &str| {
+        polyclip_in(
+            root,
+            &[
+                "index", "--model", &model, "--images", "photos", "--out", out,
+            ],
+            &[],
+        )
+    };
+    let (ok, _, stderr) = index("index");
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("polyclip: index holds 3 pictures"),
+        "{stderr}"
+    );
+    let items = std::fs::read_to_string(root.join("index/items.jsonl")).unwrap();
+    assert_eq!(
+        items.lines().collect::<Vec<_>>(),
+        [
+            r#"{"image":"../photos/1.png"}"#,
+            r#"{"image":"../photos/a/0.png"}"#,
+            r#"{"image":"../elsewhere/2.png"}"#,
+        ]
+    );
+
+    // (Linux only: macOS file systems refuse names that are not UTF-8.)
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let odd = std::ffi::OsStr::from_bytes(b"caf\xe9.png");
+        std::fs::copy(pictures.join("000003.png"), root.join("photos").join(odd)).unwrap();
+        let (ok, _, stderr) = index("index");
+        assert!(!ok);
+        assert_eq!(
+            stderr.trim_end().lines().last().unwrap(),
+            "error: photos/caf\u{fffd}.png: the index records where a picture is as UTF-8 text, and this name is not \
+         UTF-8 (rename the file or its folder)"
+        );
+    }
+}
+
 #[test]
 fn serve_without_arguments_serves_the_main_job_or_says_which_command_makes_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use polyclip_data::sources::image_folder::imagenet_wnids;
-use polyclip_data::{BadInputPolicy, ImagenetClassnames, LabelledImages, RetrievalData};
+use polyclip_data::{
+    BadInputPolicy, ImageSource, ImagenetClassnames, LabelledImages, RetrievalData,
+};
 use serde_json::json;
 
 fn photos() -> PathBuf {
@@ -294,4 +296,42 @@ fn imagenet_folders_number_classes_by_wordnet_id() {
         LabelledImages::from_class_folders(&dir.path().join("birds"), &wnids, BadInputPolicy::Fail)
             .expect("birds");
     assert_eq!((birds.labels, birds.skipped.len()), (vec![0, 0, 1], 0));
+    // A class's pictures may sit in folders below its own, as torchvision's ImageFolder finds them
+    // (sorted(os.walk(...))): a folder's own pictures first, then every folder below in the order Python sorts
+    // their paths ("2024-x" before "2024/sub": '-' < '/').
+    for to in [
+        "deep/cat/z.png",
+        "deep/cat/2024/a.png",
+        "deep/cat/2024-x/b.png",
+        "deep/cat/2024/sub/c.png",
+        "deep/dog/x/y/d.png",
+    ] {
+        copy_photo("horse.png", &dir.path().join(to));
+    }
+    let deep =
+        LabelledImages::from_class_folders(&dir.path().join("deep"), &wnids, BadInputPolicy::Fail)
+            .expect("deep");
+    let found: Vec<String> = deep
+        .images
+        .iter()
+        .map(|image| match image {
+            ImageSource::File(path) => path
+                .strip_prefix(dir.path().join("deep"))
+                .expect("under deep")
+                .display()
+                .to_string(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "cat/z.png",
+            "cat/2024/a.png",
+            "cat/2024-x/b.png",
+            "cat/2024/sub/c.png",
+            "dog/x/y/d.png"
+        ]
+    );
+    assert_eq!(deep.labels, [0, 0, 0, 0, 1]);
 }

@@ -1,6 +1,7 @@
 //! Labelled image folders for zero-shot classification:
 //!
-//! - class sub-folders (torchvision's `ImageFolder`): `root/<class>/<image>`, classes in sorted order;
+//! - class sub-folders (torchvision's `ImageFolder`): `root/<class>/<image>`, classes in sorted order, a class's
+//!   images found in its folder and every folder below it, in torchvision's order ([`picture_files`]);
 //! - a flat folder with a labels file (ImageNet's validation set): one `<image> <label>` line per image, the label a
 //!   WordNet id (`n01440764`) or a class index.
 //!
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::error::DataError;
 use crate::sources::image_source::ImageSource;
 use crate::sources::manifest::{BadInputPolicy, Manifest, ManifestEntry};
+use crate::sources::picture_files::picture_files;
 
 /// Images and the class index of each.
 #[derive(Debug)]
@@ -39,12 +41,6 @@ fn is_wnid(name: &str) -> bool {
     name.len() == 9 && name.starts_with('n') && name[1..].bytes().all(|b| b.is_ascii_digit())
 }
 
-fn is_image(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(crate::preprocess::is_image_extension)
-}
-
 fn sorted_dir(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     let mut paths = std::fs::read_dir(dir)
         .map_err(|e| DataError::io(dir, e))?
@@ -55,7 +51,7 @@ fn sorted_dir(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
 }
 
 impl LabelledImages {
-    /// `root/<class>/<image>`; WordNet-id folders get ImageNet indices, other names their sorted position.
+    /// `root/<class>/<image>` (or deeper: `root/<class>/<any folders>/<image>`); WordNet-id folders get ImageNet indices, other names their sorted position.
     pub fn from_class_folders(
         root: &Path,
         wnids: &[String],
@@ -95,7 +91,7 @@ impl LabelledImages {
                 position
             };
             class_ids.insert(class, name.clone());
-            for image in sorted_dir(folder)?.into_iter().filter(|p| is_image(p)) {
+            for image in picture_files(folder)? {
                 rows.push((image, class));
             }
         }
