@@ -224,6 +224,71 @@ fn an_open_clip_config_with_the_older_tower_names_loads_the_same_tower() {
     );
 }
 
+/// open_clip's `CustomTextCLIP` (`custom_text: true`) with its own text transformer keeps that tower under the module
+/// `text`: the same weights as `CLIP`'s top-level `token_embedding`, `transformer.resblocks.*`, `ln_final`,
+/// `text_projection` and `positional_embedding`, saved as `text.token_embedding.weight` and so on. Such a folder
+/// loads whole and gives open_clip's features and logits.
+#[test]
+fn an_open_clip_custom_text_folder_loads_its_text_tower_from_text_keys() {
+    let name = "openclip_vit";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let from = fixture(name);
+    std::fs::copy(
+        from.join("reference.safetensors"),
+        dir.path().join("reference.safetensors"),
+    )
+    .expect("copy");
+    let mut tensors =
+        polyclip_checkpoints::tensors::TensorMap::read(&from.join("open_clip_pytorch_model.bin"))
+            .expect("read");
+    let top_level = [
+        "token_embedding.",
+        "positional_embedding",
+        "transformer.",
+        "ln_final.",
+        "text_projection",
+    ];
+    let keys: Vec<String> = tensors.tensors.keys().cloned().collect();
+    let mut moved = 0;
+    for key in keys {
+        if top_level.iter().any(|start| key.starts_with(start)) {
+            let data = tensors.tensors.remove(&key).expect("key");
+            tensors.tensors.insert(format!("text.{key}"), data);
+            moved += 1;
+        }
+    }
+    assert!(moved > 10, "{moved} text keys");
+    assert!(!tensors.tensors.contains_key("token_embedding.weight"));
+    tensors
+        .write_safetensors(&dir.path().join("open_clip_model.safetensors"))
+        .expect("write");
+    let path = dir.path().join("open_clip_config.json");
+    let mut config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(from.join("open_clip_config.json")).expect("read"),
+    )
+    .expect("json");
+    config["model_cfg"]["custom_text"] = serde_json::Value::Bool(true);
+    std::fs::write(&path, config.to_string()).expect("write");
+    check_dual_in::<burn::backend::NdArray>(
+        dir.path(),
+        name,
+        Family::OpenClip,
+        &Default::default(),
+    );
+
+    // The same file read as `CLIP` (no `custom_text`) misses its text tower, and says so.
+    config["model_cfg"]["custom_text"] = serde_json::Value::Bool(false);
+    std::fs::write(&path, config.to_string()).expect("write");
+    let error = load::<burn::backend::NdArray>(dir.path(), false, &Default::default())
+        .map(|_| ())
+        .expect_err("text keys unread")
+        .to_string();
+    assert!(
+        error.contains(" unexpected: ") && error.contains("text.token_embedding.weight"),
+        "{error}"
+    );
+}
+
 /// A pretrained text encoder alone, what a distilled student starts from: BERT with its masked-LM head
 /// (`bert.*`, `cls.*`, safetensors) and a bare XLM-R (`embeddings.*`, `pooler.*`, a PyTorch pickle). The
 /// folder's tokenizer and pad token give transformers' ids, and those ids give its hidden states and mean-pooled

@@ -49,6 +49,11 @@ pub struct OpenClipConfig {
     pub quick_gelu: bool,
     pub vision_cfg: VisionCfg,
     pub text_cfg: TextCfg,
+    /// open_clip's `CustomTextCLIP`: the text tower is the module `text`, so its own transformer's weights are
+    /// `text.token_embedding.weight`, `text.transformer.resblocks.*`, … rather than top-level keys (an HF text tower
+    /// is always there, whatever this says).
+    #[serde(default)]
+    pub custom_text: bool,
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
 }
@@ -211,7 +216,7 @@ impl OpenClipConfig {
                 }
             }
         };
-        refuse_options(path, "model_cfg", &self.other, &["custom_text"])?;
+        refuse_options(path, "model_cfg", &self.other, &[])?;
         let config = ClipModelConfig {
             projection_dim: self.embed_dim,
             vision_config,
@@ -260,8 +265,24 @@ fn hf_tower_kind(
     Ok((pooling, projection))
 }
 
-/// The key table for a config (vision, then open_clip's own text transformer or an HF tower).
+/// The key table for a config (vision, then open_clip's own text transformer or an HF tower), as `CLIP` names
+/// the weights.
 pub fn keymap(config: &ClipModelConfig) -> KeyMap {
+    keymap_with_text_under(config, "")
+}
+
+/// The key table of an open_clip folder: `CustomTextCLIP` (`custom_text`) keeps its own text transformer under
+/// `text.`, `CLIP` at the top level.
+pub fn folder_keymap(model_cfg: &OpenClipConfig, config: &ClipModelConfig) -> KeyMap {
+    let text_prefix = if model_cfg.custom_text { "text." } else { "" };
+    keymap_with_text_under(config, text_prefix)
+}
+
+/// The key table with open_clip's own text transformer under `text_prefix`.
+fn keymap_with_text_under(config: &ClipModelConfig, text_prefix: &str) -> KeyMap {
+    // open_clip's own text transformer's names, under `text_prefix`.
+    let mut text_keys: Vec<(String, &str)> = Vec::new();
+    let mut text_prefixes: Vec<(String, &str)> = Vec::new();
     let mut keys = vec![
         ("logit_scale", "logit_scale"),
         (
@@ -295,21 +316,32 @@ pub fn keymap(config: &ClipModelConfig) -> KeyMap {
     ];
     match &config.text {
         TextTowerConfig::Clip { .. } => {
-            keys.extend([
+            text_keys = [
                 (
-                    "token_embedding.weight",
+                    format!("{text_prefix}token_embedding.weight"),
                     "text.text_model.embeddings.token_embedding.weight",
                 ),
                 (
-                    "positional_embedding",
+                    format!("{text_prefix}positional_embedding"),
                     "text.text_model.embeddings.position_embedding.weight",
                 ),
-                ("text_projection", "text.text_projection.weight"),
-            ]);
-            prefixes.extend([
-                ("transformer.resblocks.", "text.text_model.encoder.layers."),
-                ("ln_final.", "text.text_model.final_layer_norm."),
-            ]);
+                (
+                    format!("{text_prefix}text_projection"),
+                    "text.text_projection.weight",
+                ),
+            ]
+            .to_vec();
+            text_prefixes = [
+                (
+                    format!("{text_prefix}transformer.resblocks."),
+                    "text.text_model.encoder.layers.",
+                ),
+                (
+                    format!("{text_prefix}ln_final."),
+                    "text.text_model.final_layer_norm.",
+                ),
+            ]
+            .to_vec();
         }
         TextTowerConfig::HfEncoder { proj_type, .. } => {
             if *proj_type == ProjectionType::Mlp {
@@ -325,6 +357,12 @@ pub fn keymap(config: &ClipModelConfig) -> KeyMap {
             segments.extend(BERT_SEGMENTS.iter().copied());
         }
     }
+    keys.extend(text_keys.iter().map(|(key, ours)| (key.as_str(), *ours)));
+    prefixes.extend(
+        text_prefixes
+            .iter()
+            .map(|(key, ours)| (key.as_str(), *ours)),
+    );
     let mut map = KeyMap::new(&keys, &prefixes, &segments, &["position_ids", "attn_mask"]);
     if let TextTowerConfig::HfEncoder { pooler_type, .. } = &config.text
         && *pooler_type != Pooling::Pooler
@@ -397,7 +435,7 @@ pub fn spec(dir: &Path, ckpt: Option<PathBuf>) -> Result<ModelSpec, CheckpointEr
         )?),
         sources: vec![WeightSource {
             file: weights,
-            keymap: keymap(&config),
+            keymap: folder_keymap(&file.model_cfg, &config),
             transform: Transform::OpenClip { prefix },
         }],
         architecture: Architecture::Dual(config),
@@ -448,9 +486,10 @@ pub fn transform_tensors(
     transpose_projections(tensors)
 }
 
-/// `visual.proj` and `text_projection` are `x @ W` matrices, the transpose of a Linear weight (both ways).
+/// `visual.proj` and `text_projection` (`text.text_projection` in a `CustomTextCLIP`) are `x @ W` matrices, the
+/// transpose of a Linear weight (both ways).
 fn transpose_projections(tensors: &mut TensorMap) -> Result<(), CheckpointError> {
-    for key in ["visual.proj", "text_projection"] {
+    for key in ["visual.proj", "text_projection", "text.text_projection"] {
         if let Some(data) = tensors.tensors.remove(key) {
             let data = transpose(data, &tensors.source, key)?;
             tensors.tensors.insert(key.into(), data);
