@@ -358,7 +358,24 @@ pub fn decode_image(path: &Path) -> Result<DynamicImage, image::ImageError> {
 /// [`max_image_pixels`] from the header first, and a JPEG without its end-of-image marker after the scan (a file
 /// cut short, which the decoder would return half grey) is an error, as a truncated PNG already is.
 pub fn decode_image_bytes(bytes: &[u8]) -> Result<DynamicImage, image::ImageError> {
-    let reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format()?;
+    decode_image_bytes_within(
+        bytes,
+        max_image_pixels(),
+        &format!("{MAX_IMAGE_PIXELS_VAR}; Pillow's MAX_IMAGE_PIXELS by default"),
+    )
+}
+
+/// [`decode_image_bytes`] with a pixel budget of the caller's (a server's `--max-image-pixels`), named in the error
+/// by `budget_name`.
+pub fn decode_image_bytes_within(
+    bytes: &[u8],
+    budget: u64,
+    budget_name: &str,
+) -> Result<DynamicImage, image::ImageError> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format()?;
+    // The pixel budget below is the guard; the reader's own allocation cap (512 MiB) would otherwise refuse
+    // pictures within a raised budget, or a 16-bit one within the default, as corrupt.
+    reader.no_limits();
     let format = reader.format();
     // The header is parsed once: the decoder gives the size, then decodes.
     let decoder = reader.into_decoder()?;
@@ -370,11 +387,9 @@ pub fn decode_image_bytes(bytes: &[u8]) -> Result<DynamicImage, image::ImageErro
             reason,
         ))
     };
-    let budget = max_image_pixels();
     if pixels > budget {
         return Err(decoding_error(format!(
-            "{width}×{height} = {pixels} pixels, more than the {budget} allowed ({MAX_IMAGE_PIXELS_VAR}; \
-             Pillow's MAX_IMAGE_PIXELS by default)"
+            "{width}×{height} = {pixels} pixels, more than the {budget} allowed ({budget_name})"
         )));
     }
     if format == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {

@@ -149,7 +149,7 @@ fn an_image_that_breaks_after_loading_fails_the_batch_or_is_skipped() {
 /// input with --skip-bad, like a truncated PNG. Pictures past Pillow's pixel budget fail from their header.
 #[test]
 fn a_truncated_jpeg_and_an_oversized_picture_are_errors() {
-    use polyclip_data::preprocess::{MAX_IMAGE_PIXELS, decode_image};
+    use polyclip_data::preprocess::{MAX_IMAGE_PIXELS, decode_image, decode_image_bytes_within};
     let dir = tempfile::tempdir().expect("tempdir");
     let photo =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/photos/rocket.jpg");
@@ -192,6 +192,20 @@ fn a_truncated_jpeg_and_an_oversized_picture_are_errors() {
     let message = decode_image(&big).expect_err("too many pixels").to_string();
     assert!(
         message.contains("9500×9500 = 90250000 pixels, more than the 89478485 allowed (POLYCLIP_MAX_IMAGE_PIXELS; Pillow's MAX_IMAGE_PIXELS by default)"),
+        "{message}"
+    );
+    // A caller's own budget (a server's --max-image-pixels) replaces the default one, above it too.
+    let bytes = fs::read(&big).expect("read");
+    let decoded =
+        decode_image_bytes_within(&bytes, 9500 * 9500, "--max-image-pixels").expect("within");
+    assert_eq!((decoded.width(), decoded.height()), (9500, 9500));
+    let message = decode_image_bytes_within(&bytes, 9500 * 9500 - 1, "--max-image-pixels")
+        .expect_err("one pixel over")
+        .to_string();
+    assert!(
+        message.ends_with(
+            "9500×9500 = 90250000 pixels, more than the 90249999 allowed (--max-image-pixels)"
+        ),
         "{message}"
     );
 }

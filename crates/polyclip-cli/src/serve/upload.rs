@@ -114,6 +114,7 @@ pub fn decode_picture(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage, Api
             "the picture declares {width}×{height} = {pixels} pixels, over the limit of {max_pixels} (--max-image-pixels)"
         )));
     }
-    polyclip_data::preprocess::decode_image_bytes(bytes)
+    // The server's limit replaces the default budget (Pillow's), above it as well as below.
+    polyclip_data::preprocess::decode_image_bytes_within(bytes, max_pixels, "--max-image-pixels")
         .map_err(|e| ApiError::bad_request(format!("the picture is corrupt: {e}")))
 }
